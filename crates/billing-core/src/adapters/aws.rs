@@ -1,0 +1,126 @@
+//! AWS SDK configuration, error classification and secret resolution.
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use secrecy::SecretString;
+
+use crate::config::SecretSource;
+use crate::error::{Error, Upstream};
+
+/// Time limits for every AWS call of a function.
+#[derive(Debug, Clone, Copy)]
+pub struct AwsLimits {
+    pub connect_timeout: Duration,
+    /// One attempt.
+    pub attempt_timeout: Duration,
+    /// All attempts of one operation together.
+    pub operation_timeout: Duration,
+    pub max_attempts: u32,
+}
+
+impl AwsLimits {
+    /// For the Cognito triggers: Cognito gives the whole function 5 seconds.
+    pub const TRIGGER: Self = Self {
+        connect_timeout: Duration::from_millis(500),
+        attempt_timeout: Duration::from_millis(1_000),
+        operation_timeout: Duration::from_millis(1_800),
+        max_attempts: 2,
+    };
+}
+
+/// Loads region, credentials and endpoints the standard way; `AWS_ENDPOINT_URL` and
+/// `AWS_ENDPOINT_URL_<SERVICE>` point the clients at local emulators.
+pub async fn load_sdk_config(limits: AwsLimits) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(limits.connect_timeout)
+                .operation_attempt_timeout(limits.attempt_timeout)
+                .operation_timeout(limits.operation_timeout)
+                .build(),
+        )
+        .retry_config(RetryConfig::standard().with_max_attempts(limits.max_attempts))
+        .load()
+        .await
+}
+
+const THROTTLING_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "TransactionInProgressException",
+    "LimitExceededException",
+];
+
+/// Maps an SDK error to ours, deciding whether a retry may succeed.
+pub fn classify<E>(
+    service: Upstream,
+    operation: &'static str,
+    error: SdkError<E, HttpResponse>,
+) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let retryable = match &error {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        SdkError::ServiceError(service_error) => {
+            service_error.raw().status().is_server_error()
+                || service_error
+                    .err()
+                    .code()
+                    .is_some_and(|code| THROTTLING_CODES.contains(&code))
+        }
+        _ => false,
+    };
+    Error::upstream(service, operation, retryable, error)
+}
+
+/// Reads the secret value named by `source` (SSM SecureString or Secrets Manager string).
+pub async fn resolve_secret(source: &SecretSource, sdk: &SdkConfig) -> Result<SecretString, Error> {
+    match source {
+        SecretSource::Plain(secret) => Ok(secret.clone()),
+        SecretSource::SsmParameter(name) => {
+            let output = aws_sdk_ssm::Client::new(sdk)
+                .get_parameter()
+                .name(name)
+                .with_decryption(true)
+                .send()
+                .await
+                .map_err(|e| classify(Upstream::Ssm, "GetParameter", e))?;
+            output
+                .parameter
+                .and_then(|parameter| parameter.value)
+                .map(SecretString::from)
+                .ok_or_else(|| Error::InvalidData {
+                    service: Upstream::Ssm,
+                    detail: format!("parameter {name} has no value"),
+                })
+        }
+        SecretSource::SecretsManager(id) => {
+            let output = aws_sdk_secretsmanager::Client::new(sdk)
+                .get_secret_value()
+                .secret_id(id)
+                .send()
+                .await
+                .map_err(|e| classify(Upstream::SecretsManager, "GetSecretValue", e))?;
+            output
+                .secret_string
+                .map(SecretString::from)
+                .ok_or_else(|| Error::InvalidData {
+                    service: Upstream::SecretsManager,
+                    detail: format!("secret {id} has no string value"),
+                })
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! The `Directory` port over the Cognito user pools admin API.
+
+use async_trait::async_trait;
+use aws_sdk_cognitoidentityprovider::Client;
+use aws_sdk_cognitoidentityprovider::types::AttributeType;
+
+use crate::adapters::aws::classify;
+use crate::domain::{CustomerId, UserPoolId, Username};
+use crate::error::{Error, Result, Upstream};
+use crate::ports::Directory;
+
+pub const CUSTOMER_ID_ATTRIBUTE: &str = "custom:stripe_customer_id";
+pub const PLAN_ATTRIBUTE: &str = "custom:plan_type";
+
+#[derive(Debug, Clone)]
+pub struct CognitoDirectory {
+    client: Client,
+}
+
+impl CognitoDirectory {
+    pub fn from_sdk(sdk: &aws_config::SdkConfig) -> Self {
+        Self::new(Client::new(sdk))
+    }
+
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+}
+
+#[async_trait]
+impl Directory for CognitoDirectory {
+    async fn set_customer_id(
+        &self,
+        pool_id: &UserPoolId,
+        username: &Username,
+        customer_id: &CustomerId,
+    ) -> Result<()> {
+        let attribute = AttributeType::builder()
+            .name(CUSTOMER_ID_ATTRIBUTE)
+            .value(customer_id.as_str())
+            .build()
+            .map_err(|e| {
+                Error::upstream(Upstream::Cognito, "AdminUpdateUserAttributes", false, e)
+            })?;
+        self.client
+            .admin_update_user_attributes()
+            .user_pool_id(pool_id.as_str())
+            .username(username.as_str())
+            .user_attributes(attribute)
+            .send()
+            .await
+            .map_err(|e| classify(Upstream::Cognito, "AdminUpdateUserAttributes", e))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,211 @@
+//! Typed configuration read once at cold start.
+//!
+//! Every function builds its own `Config` from these pieces. A missing or malformed variable is
+//! an error that names the variable, so the cold start fails loudly instead of running with a
+//! default nobody chose. Secrets are `SecretString`: their Debug output is redacted.
+
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("missing environment variable {0}")]
+    Missing(&'static str),
+    #[error("invalid environment variable {name}: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+type Lookup<'a> = Box<dyn Fn(&str) -> Option<String> + 'a>;
+
+/// Reads variables from a lookup function: the process environment in `main`, a map in tests.
+pub struct EnvReader<'a> {
+    lookup: Lookup<'a>,
+}
+
+impl std::fmt::Debug for EnvReader<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EnvReader")
+    }
+}
+
+impl<'a> EnvReader<'a> {
+    pub fn process() -> EnvReader<'static> {
+        EnvReader {
+            lookup: Box::new(|name| std::env::var(name).ok()),
+        }
+    }
+
+    pub fn from_fn(lookup: impl Fn(&str) -> Option<String> + 'a) -> Self {
+        Self {
+            lookup: Box::new(lookup),
+        }
+    }
+
+    /// A set variable that is empty counts as unset.
+    pub fn optional(&self, name: &str) -> Option<String> {
+        (self.lookup)(name).filter(|value| !value.trim().is_empty())
+    }
+
+    pub fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+        self.optional(name).ok_or(ConfigError::Missing(name))
+    }
+
+    pub fn optional_parsed<T>(&self, name: &'static str) -> Result<Option<T>, ConfigError>
+    where
+        T: std::str::FromStr,
+        T::Err: std::fmt::Display,
+    {
+        self.optional(name)
+            .map(|raw| {
+                raw.trim()
+                    .parse()
+                    .map_err(|error: T::Err| ConfigError::Invalid {
+                        name,
+                        reason: error.to_string(),
+                    })
+            })
+            .transpose()
+    }
+}
+
+/// Where the Stripe secret key comes from.
+#[derive(Debug, Clone)]
+pub enum SecretSource {
+    /// The value itself, from an environment variable (local development).
+    Plain(SecretString),
+    /// The name of an SSM Parameter Store SecureString parameter.
+    SsmParameter(String),
+    /// The name or ARN of a Secrets Manager secret.
+    SecretsManager(String),
+}
+
+pub const STRIPE_SECRET_KEY: &str = "STRIPE_SECRET_KEY";
+pub const STRIPE_SECRET_KEY_PARAMETER: &str = "STRIPE_SECRET_KEY_PARAMETER";
+pub const STRIPE_SECRET_KEY_SECRET_ID: &str = "STRIPE_SECRET_KEY_SECRET_ID";
+const STRIPE_KEY_VARIABLES: &str =
+    "STRIPE_SECRET_KEY, STRIPE_SECRET_KEY_PARAMETER or STRIPE_SECRET_KEY_SECRET_ID";
+
+#[derive(Debug, Clone)]
+pub struct StripeConfig {
+    pub secret_key: SecretSource,
+    /// `STRIPE_API_BASE`: a local Stripe emulator instead of api.stripe.com.
+    pub api_base: Option<String>,
+    /// Per-request timeout (`STRIPE_TIMEOUT_MS`).
+    pub timeout: Duration,
+}
+
+impl StripeConfig {
+    pub fn from_env(env: &EnvReader<'_>, default_timeout: Duration) -> Result<Self, ConfigError> {
+        let plain = env.optional(STRIPE_SECRET_KEY);
+        let parameter = env.optional(STRIPE_SECRET_KEY_PARAMETER);
+        let secret_id = env.optional(STRIPE_SECRET_KEY_SECRET_ID);
+        let secret_key = match (plain, parameter, secret_id) {
+            (Some(key), None, None) => SecretSource::Plain(SecretString::from(key)),
+            (None, Some(name), None) => SecretSource::SsmParameter(name),
+            (None, None, Some(id)) => SecretSource::SecretsManager(id),
+            (None, None, None) => return Err(ConfigError::Missing(STRIPE_KEY_VARIABLES)),
+            _ => {
+                return Err(ConfigError::Invalid {
+                    name: STRIPE_SECRET_KEY,
+                    reason: format!("set only one of {STRIPE_KEY_VARIABLES}"),
+                });
+            }
+        };
+        let api_base = env.optional("STRIPE_API_BASE");
+        if let Some(base) = &api_base
+            && !(base.starts_with("https://") || base.starts_with("http://"))
+        {
+            return Err(ConfigError::Invalid {
+                name: "STRIPE_API_BASE",
+                reason: "must be an http(s) URL".into(),
+            });
+        }
+        let timeout = env
+            .optional_parsed::<u64>("STRIPE_TIMEOUT_MS")?
+            .map(Duration::from_millis)
+            .unwrap_or(default_timeout);
+        Ok(Self {
+            secret_key,
+            api_base,
+            timeout,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use secrecy::ExposeSecret;
+
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn stripe_config(vars: &HashMap<String, String>) -> Result<StripeConfig, ConfigError> {
+        let reader = EnvReader::from_fn(|name| vars.get(name).cloned());
+        StripeConfig::from_env(&reader, Duration::from_secs(2))
+    }
+
+    #[test]
+    fn when_no_key_source_is_set_should_name_the_variables() {
+        let error = stripe_config(&env(&[])).unwrap_err();
+        assert_eq!(error, ConfigError::Missing(STRIPE_KEY_VARIABLES));
+        assert!(error.to_string().contains("STRIPE_SECRET_KEY_PARAMETER"));
+    }
+
+    #[test]
+    fn when_two_key_sources_are_set_should_refuse() {
+        let vars = env(&[
+            ("STRIPE_SECRET_KEY", "sk_test_1"),
+            ("STRIPE_SECRET_KEY_PARAMETER", "/billing/stripe"),
+        ]);
+        assert!(matches!(
+            stripe_config(&vars),
+            Err(ConfigError::Invalid { .. })
+        ));
+    }
+
+    #[test]
+    fn when_key_is_plain_should_keep_it_secret_in_debug() {
+        let vars = env(&[("STRIPE_SECRET_KEY", "sk_test_verysecret")]);
+        let config = stripe_config(&vars).unwrap();
+        let SecretSource::Plain(key) = &config.secret_key else {
+            panic!("expected a plain key");
+        };
+        assert_eq!(key.expose_secret(), "sk_test_verysecret");
+        assert!(!format!("{config:?}").contains("verysecret"));
+    }
+
+    #[test]
+    fn when_timeout_is_not_a_number_should_name_it() {
+        let vars = env(&[("STRIPE_SECRET_KEY", "sk"), ("STRIPE_TIMEOUT_MS", "soon")]);
+        let error = stripe_config(&vars).unwrap_err();
+        assert!(error.to_string().contains("STRIPE_TIMEOUT_MS"));
+    }
+
+    #[test]
+    fn when_api_base_is_not_a_url_should_refuse() {
+        let vars = env(&[
+            ("STRIPE_SECRET_KEY", "sk"),
+            ("STRIPE_API_BASE", "localhost"),
+        ]);
+        assert!(stripe_config(&vars).is_err());
+    }
+
+    #[test]
+    fn empty_variable_counts_as_missing() {
+        let vars = env(&[("TABLE_NAME", "  ")]);
+        let reader = EnvReader::from_fn(|name| vars.get(name).cloned());
+        assert_eq!(
+            reader.required("TABLE_NAME"),
+            Err(ConfigError::Missing("TABLE_NAME"))
+        );
+    }
+}

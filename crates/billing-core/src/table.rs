@@ -1,0 +1,38 @@
+//! The one DynamoDB table: item keys and attribute names.
+//!
+//! Key schema: `pk` (S) + `sk` (S); GSI `gsi1` on `gsi1pk` (S) + `gsi1sk` (S); TTL attribute
+//! `expires_at` (N, unix seconds). On-demand capacity, point-in-time recovery.
+//!
+//! | pk               | sk         | item                    | access pattern                               |
+//! |------------------|------------|-------------------------|----------------------------------------------|
+//! | `USER#<sub>`     | `CUSTOMER` | user -> customer link   | GetItem: trigger, checkout, /me, portal      |
+//! | `CUSTOMER#<cus>` | `USER`     | customer -> user link   | GetItem: every webhook event for a customer  |
+//!
+//! Both links are written in one transaction, each conditional on not existing, so a user can
+//! never be linked to two customers nor a customer to two users.
+
+pub const PK: &str = "pk";
+pub const SK: &str = "sk";
+pub const GSI1: &str = "gsi1";
+pub const GSI1_PK: &str = "gsi1pk";
+pub const GSI1_SK: &str = "gsi1sk";
+pub const EXPIRES_AT: &str = "expires_at";
+
+pub mod attr {
+    pub const SUB: &str = "sub";
+    pub const CUSTOMER_ID: &str = "customer_id";
+    pub const USER_POOL_ID: &str = "user_pool_id";
+    pub const USERNAME: &str = "username";
+    pub const CREATED_AT: &str = "created_at";
+}
+
+pub const SK_CUSTOMER: &str = "CUSTOMER";
+pub const SK_USER: &str = "USER";
+
+pub fn user_pk(sub: &str) -> String {
+    format!("USER#{sub}")
+}
+
+pub fn customer_pk(customer_id: &str) -> String {
+    format!("CUSTOMER#{customer_id}")
+}
