@@ -72,16 +72,16 @@ fn read_trigger(event: &Value) -> Trigger {
     }
 }
 
-/// Time left for the work: the configured budget, cut short by Lambda's deadline when known.
-fn time_budget(budget: Duration, deadline: SystemTime, has_deadline: bool) -> Duration {
-    if !has_deadline {
-        return budget;
+/// Time left for the work: the configured budget, cut short by Lambda's deadline. A deadline
+/// that is unset or already past is not a real one (`cargo lambda watch` sends a fixed value
+/// from 1970), so the budget alone applies.
+fn time_budget(budget: Duration, deadline: SystemTime) -> Duration {
+    match deadline.duration_since(SystemTime::now()) {
+        Ok(remaining) if !remaining.is_zero() => {
+            budget.min(remaining.saturating_sub(DEADLINE_MARGIN))
+        }
+        _ => budget,
     }
-    let remaining = deadline
-        .duration_since(SystemTime::now())
-        .unwrap_or_default()
-        .saturating_sub(DEADLINE_MARGIN);
-    budget.min(remaining)
 }
 
 pub async fn handle<L, B, D>(
@@ -111,7 +111,7 @@ where
         billing: &deps.billing,
         directory: &deps.directory,
     };
-    let budget = time_budget(deps.budget, context.deadline(), context.deadline != 0);
+    let budget = time_budget(deps.budget, context.deadline());
     let work = onboarding.ensure_customer(&user, known_customer_id.as_deref());
     match tokio::time::timeout(budget, work).await {
         Ok(Ok(onboarded)) => info!(
@@ -405,10 +405,19 @@ mod tests {
     #[test]
     fn budget_should_shrink_to_the_lambda_deadline() {
         let soon = SystemTime::now() + Duration::from_millis(1_000);
-        assert!(time_budget(Duration::from_secs(4), soon, true) <= Duration::from_millis(700));
+        assert!(time_budget(Duration::from_secs(4), soon) <= Duration::from_millis(700));
+        let later = SystemTime::now() + Duration::from_secs(60);
         assert_eq!(
-            time_budget(Duration::from_secs(4), SystemTime::UNIX_EPOCH, false),
+            time_budget(Duration::from_secs(4), later),
             Duration::from_secs(4)
         );
+    }
+
+    #[test]
+    fn when_deadline_is_unset_or_past_should_use_the_budget() {
+        let budget = Duration::from_secs(4);
+        assert_eq!(time_budget(budget, SystemTime::UNIX_EPOCH), budget);
+        let local_emulator = SystemTime::UNIX_EPOCH + Duration::from_millis(600_000);
+        assert_eq!(time_budget(budget, local_emulator), budget);
     }
 }

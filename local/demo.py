@@ -1,0 +1,244 @@
+"""The scripted demo on the local emulators (after local/up.sh, with local/.run/env in the
+environment: `make demo` does both).
+
+It walks the product's lifecycle as a list of steps, printing `[ok] ...` or `[FAIL] ...` with what
+each step checked, and exits non-zero at the first failure. Each step is a function of the shared
+`Demo` state; later flows (checkout, webhook, portal, cancel) add their steps to STEPS.
+
+Sign up first: SignUp on the app client, ConfirmSignUp with the code cognito-local stored, which
+makes cognito-local invoke post-confirmation under cargo lambda watch; then the Stripe customer,
+the Cognito attribute and the two DynamoDB links are checked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import boto3
+
+TIMEOUT = float(os.environ.get("DEMO_TIMEOUT", "60"))  # seconds, for each polled check
+PASSWORD = "Demo-Passw0rd!"
+REGION = "us-east-1"
+
+
+class Failed(Exception):
+    """A check that did not hold; the message says what was expected and what was found."""
+
+
+def env(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        print(f"[FAIL] environment: {name} is not set: run local/up.sh, then "
+              "`set -a; . local/.run/env; set +a` (make demo does both)", flush=True)
+        sys.exit(2)
+    return value
+
+
+@dataclass
+class Demo:
+    pool_id: str = field(default_factory=lambda: env("USER_POOL_ID"))
+    client_id: str = field(default_factory=lambda: env("USER_POOL_CLIENT_ID"))
+    table: str = field(default_factory=lambda: env("TABLE_NAME"))
+    stripe_base: str = field(default_factory=lambda: env("STRIPE_API_BASE").rstrip("/"))
+    stripe_key: str = field(default_factory=lambda: env("STRIPE_SECRET_KEY"))
+    cognito_data_dir: Path = field(default_factory=lambda: Path(env("COGNITO_LOCAL_DATA_DIR")))
+    # Filled in by the steps.
+    username: str = ""
+    email: str = ""
+    sub: str = ""
+    customer_id: str = ""
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        creds = {"region_name": os.environ.get("AWS_REGION", REGION),
+                 "aws_access_key_id": os.environ.get("AWS_ACCESS_KEY_ID", "local"),
+                 "aws_secret_access_key": os.environ.get("AWS_SECRET_ACCESS_KEY", "local")}
+        self.cognito = boto3.client(
+            "cognito-idp", endpoint_url=env("AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER"), **creds)
+        self.dynamodb = boto3.client(
+            "dynamodb", endpoint_url=env("AWS_ENDPOINT_URL_DYNAMODB"), **creds)
+
+    def stripe(self, method: str, path: str, params: dict[str, str] | None = None) -> dict:
+        query = urllib.parse.urlencode(params or {})
+        url = f"{self.stripe_base}{path}"
+        body = None
+        if method == "GET" and query:
+            url += f"?{query}"
+        elif query:
+            body = query.encode()
+        request = urllib.request.Request(url, data=body, method=method, headers={
+            "Authorization": f"Bearer {self.stripe_key}",
+            "Content-Type": "application/x-www-form-urlencoded"})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return json.load(response)
+        except urllib.error.HTTPError as e:
+            raise Failed(f"Stripe {method} {path} answered {e.code}: "
+                         f"{e.read().decode(errors='replace')[:300]}") from e
+
+
+def eventually(check: Callable[[], Any], timeout: float = TIMEOUT, interval: float = 0.5) -> Any:
+    """Runs check until it returns without raising Failed, for at most timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return check()
+        except Failed as e:
+            if time.monotonic() >= deadline:
+                raise Failed(f"{e} (still so after {timeout:.0f}s)") from None
+        time.sleep(interval)
+
+
+# --- Sign up first ----------------------------------------------------------------------------
+
+def sign_up(d: Demo) -> str:
+    d.username = f"demo-{time.strftime('%Y%m%d%H%M%S')}-{secrets.token_hex(3)}"
+    d.email = f"{d.username}@example.com"
+    answer = d.cognito.sign_up(
+        ClientId=d.client_id, Username=d.username, Password=PASSWORD,
+        UserAttributes=[{"Name": "email", "Value": d.email}, {"Name": "name", "Value": "Demo User"}])
+    d.sub = answer["UserSub"]
+    if answer.get("UserConfirmed"):
+        raise Failed("SignUp answered UserConfirmed=true: the user should wait for a confirmation")
+    return f"SignUp {d.username} <{d.email}> on client {d.client_id}: sub {d.sub}, unconfirmed"
+
+
+def confirmation_code(d: Demo) -> str:
+    path = d.cognito_data_dir / f"{d.pool_id}.json"
+    try:
+        users = json.loads(path.read_text()).get("Users", {})
+    except (OSError, ValueError) as e:
+        raise Failed(f"cannot read cognito-local's database {path}: {e}") from None
+    code = users.get(d.username, {}).get("ConfirmationCode")
+    if not code:
+        raise Failed(f"no ConfirmationCode for {d.username} in {path}")
+    return code
+
+
+def confirm(d: Demo) -> str:
+    code = eventually(lambda: confirmation_code(d), timeout=10, interval=0.1)
+    started = time.monotonic()
+    # cognito-local calls the PostConfirmation trigger before it answers (and only logs its errors).
+    d.cognito.confirm_sign_up(ClientId=d.client_id, Username=d.username, ConfirmationCode=code)
+    took = time.monotonic() - started
+    status = d.cognito.admin_get_user(UserPoolId=d.pool_id, Username=d.username)["UserStatus"]
+    if status != "CONFIRMED":
+        raise Failed(f"user status is {status} after ConfirmSignUp, expected CONFIRMED")
+    return (f"ConfirmSignUp with code {code} from cognito-local's database: CONFIRMED "
+            f"(answered in {took:.1f}s, after its PostConfirmation trigger call)")
+
+
+def stripe_customer(d: Demo) -> str:
+    query = f"metadata['cognito_sub']:'{d.sub}'"
+
+    def found() -> list[dict]:
+        result = d.stripe("GET", "/v1/customers/search", {"query": query})["data"]
+        if not result:
+            raise Failed(f"no Stripe customer matches {query}")
+        return result
+
+    customers = eventually(found)
+    if len(customers) != 1:
+        raise Failed(f"{len(customers)} Stripe customers match {query}, expected exactly one: "
+                     f"{[c['id'] for c in customers]}")
+    customer = customers[0]
+    metadata = customer.get("metadata") or {}
+    expected = {"cognito_sub": d.sub, "cognito_username": d.username, "user_pool_id": d.pool_id}
+    wrong = {k: metadata.get(k) for k, v in expected.items() if metadata.get(k) != v}
+    if wrong:
+        raise Failed(f"customer {customer['id']} metadata {wrong}, expected {expected}")
+    d.customer_id = customer["id"]
+    return (f"exactly one customer for {query}: {d.customer_id} (email {customer.get('email')}), "
+            f"metadata cognito_username={d.username} user_pool_id={d.pool_id}")
+
+
+def cognito_attribute(d: Demo) -> str:
+    def check() -> str:
+        user = d.cognito.admin_get_user(UserPoolId=d.pool_id, Username=d.username)
+        attributes = {a["Name"]: a["Value"] for a in user.get("UserAttributes", [])}
+        value = attributes.get("custom:stripe_customer_id")
+        if value != d.customer_id:
+            raise Failed(f"custom:stripe_customer_id is {value!r}, expected {d.customer_id}")
+        return value
+
+    eventually(check)
+    return f"user {d.username} has custom:stripe_customer_id={d.customer_id}"
+
+
+def dynamo_item(d: Demo, pk: str, sk: str, attribute: str, expected: str) -> str:
+    def check() -> str:
+        item = d.dynamodb.get_item(TableName=d.table, Key={"pk": {"S": pk}, "sk": {"S": sk}},
+                                   ConsistentRead=True).get("Item")
+        if item is None:
+            raise Failed(f"no item pk={pk} sk={sk} in {d.table}")
+        value = item.get(attribute, {}).get("S")
+        if value != expected:
+            raise Failed(f"item pk={pk} sk={sk}: {attribute}={value!r}, expected {expected}")
+        return value
+
+    eventually(check)
+    return f"item pk={pk} sk={sk} has {attribute}={expected}"
+
+
+def user_to_customer(d: Demo) -> str:
+    return dynamo_item(d, f"USER#{d.sub}", "CUSTOMER", "customer_id", d.customer_id)
+
+
+def customer_to_user(d: Demo) -> str:
+    return dynamo_item(d, f"CUSTOMER#{d.customer_id}", "USER", "sub", d.sub)
+
+
+@dataclass(frozen=True)
+class Step:
+    title: str
+    run: Callable[[Demo], str]
+    hint: str = ""
+
+
+TRIGGER_HINT = ("cognito-local only logs a failing trigger: see local/.run/logs/cognito.log and "
+                "local/.run/logs/lambda.log")
+
+STEPS: list[Step] = [
+    Step("sign up", sign_up),
+    Step("confirm sign-up", confirm, TRIGGER_HINT),
+    Step("one Stripe customer", stripe_customer, TRIGGER_HINT),
+    Step("Cognito custom:stripe_customer_id", cognito_attribute, TRIGGER_HINT),
+    Step("DynamoDB user -> customer", user_to_customer, TRIGGER_HINT),
+    Step("DynamoDB customer -> user", customer_to_user, TRIGGER_HINT),
+]
+
+
+def main() -> int:
+    demo = Demo()
+    print(f"demo: user pool {demo.pool_id}, app client {demo.client_id}, table {demo.table}, "
+          f"Stripe {demo.stripe_base}", flush=True)
+    for number, step in enumerate(STEPS, 1):
+        try:
+            detail = step.run(demo)
+        except Failed as e:
+            print(f"[FAIL] {number}. {step.title}: {e}", flush=True)
+            if step.hint:
+                print(f"       {step.hint}", flush=True)
+            return 1
+        except Exception as e:  # an emulator error: report it as the step's failure
+            print(f"[FAIL] {number}. {step.title}: {type(e).__name__}: {e}", flush=True)
+            if step.hint:
+                print(f"       {step.hint}", flush=True)
+            return 1
+        print(f"[ok] {number}. {step.title}: {detail}", flush=True)
+    print(f"demo: all {len(STEPS)} steps passed", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

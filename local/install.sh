@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Installs the local emulators and tools into ignored folders of the repo, and checks they run:
+#   local/.venv         python3 -m venv + pip install -r local/requirements.txt
+#                       (moto[server], localstripe, cargo-lambda, boto3, pytest)
+#   local/node_modules  npm ci: cognito-local, pinned exactly in package.json / package-lock.json
+# Idempotent and quick when done already: pip and npm only run when their inputs changed
+# (hash stamps in local/.venv and local/node_modules).
+set -euo pipefail
+# shellcheck source=local/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+export AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE=1
+
+need() { command -v "$1" >/dev/null 2>&1 || die "$1 not found on PATH: $2"; }
+need python3 "Python 3.9+ is needed for local/.venv"
+need node "Node.js 18+ is needed for cognito-local"
+need npm "npm is needed for cognito-local"
+need curl "curl is needed by local/up.sh"
+need setsid "setsid (util-linux) is needed by local/up.sh"
+
+hash_of() { cat "$@" | sha256sum | cut -d' ' -f1; }
+
+# --- Python: local/.venv ----------------------------------------------------------------------
+if ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
+    [ ! -e "$VENV" ] || log "local/.venv is broken: recreating it"
+    rm -rf "$VENV"
+    log "creating local/.venv"
+    python3 -m venv "$VENV"
+    "$VENV/bin/python" -m pip install -q --upgrade pip
+fi
+py_stamp=$VENV/.requirements.sha256
+py_want=$({
+    cat "$LOCAL_DIR/requirements.txt"
+    "$VENV/bin/python" -VV
+} | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$py_stamp" 2>/dev/null)" != "$py_want" ]; then
+    log "pip install -r local/requirements.txt"
+    "$VENV/bin/python" -m pip install -q -r "$LOCAL_DIR/requirements.txt"
+    printf '%s\n' "$py_want" >"$py_stamp"
+else
+    log "local/.venv up to date"
+fi
+
+# --- Node: local/node_modules -----------------------------------------------------------------
+node_stamp=$LOCAL_DIR/node_modules/.install.sha256
+node_want=$({
+    cat "$LOCAL_DIR/package.json" "$LOCAL_DIR/package-lock.json"
+    node --version
+} | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$node_stamp" 2>/dev/null)" != "$node_want" ] ||
+    [ ! -x "$LOCAL_DIR/node_modules/.bin/cognito-local" ]; then
+    log "npm ci --prefix local"
+    npm ci --prefix "$LOCAL_DIR" --no-audit --no-fund --loglevel=error
+    printf '%s\n' "$node_want" >"$node_stamp"
+else
+    log "local/node_modules up to date"
+fi
+
+# --- Checks: the tools run --------------------------------------------------------------------
+# cargo-lambda is a cargo subcommand: run directly, its first argument must be "lambda".
+version=$("$VENV/bin/cargo-lambda" lambda --version) || die "cargo-lambda does not run"
+log "ok: $version"
+"$VENV/bin/moto_server" --help >/dev/null || die "moto_server does not run"
+log "ok: moto_server $("$VENV/bin/python" -c 'import moto; print(moto.__version__)')"
+"$VENV/bin/python" -c 'import localstripe.resources, boto3' || die "localstripe or boto3 do not import"
+log "ok: localstripe $("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("localstripe"))'), boto3"
+# Loading the server module resolves all of cognito-local's dependencies without starting it.
+node -e 'require(process.argv[1])' "$LOCAL_DIR/node_modules/cognito-local/lib/server/index.js" ||
+    die "cognito-local does not load"
+log "ok: cognito-local $(node -p 'require(process.argv[1]).version' "$LOCAL_DIR/node_modules/cognito-local/package.json") (node $(node --version))"
+command -v cargo >/dev/null 2>&1 || log "warning: cargo not on PATH: cargo lambda watch will need it"
+log "install done"

@@ -1,0 +1,42 @@
+"""Run localstripe (GPL-3.0, used unmodified as a separate process) on 127.0.0.1 only.
+
+localstripe's own CLI binds every interface ('::') and reloads its pickle from
+/tmp/localstripe.pickle unless --from-scratch. This launcher always starts from
+scratch, binds 127.0.0.1 and turns off the pickle dump (it rewrites the whole
+store to a shared /tmp file on every write: slow, and it would mix runs).
+"""
+import argparse
+import logging
+import sys
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+
+from localstripe import resources
+from localstripe.server import app
+
+
+class PathLogger(AbstractAccessLogger):
+    """Method, path and status: no query strings (they can hold emails)."""
+
+    def log(self, request, response, time):
+        self.logger.info("%s %s %s", request.method, request.path, response.status)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=8420)
+    args = parser.parse_args()
+
+    resources.Store.dump_to_disk = lambda self: None
+    resources.store.clear()
+
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO,
+                        format="localstripe %(levelname)s %(message)s")
+    access = logging.getLogger("aiohttp.access")
+    web.run_app(app, host="127.0.0.1", port=args.port, access_log=access,
+                access_log_class=PathLogger, print=None)
+
+
+if __name__ == "__main__":
+    main()

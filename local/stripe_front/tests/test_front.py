@@ -1,0 +1,436 @@
+"""The Stripe front over a real localstripe, both started here on free 127.0.0.1 ports.
+
+    local/.venv/bin/python -m pytest local/stripe_front/tests -q
+"""
+import hashlib
+import hmac
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+import stripe_shapes
+
+FRONT_DIR = Path(__file__).resolve().parent.parent
+SECRET = "whsec_test_front"
+KEY = "sk_test_front_tests"
+
+
+# -- helpers and fixtures ------------------------------------------------------------------
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, timeout=8.0, interval=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(interval)
+    return predicate()
+
+
+def assert_shape(obj, rust_type):
+    """The JSON deserializes with async-stripe 1.0.0-rc.10 (checked when its sources exist)."""
+    if stripe_shapes.available():
+        assert stripe_shapes.check(obj, rust_type) == []
+
+
+class Receiver:
+    """A webhook endpoint: records every delivery; /flaky answers 500 to an event's first try."""
+
+    def __init__(self):
+        self.deliveries = []
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                event = json.loads(body)
+                with receiver.lock:
+                    first = not any(d["event"]["id"] == event["id"] and d["path"] == self.path
+                                    for d in receiver.deliveries)
+                    receiver.deliveries.append({"path": self.path, "body": body, "event": event,
+                                                "signature": self.headers["Stripe-Signature"]})
+                self.send_response(500 if self.path == "/flaky" and first else 200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def find(self, type, object_id=None, path="/hook", count=1, timeout=8.0):
+        def matching():
+            with self.lock:
+                found = [d for d in self.deliveries if d["path"] == path
+                         and d["event"]["type"] == type
+                         and (object_id is None or d["event"]["data"]["object"]["id"] == object_id)]
+            return found if len(found) >= count else None
+        found = wait_until(matching, timeout)
+        assert found, "no %s delivery of %s for %s" % (path, type, object_id)
+        return found
+
+
+class Api:
+    def __init__(self, base):
+        self.base = base
+
+    def call(self, method, path, data=None, key=KEY, headers=None):
+        body = urllib.parse.urlencode(data, doseq=True).encode() if data is not None else None
+        req = urllib.request.Request(self.base + path, data=body, method=method)
+        if body is not None:
+            req.add_header("Content-Type", "application/x-www-form-urlencoded")
+        if key:
+            req.add_header("Authorization", "Bearer " + key)
+        for k, v in (headers or {}).items():
+            req.add_header(k, v)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, json.loads(r.read() or b"null"), r.headers
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"null"), e.headers
+
+    def ok(self, method, path, data=None, **kw):
+        status, body, _ = self.call(method, path, data, **kw)
+        assert status == 200, body
+        return body
+
+    def get(self, path, **query):
+        return self.ok("GET", path + ("?" + urllib.parse.urlencode(query, doseq=True)
+                                      if query else ""))
+
+
+def _start(args, log):
+    return subprocess.Popen([sys.executable, *map(str, args)], stdout=log, stderr=log,
+                            stdin=subprocess.DEVNULL)
+
+
+@pytest.fixture(scope="session")
+def receiver():
+    r = Receiver()
+    yield r
+    r.server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def api(tmp_path_factory, receiver):
+    logs = tmp_path_factory.mktemp("logs")
+    ls_port, front_port = free_port(), free_port()
+    procs = []
+    try:
+        with open(logs / "localstripe.log", "w") as ls_log, open(logs / "front.log", "w") as log:
+            procs.append(_start([FRONT_DIR / "run_localstripe.py", "--port", ls_port], ls_log))
+            procs.append(_start([FRONT_DIR / "server.py", "--port", front_port,
+                                 "--localstripe-url", "http://127.0.0.1:%d" % ls_port], log))
+        client = Api("http://127.0.0.1:%d" % front_port)
+
+        def healthy():
+            if any(p.poll() is not None for p in procs):
+                pytest.fail("a process exited; logs in %s" % logs)
+            try:
+                return client.call("GET", "/_test/health", key=None)[0] == 200
+            except OSError:
+                return False
+        assert wait_until(healthy, timeout=15), "not healthy in 15 s; logs in %s" % logs
+        for hook_id, path, extra in (("main", "/hook", {}),
+                                     ("flaky", "/flaky", {"events[]": "checkout.session.expired"})):
+            status, _, _ = client.call("POST", "/_config/webhooks/" + hook_id,
+                                       dict(url=receiver.url + path, secret=SECRET, **extra),
+                                       key=None)
+            assert status == 200
+        yield client
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def catalog(api):
+    """A product with a monthly price (lookup key pro_monthly) and a one-time price."""
+    product = api.ok("POST", "/v1/products", {"name": "Pro", "metadata[plan]": "pro"})
+    assert_shape(product, "Product")
+    monthly = api.ok("POST", "/v1/prices", {
+        "currency": "usd", "unit_amount": 1500, "product": product["id"],
+        "recurring[interval]": "month", "lookup_key": "pro_monthly", "metadata[plan]": "pro",
+        "nickname": "Pro monthly"})
+    one_time = api.ok("POST", "/v1/prices", {
+        "currency": "usd", "unit_amount": 500, "lookup_key": "setup_fee",
+        "product_data[name]": "Setup fee"})
+    for price in (monthly, one_time):
+        assert_shape(price, "Price")
+    return {"product": product, "monthly": monthly, "one_time": one_time}
+
+
+def verify_signature(delivery, secret=SECRET, tolerance=300):
+    parts = dict(p.split("=", 1) for p in delivery["signature"].split(","))
+    signed = parts["t"].encode() + b"." + delivery["body"]
+    expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(parts["v1"], expected)
+    return int(parts["t"])
+
+
+def new_customer(api, email, **extra):
+    return api.ok("POST", "/v1/customers", dict(email=email, **extra))
+
+
+def subscription_session(api, catalog, customer, **extra):
+    return api.ok("POST", "/v1/checkout/sessions", dict({
+        "mode": "subscription", "customer": customer["id"],
+        "line_items[0][price]": catalog["monthly"]["id"], "line_items[0][quantity]": 1,
+        "success_url": "http://127.0.0.1:9/done?session={CHECKOUT_SESSION_ID}",
+        "cancel_url": "http://127.0.0.1:9/cancel",
+        "subscription_data[metadata][cognito_sub]": "sub-123"}, **extra))
+
+
+# -- idempotency ---------------------------------------------------------------------------
+
+def test_when_a_key_is_reused_with_the_same_body_should_replay_the_first_customer(api):
+    data = {"email": "idem@example.com", "metadata[cognitoSub]": "u-idem"}
+    s1, first, _ = api.call("POST", "/v1/customers", data, headers={"Idempotency-Key": "k-1"})
+    s2, again, headers = api.call("POST", "/v1/customers", data, headers={"Idempotency-Key": "k-1"})
+    assert (s1, s2) == (200, 200)
+    assert again["id"] == first["id"]
+    assert headers["Idempotent-Replayed"] == "true"
+    assert len(api.get("/v1/customers", email="idem@example.com")["data"]) == 1
+    assert_shape(first, "Customer")
+
+
+def test_when_concurrent_creates_share_a_key_should_create_one_customer(api):
+    data = {"email": "race@example.com"}
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(lambda _: api.call("POST", "/v1/customers", data,
+                                                   headers={"Idempotency-Key": "k-race"}),
+                                range(6)))
+    assert {r[0] for r in results} == {200}
+    assert len({r[1]["id"] for r in results}) == 1
+    assert len(api.get("/v1/customers", email="race@example.com")["data"]) == 1
+
+
+def test_when_a_key_is_reused_with_another_body_should_answer_idempotency_error(api):
+    api.ok("POST", "/v1/customers", {"email": "a@example.com"},
+           headers={"Idempotency-Key": "k-other"})
+    status, body, _ = api.call("POST", "/v1/customers", {"email": "b@example.com"},
+                               headers={"Idempotency-Key": "k-other"})
+    assert status == 400
+    assert body["error"]["type"] == "idempotency_error"
+
+
+# -- customer search -----------------------------------------------------------------------
+
+def test_customer_search_should_match_metadata_and_email_and_skip_deleted(api):
+    alice = new_customer(api, "alice@example.com", **{"metadata[cognito_sub]": "s-alice"})
+    bob = new_customer(api, "o'bob@example.com", **{"metadata[cognito_sub]": "s-bob"})
+    found = api.get("/v1/customers/search", query="metadata['cognito_sub']:'s-alice'")
+    assert found["object"] == "search_result"
+    assert [c["id"] for c in found["data"]] == [alice["id"]]
+    assert_shape(found, "SearchList<Customer>")
+    by_email = api.get("/v1/customers/search", query=r"email:'o\'bob@example.com'")
+    assert [c["id"] for c in by_email["data"]] == [bob["id"]]
+    either = api.get("/v1/customers/search",
+                     query="email:'alice@example.com' OR metadata['cognito_sub']:'s-bob'")
+    assert {c["id"] for c in either["data"]} == {alice["id"], bob["id"]}
+    api.ok("DELETE", "/v1/customers/" + alice["id"])
+    gone = api.get("/v1/customers/search", query="metadata['cognito_sub']:'s-alice'")
+    assert gone["data"] == [] and gone["has_more"] is False and gone["next_page"] is None
+
+
+# -- prices --------------------------------------------------------------------------------
+
+def test_prices_should_filter_by_lookup_keys_and_expand_the_product(api, catalog):
+    listed = api.get("/v1/prices", **{"lookup_keys[]": ["pro_monthly", "setup_fee"],
+                                      "expand[]": "data.product"})
+    assert {p["id"] for p in listed["data"]} == {catalog["monthly"]["id"],
+                                                 catalog["one_time"]["id"]}
+    monthly = next(p for p in listed["data"] if p["id"] == catalog["monthly"]["id"])
+    assert monthly["product"]["id"] == catalog["product"]["id"]
+    assert monthly["type"] == "recurring" and monthly["recurring"]["interval"] == "month"
+    assert_shape(listed, "List<Price>")
+    one = api.get("/v1/prices/" + catalog["one_time"]["id"], **{"expand[0]": "product"})
+    assert one["type"] == "one_time" and one["product"]["name"] == "Setup fee"
+    recurring = api.get("/v1/prices", type="recurring", active="true")["data"]
+    assert [p["id"] for p in recurring] == [catalog["monthly"]["id"]]
+
+
+def test_lookup_keys_should_be_unique_unless_transferred(api, catalog):
+    data = {"currency": "usd", "unit_amount": 900, "product": catalog["product"]["id"],
+            "lookup_key": "dup_key"}
+    first = api.ok("POST", "/v1/prices", data)
+    status, body, _ = api.call("POST", "/v1/prices", data)
+    assert status == 400 and body["error"]["param"] == "lookup_key"
+    second = api.ok("POST", "/v1/prices", dict(data, transfer_lookup_key="true"))
+    assert api.get("/v1/prices/" + first["id"])["lookup_key"] is None
+    assert [p["id"] for p in api.get("/v1/prices", **{"lookup_keys[]": "dup_key"})["data"]] \
+        == [second["id"]]
+
+
+# -- checkout ------------------------------------------------------------------------------
+
+def test_checkout_session_should_be_created_retrieved_listed_and_expired(api, catalog, receiver):
+    customer = new_customer(api, "shopper@example.com")
+    session = subscription_session(api, catalog, customer, client_reference_id="ref-1",
+                                   **{"metadata[order]": "o-1"})
+    assert session["id"].startswith("cs_test_") and session["status"] == "open"
+    assert session["url"] == api.base + "/checkout/pay/" + session["id"]
+    assert session["success_url"].endswith("session=" + session["id"])
+    assert (session["amount_total"], session["currency"]) == (1500, "usd")
+    assert_shape(session, "CheckoutSession")
+    got = api.get("/v1/checkout/sessions/" + session["id"], **{"expand[]": "line_items"})
+    assert got["line_items"]["data"][0]["price"]["id"] == catalog["monthly"]["id"]
+    items = api.get("/v1/checkout/sessions/%s/line_items" % session["id"])
+    assert items["data"][0]["quantity"] == 1 and items["data"][0]["amount_total"] == 1500
+    assert_shape(items, "List<CheckoutSessionItem>")
+    listed = api.get("/v1/checkout/sessions", customer=customer["id"])
+    assert [s["id"] for s in listed["data"]] == [session["id"]]
+    expired = api.ok("POST", "/v1/checkout/sessions/%s/expire" % session["id"], {})
+    assert expired["status"] == "expired" and expired["url"] is None
+    status, body, _ = api.call("POST", "/v1/checkout/sessions/%s/expire" % session["id"], {})
+    assert status == 400 and body["error"]["type"] == "invalid_request_error"
+    receiver.find("checkout.session.expired", session["id"])
+    flaky = receiver.find("checkout.session.expired", session["id"], path="/flaky", count=2)
+    assert flaky[0]["event"]["id"] == flaky[1]["event"]["id"]  # retried after a 500
+
+
+def test_completing_a_subscription_checkout_should_subscribe_and_send_a_signed_event(
+        api, catalog, receiver):
+    customer = new_customer(api, "payer@example.com")
+    session = subscription_session(api, catalog, customer)
+    done = api.ok("POST", "/_test/checkout/sessions/%s/complete" % session["id"], {})
+    assert (done["status"], done["payment_status"]) == ("complete", "paid")
+    sub = api.get("/v1/subscriptions/" + done["subscription"])
+    assert sub["customer"] == customer["id"] and sub["status"] == "active"
+    assert sub["metadata"] == {"cognito_sub": "sub-123"}
+    assert sub["items"]["data"][0]["price"]["id"] == catalog["monthly"]["id"]
+    assert_shape(sub, "Subscription")
+    assert_shape(api.get("/v1/customers/" + customer["id"]), "Customer")
+    got = api.get("/v1/checkout/sessions/" + session["id"], **{"expand[]": "subscription"})
+    assert got["subscription"]["id"] == sub["id"]
+    assert_shape(got, "CheckoutSession")
+
+    delivery = receiver.find("checkout.session.completed", session["id"])[0]
+    assert abs(verify_signature(delivery) - time.time()) < 60
+    event = delivery["event"]
+    assert event["object"] == "event" and event["livemode"] is False
+    assert event["data"]["object"]["subscription"] == sub["id"]
+    assert_shape(event, "Event")
+    assert_shape(event["data"]["object"], "CheckoutSession")
+    assert api.get("/_test/events", type="checkout.session.completed")["data"]
+
+    # localstripe's own event, relayed in the current shape and signed with our secret
+    created = receiver.find("customer.subscription.created", sub["id"])[0]
+    verify_signature(created)
+    assert_shape(created["event"]["data"]["object"], "Subscription")
+
+    # a resend signed with an old timestamp (replay-protection tests)
+    old = int(time.time()) - 3600
+    resent = api.ok("POST", "/_test/events/%s/resend?timestamp=%d" % (event["id"], old), {})
+    assert {"endpoint": "main", "status": 200} in resent["deliveries"]
+    again = receiver.find("checkout.session.completed", session["id"], count=2)
+    assert verify_signature(again[-1]) == old
+
+
+def test_trial_checkout_should_complete_without_payment(api, catalog):
+    customer = new_customer(api, "trial@example.com")
+    session = subscription_session(api, catalog, customer,
+                                   **{"subscription_data[trial_period_days]": 14})
+    done = api.ok("POST", "/_test/checkout/sessions/%s/complete" % session["id"], {})
+    assert done["payment_status"] == "no_payment_required"
+    sub = api.get("/v1/subscriptions/" + done["subscription"])
+    assert sub["status"] == "trialing" and sub["trial_end"] > time.time() + 13 * 86400
+    assert_shape(sub, "Subscription")
+
+
+def test_async_payment_and_declined_card_flows(api, catalog, receiver):
+    session = api.ok("POST", "/v1/checkout/sessions", {
+        "mode": "payment", "customer_email": "async@example.com",
+        "line_items[0][price]": catalog["one_time"]["id"], "line_items[0][quantity]": 2,
+        "payment_intent_data[metadata][order]": "o-2", "success_url": "http://127.0.0.1:9/ok"})
+    status, body, _ = api.call("POST", "/_test/checkout/sessions/%s/fail" % session["id"], {})
+    assert status == 402 and body["error"]["type"] == "card_error"
+    assert api.get("/v1/checkout/sessions/" + session["id"])["status"] == "open"
+    done = api.ok("POST", "/_test/checkout/sessions/%s/complete_async" % session["id"], {})
+    assert (done["status"], done["payment_status"]) == ("complete", "unpaid")
+    assert done["customer"].startswith("cus_") and done["payment_intent"].startswith("pi_")
+    paid = api.ok("POST", "/_test/checkout/sessions/%s/async_payment" % session["id"],
+                  {"succeeded": "true"})
+    assert paid["payment_status"] == "paid"
+    receiver.find("checkout.session.async_payment_succeeded", session["id"])
+    pi = api.get("/v1/payment_intents/" + done["payment_intent"])
+    assert pi["status"] == "succeeded" and pi["amount"] == 1000
+    assert pi["metadata"] == {"order": "o-2"}
+
+
+# -- billing portal ------------------------------------------------------------------------
+
+def test_portal_session_and_cancellation(api, catalog, receiver):
+    customer = new_customer(api, "portal@example.com")
+    session = subscription_session(api, catalog, customer)
+    sub_id = api.ok("POST", "/_test/checkout/sessions/%s/complete" % session["id"],
+                    {})["subscription"]
+    portal = api.ok("POST", "/v1/billing_portal/sessions", {
+        "customer": customer["id"], "return_url": "http://127.0.0.1:9/account",
+        "flow_data[type]": "subscription_cancel",
+        "flow_data[subscription_cancel][subscription]": sub_id})
+    assert portal["id"].startswith("bps_") and portal["object"] == "billing_portal.session"
+    assert portal["url"] == api.base + "/portal/" + portal["id"]
+    assert portal["flow"]["subscription_cancel"]["subscription"] == sub_id
+    assert_shape(portal, "BillingPortalSession")
+    later = api.ok("POST", "/_test/portal/sessions/%s/cancel_subscription" % portal["id"],
+                   {"subscription": sub_id, "at_period_end": "true"})
+    assert later["cancel_at_period_end"] is True
+    receiver.find("customer.subscription.updated", sub_id)
+    now = api.ok("POST", "/_test/portal/sessions/%s/cancel_subscription" % portal["id"],
+                 {"subscription": sub_id})
+    assert now["status"] == "canceled"
+    deleted = receiver.find("customer.subscription.deleted", sub_id)[0]
+    assert deleted["event"]["data"]["object"]["status"] == "canceled"
+
+
+# -- errors --------------------------------------------------------------------------------
+
+def test_errors_should_be_stripe_shaped(api, catalog):
+    status, body, _ = api.call("GET", "/v1/customers", key=None)
+    assert status == 401 and body["error"]["type"] == "invalid_request_error"
+    base = {"mode": "subscription", "line_items[0][quantity]": 1,
+            "success_url": "http://127.0.0.1:9/ok"}
+    status, body, _ = api.call("POST", "/v1/checkout/sessions",
+                               dict(base, **{"line_items[0][price]": "price_missing"}))
+    assert status == 400
+    assert body["error"]["code"] == "resource_missing"
+    assert body["error"]["param"] == "line_items[0][price]"
+    status, body, _ = api.call("POST", "/v1/checkout/sessions",
+                               dict(base, **{"line_items[0][price]": catalog["one_time"]["id"]}))
+    assert status == 400 and body["error"]["param"] == "line_items[0][price]"
+    no_url = {k: v for k, v in base.items() if k != "success_url"}
+    status, body, _ = api.call("POST", "/v1/checkout/sessions",
+                               dict(no_url, **{"line_items[0][price]": catalog["monthly"]["id"]}))
+    assert status == 400 and body["error"]["param"] == "success_url"
+    status, body, _ = api.call("GET", "/v1/customers/cus_missing")
+    assert status == 404 and body["error"]["code"] == "resource_missing"
+    status, body, _ = api.call("POST", "/v1/billing_portal/sessions", {"customer": "cus_nope"})
+    assert status == 400 and body["error"]["param"] == "customer"
+    assert_shape(body["error"], "ApiErrors")

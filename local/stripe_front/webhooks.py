@@ -1,0 +1,188 @@
+"""Webhook endpoints, Stripe-signed event delivery with bounded retries, and the event log.
+
+localstripe's own events are relayed: localstripe posts them to the front (signed with a
+per-process secret), the front patches their objects to the current shape and delivers them
+like its own events, so every endpoint sees one consistent, current-shaped stream.
+"""
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+
+import aiohttp
+from aiohttp import web
+
+import forms
+from common import new_id, now
+from errors import StripeError, json_response
+
+log = logging.getLogger("stripe_front.webhooks")
+
+API_VERSION = "2026-09-30.endive"  # async-stripe 1.0.0-rc.10's stripe_shared::VERSION
+RETRY_DELAYS = (0.5, 1, 2, 4)  # 5 attempts over ~7.5 s
+RELAY_PATH = "/_internal/localstripe_events"
+MAX_EVENTS = 5000
+
+
+def sign(secret, payload: bytes, timestamp):
+    mac = hmac.new(secret.encode(), b"%d." % timestamp + payload, hashlib.sha256)
+    return "t=%d,v1=%s" % (timestamp, mac.hexdigest())
+
+
+def verify(secret, payload: bytes, header, tolerance=300):
+    parts = [p.split("=", 1) for p in header.split(",") if "=" in p]
+    try:
+        t = int(dict(parts).get("t", ""))
+    except ValueError:
+        return False
+    expected = sign(secret, payload, t).split("v1=", 1)[1]
+    ok = any(k == "v1" and hmac.compare_digest(v, expected) for k, v in parts)
+    return ok and abs(now() - t) <= tolerance
+
+
+class Webhooks:
+    def __init__(self):
+        self.endpoints = {}  # id -> {"url", "secret", "events"}
+        self.events = []  # sent events, oldest first
+        self.relay_secret = new_id("whsec_relay_")
+        self._tasks = set()
+        self._http = None
+
+    def reset(self, endpoints=False):
+        self.events.clear()
+        if endpoints:
+            self.endpoints.clear()
+
+    async def close(self):
+        for task in list(self._tasks):
+            task.cancel()
+        if self._http is not None:
+            await self._http.close()
+
+    def emit(self, type, obj, previous_attributes=None, event_id=None, created=None):
+        """Record an event and deliver it in the background to every matching endpoint."""
+        event = {"id": event_id or new_id("evt_"), "object": "event", "account": None,
+                 "api_version": API_VERSION, "context": None, "created": created or now(),
+                 "data": {"object": obj}, "livemode": False, "pending_webhooks": 1,
+                 "request": {"id": None, "idempotency_key": None}, "type": type}
+        if previous_attributes is not None:
+            event["data"]["previous_attributes"] = previous_attributes
+        self.events.append(event)
+        del self.events[:-MAX_EVENTS]
+        targets = self._targets(type)
+        event["pending_webhooks"] = len(targets)
+        payload = json.dumps(event, indent=2, sort_keys=True).encode()
+        for endpoint_id, ep in targets:
+            task = asyncio.ensure_future(self._deliver(endpoint_id, ep, type, event["id"],
+                                                       payload))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return event
+
+    def _targets(self, type):
+        return [(i, ep) for i, ep in self.endpoints.items()
+                if ep["events"] is None or type in ep["events"] or "*" in ep["events"]]
+
+    async def _post(self, ep, payload, timestamp):
+        if self._http is None or self._http.closed:
+            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+        headers = {"Content-Type": "application/json; charset=utf-8",
+                   "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+                   "Stripe-Signature": sign(ep["secret"], payload, timestamp)}
+        try:
+            async with self._http.post(ep["url"], data=payload, headers=headers) as r:
+                await r.read()
+                return r.status
+        except (aiohttp.ClientError, asyncio.TimeoutError) as e:
+            return type(e).__name__
+
+    async def _deliver(self, endpoint_id, ep, type, event_id, payload):
+        for attempt in range(len(RETRY_DELAYS) + 1):
+            status = await self._post(ep, payload, now())
+            if isinstance(status, int) and 200 <= status < 300:
+                log.info("webhook %s %s -> %s: %s (attempt %d)", type, event_id, endpoint_id,
+                         status, attempt + 1)
+                return
+            log.warning("webhook %s %s -> %s: %s (attempt %d)", type, event_id, endpoint_id,
+                        status, attempt + 1)
+            if attempt < len(RETRY_DELAYS):
+                await asyncio.sleep(RETRY_DELAYS[attempt])
+        log.warning("webhook %s %s -> %s: giving up", type, event_id, endpoint_id)
+
+    async def resend(self, event_id, timestamp=None):
+        """Deliver a stored event again, once per endpoint, signed now (or at `timestamp`)."""
+        event = next((e for e in self.events if e["id"] == event_id), None)
+        if event is None:
+            raise StripeError(404, "No such event: '%s'" % event_id, code="resource_missing")
+        payload = json.dumps(event, indent=2, sort_keys=True).encode()
+        results = []
+        for endpoint_id, ep in self._targets(event["type"]):
+            status = await self._post(ep, payload, timestamp or now())
+            log.info("webhook resend %s %s -> %s: %s", event["type"], event_id, endpoint_id,
+                     status)
+            results.append({"endpoint": endpoint_id, "status": status})
+        return {"id": event_id, "object": "event_delivery", "deliveries": results}
+
+
+# -- routes --------------------------------------------------------------------------------
+
+async def config_webhook(request):
+    """Same API as localstripe's /_config/webhooks/{id}: form url, secret, optional events[]."""
+    front = request.app["front"]
+    p = forms.parse_body(await request.read())
+    url, secret = p.get("url"), p.get("secret")
+    if not isinstance(url, str) or not url.startswith("http://127.0.0.1:") \
+            or not isinstance(secret, str) or not secret:
+        raise StripeError(400, "url (http://127.0.0.1:...) and secret are required",
+                          param="url")
+    events = p.get("events")
+    if events is not None:
+        events = forms.as_list(events, "events")
+    front.webhooks.endpoints[request.match_info["id"]] = {"url": url, "secret": secret,
+                                                          "events": events}
+    log.info("webhook endpoint %s -> %s (%s)", request.match_info["id"], url,
+             ",".join(events) if events else "all events")
+    await front.register_relay()
+    return web.Response()
+
+
+async def relay(request):
+    """localstripe's events: verify, patch to the current shape, re-sign and deliver."""
+    front = request.app["front"]
+    body = await request.read()
+    if not verify(front.webhooks.relay_secret, body,
+                  request.headers.get("Stripe-Signature", "")):
+        raise StripeError(400, "bad signature")
+    event = json.loads(body)
+    obj = front.patch(event["data"]["object"])
+    front.webhooks.emit(event["type"], obj, event_id=event["id"], created=event["created"])
+    if event["type"] == "invoice.payment_succeeded":  # Stripe sends both; localstripe one
+        front.webhooks.emit("invoice.paid", obj, created=event["created"])
+    return web.Response()
+
+
+async def list_events(request):
+    front = request.app["front"]
+    events = list(reversed(front.webhooks.events))
+    if request.query.get("type"):
+        events = [e for e in events if e["type"] == request.query["type"]]
+    return json_response({"object": "list", "data": events, "has_more": False,
+                          "url": "/_test/events"})
+
+
+async def resend_event(request):
+    front = request.app["front"]
+    ts = request.query.get("timestamp")
+    if ts is None:
+        ts = forms.parse_body(await request.read()).get("timestamp")
+    result = await front.webhooks.resend(request.match_info["id"],
+                                         forms.as_int(ts, "timestamp"))
+    return json_response(result)
+
+
+def setup(app):
+    app.router.add_post("/_config/webhooks/{id}", config_webhook)
+    app.router.add_post(RELAY_PATH, relay)
+    app.router.add_get("/_test/events", list_events)
+    app.router.add_post("/_test/events/{id}/resend", resend_event)

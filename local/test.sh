@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Every test, from a fresh clone: installs the local tools, runs the unit tests, then starts the
+# emulators and the functions, runs the end-to-end tests and the Stripe front's tests, and stops
+# everything it started, whether the tests pass or not.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+started=$(date +%s)
+local/install.sh
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+
+# One build for everything: unit tests, end-to-end tests and the functions.
+cargo build --workspace --all-targets
+cargo test --workspace
+
+trap 'local/down.sh' EXIT
+local/up.sh
+set -a
+# shellcheck disable=SC1091
+. local/.run/env
+set +a
+
+cargo test -p integration-tests -- --ignored --test-threads=1
+local/.venv/bin/python -m pytest -q local/stripe_front/tests
+
+echo "all tests passed in $(( $(date +%s) - started )) s"
