@@ -133,6 +133,79 @@ impl StripeConfig {
     }
 }
 
+/// Settings every customer-facing function shares: plans, dunning policy, the site.
+#[derive(Debug, Clone)]
+pub struct AccountSettings {
+    /// `PLANS`: `free=<usage plan id>,pro=<usage plan id>`, lowest first.
+    pub plans: crate::plans::PlanCatalog,
+    /// `PAST_DUE_POLICY`: `grace:<days>` (default `grace:7`) or `suspend`.
+    pub policy: crate::plans::AccessPolicy,
+    /// `SITE_ORIGIN`: `https://app.example.com`; redirects and return URLs stay under it.
+    pub site_origin: String,
+    /// `USER_POOL_ID`: used where no token says which pool (the success return).
+    pub user_pool_id: crate::domain::UserPoolId,
+}
+
+impl AccountSettings {
+    pub fn from_env(env: &EnvReader<'_>) -> Result<Self, ConfigError> {
+        let plans = crate::plans::PlanCatalog::parse(&env.required("PLANS")?)?;
+        let policy = match env.optional("PAST_DUE_POLICY") {
+            Some(raw) => crate::plans::AccessPolicy::parse(&raw)?,
+            None => crate::plans::AccessPolicy::default(),
+        };
+        let site_origin = parse_origin(&env.required("SITE_ORIGIN")?)?;
+        let user_pool_id = crate::domain::UserPoolId::parse(env.required("USER_POOL_ID")?)
+            .map_err(|e| ConfigError::Invalid {
+                name: "USER_POOL_ID",
+                reason: e.to_string(),
+            })?;
+        Ok(Self {
+            plans,
+            policy,
+            site_origin,
+            user_pool_id,
+        })
+    }
+}
+
+/// An origin is a scheme and a host, nothing after: `https://app.example.com`. Plain http is
+/// only accepted for local hosts.
+pub fn parse_origin(raw: &str) -> Result<String, ConfigError> {
+    let invalid = |reason: &str| ConfigError::Invalid {
+        name: "SITE_ORIGIN",
+        reason: reason.to_owned(),
+    };
+    let origin = raw.trim().trim_end_matches('/');
+    let host = if let Some(host) = origin.strip_prefix("https://") {
+        host
+    } else if let Some(host) = origin.strip_prefix("http://") {
+        let local = host.starts_with("127.0.0.1") || host.starts_with("localhost");
+        if !local {
+            return Err(invalid("http is only allowed for 127.0.0.1 or localhost"));
+        }
+        host
+    } else {
+        return Err(invalid("expected https://<host>"));
+    };
+    if host.is_empty() || host.contains(['/', '?', '#', '@', ' ']) {
+        return Err(invalid("expected scheme and host only"));
+    }
+    Ok(origin.to_owned())
+}
+
+/// A boolean variable: `true`/`false`, `1`/`0`; unset is `default`.
+pub fn flag(env: &EnvReader<'_>, name: &'static str, default: bool) -> Result<bool, ConfigError> {
+    match env.optional(name).as_deref().map(str::trim) {
+        None => Ok(default),
+        Some("true" | "1") => Ok(true),
+        Some("false" | "0") => Ok(false),
+        Some(_) => Err(ConfigError::Invalid {
+            name,
+            reason: "expected true or false".into(),
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -206,6 +279,22 @@ mod tests {
         assert_eq!(
             reader.required("TABLE_NAME"),
             Err(ConfigError::Missing("TABLE_NAME"))
+        );
+    }
+
+    #[test]
+    fn when_origin_has_a_path_or_is_plain_http_should_refuse() {
+        assert_eq!(
+            parse_origin("https://app.example.com/").unwrap(),
+            "https://app.example.com"
+        );
+        assert!(parse_origin("http://app.example.com").is_err());
+        assert!(parse_origin("https://app.example.com/x").is_err());
+        assert!(parse_origin("app.example.com").is_err());
+        assert!(parse_origin("https://a@b.com").is_err());
+        assert_eq!(
+            parse_origin("http://127.0.0.1:3000").unwrap(),
+            "http://127.0.0.1:3000"
         );
     }
 }

@@ -1,15 +1,21 @@
 //! Shared core of the cognito-stripe-billing functions: domain types and decisions, ports
 //! (traits) and their adapters, configuration, errors and telemetry.
 
+pub mod account;
 pub mod adapters;
+pub mod checkout;
 pub mod config;
 pub mod domain;
 pub mod error;
 #[cfg(feature = "test-util")]
 pub mod fakes;
+pub mod http;
 pub mod onboarding;
+pub mod plans;
 pub mod ports;
+pub mod provisioning;
 pub mod table;
 pub mod telemetry;
+pub mod webhook;
 
 pub use error::{Error, Result};

@@ -7,6 +7,9 @@
 //! |------------------|------------|-------------------------|----------------------------------------------|
 //! | `USER#<sub>`     | `CUSTOMER` | user -> customer link   | GetItem: trigger, checkout, /me, portal      |
 //! | `CUSTOMER#<cus>` | `USER`     | customer -> user link   | GetItem: every webhook event for a customer  |
+//! | `CHECKOUT#<cs>`  | `SESSION`  | checkout session record | GetItem: success return; gsi1 `USER#<sub>` / |
+//! |                  |            | (owner, one-time key    | `CHECKOUT#<cs>`: the user's sessions, for    |
+//! |                  |            | hash), TTL 7 days       | account deletion                             |
 //!
 //! Both links are written in one transaction, each conditional on not existing, so a user can
 //! never be linked to two customers nor a customer to two users.
@@ -24,10 +27,21 @@ pub mod attr {
     pub const USER_POOL_ID: &str = "user_pool_id";
     pub const USERNAME: &str = "username";
     pub const CREATED_AT: &str = "created_at";
+    pub const KEY_HASH: &str = "key_hash";
+    pub const LOOKUP_KEY: &str = "lookup_key";
+    pub const COMPLETED: &str = "completed";
 }
 
 pub const SK_CUSTOMER: &str = "CUSTOMER";
 pub const SK_USER: &str = "USER";
+pub const SK_SESSION: &str = "SESSION";
+
+/// Checkout records outlive the session (24 h) long enough for a late success return.
+pub const CHECKOUT_RECORD_TTL_SECS: i64 = 7 * 24 * 3600;
+
+pub fn checkout_pk(session_id: &str) -> String {
+    format!("CHECKOUT#{session_id}")
+}
 
 pub fn user_pk(sub: &str) -> String {
     format!("USER#{sub}")

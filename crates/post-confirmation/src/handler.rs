@@ -145,7 +145,7 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use billing_core::domain::{CustomerId, CustomerLink};
-    use billing_core::fakes::{FakeDirectory, FakeStripe, InMemoryLinks};
+    use billing_core::fakes::{FakeDirectory, FakeStripe, InMemoryStore};
     use lambda_runtime::Context;
 
     use super::*;
@@ -157,11 +157,11 @@ mod tests {
         include_str!("../../../events/post-confirmation/admin-confirm-no-email.json");
     const SUB: &str = "8f1c6a2e-71b1-4a0e-9d43-5c1f4d3b2a10";
 
-    type FakeDeps = Deps<InMemoryLinks, FakeStripe, FakeDirectory>;
+    type FakeDeps = Deps<InMemoryStore, FakeStripe, FakeDirectory>;
 
     fn deps() -> FakeDeps {
         Deps {
-            links: InMemoryLinks::default(),
+            links: InMemoryStore::default(),
             billing: FakeStripe::default(),
             directory: FakeDirectory::default(),
             budget: Duration::from_secs(4),

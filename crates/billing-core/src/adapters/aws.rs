@@ -32,6 +32,14 @@ impl AwsLimits {
         operation_timeout: Duration::from_millis(1_800),
         max_attempts: 2,
     };
+
+    /// For the HTTP handlers, behind API Gateway's 29-second limit.
+    pub const HTTP: Self = Self {
+        connect_timeout: Duration::from_secs(2),
+        attempt_timeout: Duration::from_secs(5),
+        operation_timeout: Duration::from_secs(12),
+        max_attempts: 3,
+    };
 }
 
 /// Loads region, credentials and endpoints the standard way; `AWS_ENDPOINT_URL` and

@@ -1,5 +1,6 @@
 //! Adapters: the ports over the AWS SDK and async-stripe.
 
+pub mod apigateway;
 pub mod aws;
 pub mod cognito;
 pub mod dynamo;

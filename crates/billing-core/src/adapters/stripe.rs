@@ -6,13 +6,35 @@ use std::fmt;
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use stripe::{Client, ClientBuilder, IdempotencyKey, RequestStrategy, StripeError, StripeRequest};
+use stripe_billing::billing_portal_session::{
+    CreateBillingPortalSession, CreateBillingPortalSessionFlowData,
+    CreateBillingPortalSessionFlowDataSubscriptionCancel,
+    CreateBillingPortalSessionFlowDataSubscriptionUpdate, CreateBillingPortalSessionFlowDataType,
+};
+use stripe_billing::subscription::{ListSubscription, ListSubscriptionStatus};
+use stripe_checkout::checkout_session::{
+    CreateCheckoutSession, CreateCheckoutSessionAutomaticTax, CreateCheckoutSessionDiscounts,
+    CreateCheckoutSessionLineItems, CreateCheckoutSessionSubscriptionData, RetrieveCheckoutSession,
+};
 use stripe_core::Customer;
-use stripe_core::customer::{CreateCustomer, SearchCustomer};
+use stripe_core::customer::{CreateCustomer, DeleteCustomer, SearchCustomer};
+use stripe_product::price::ListPrice;
+use stripe_product::product::RetrieveProduct;
+use stripe_shared::{
+    CheckoutSessionBillingAddressCollection, CheckoutSessionMode, Price, Subscription,
+};
+use stripe_types::Expandable;
+use tokio::sync::Mutex;
 
+use crate::checkout::{
+    CheckoutMode, CheckoutSessionInfo, CreatedSession, NewCheckoutSession, NewPortalSession,
+    PortalFlow, PriceInfo,
+};
 use crate::config::StripeConfig;
 use crate::domain::{CustomerId, Email, NewCustomer, StripeCustomer, UserSub, customer_metadata};
 use crate::error::{Error, Result, Upstream};
-use crate::ports::Billing;
+use crate::plans::{PlanName, SubscriptionState};
+use crate::ports::{Billing, Checkout};
 
 /// What we keep of a Stripe API error: status, type and code, never the message (it can echo
 /// request values such as an email).
@@ -64,9 +86,13 @@ pub fn classify_stripe(operation: &'static str, error: StripeError) -> Error {
     )
 }
 
+/// Product metadata does not change often: plans read once per product per process.
+type PlanCache = std::sync::Arc<Mutex<HashMap<String, Option<PlanName>>>>;
+
 #[derive(Clone)]
 pub struct StripeBilling {
     client: Client,
+    product_plans: PlanCache,
 }
 
 impl fmt::Debug for StripeBilling {
@@ -84,7 +110,68 @@ impl StripeBilling {
         let client = builder
             .build()
             .map_err(|e| classify_stripe("build client", e))?;
-        Ok(Self { client })
+        Ok(Self {
+            client,
+            product_plans: PlanCache::default(),
+        })
+    }
+
+    /// The plan named by a product's metadata, read once per product.
+    async fn product_plan(&self, product_id: &str) -> Result<Option<PlanName>> {
+        if let Some(plan) = self.product_plans.lock().await.get(product_id) {
+            return Ok(plan.clone());
+        }
+        let product = RetrieveProduct::new(product_id)
+            .send(&self.client)
+            .await
+            .map_err(|e| classify_stripe("RetrieveProduct", e))?;
+        let plan = plan_of(&product.metadata);
+        self.product_plans
+            .lock()
+            .await
+            .insert(product_id.to_owned(), plan.clone());
+        Ok(plan)
+    }
+
+    /// The plan of a price: its own metadata, else its product's.
+    async fn price_plan(&self, price: &Price) -> Result<Option<PlanName>> {
+        if let Some(plan) = plan_of(&price.metadata) {
+            return Ok(Some(plan));
+        }
+        match &price.product {
+            Expandable::Object(product) => Ok(plan_of(&product.metadata)),
+            Expandable::Id(id) => self.product_plan(id.as_str()).await,
+        }
+    }
+
+    async fn to_subscription_state(&self, subscription: Subscription) -> Result<SubscriptionState> {
+        let first_item = subscription.items.data.first();
+        let plan = match first_item {
+            Some(item) => self.price_plan(&item.price).await?,
+            None => None,
+        };
+        Ok(SubscriptionState {
+            id: subscription.id.to_string(),
+            customer_id: subscription.customer.id().to_string(),
+            status: subscription
+                .status
+                .as_str()
+                .parse()
+                .unwrap_or_else(|never| match never {}),
+            plan,
+            price_id: first_item.map(|item| item.price.id.to_string()),
+            product_id: first_item.map(|item| item.price.product.id().to_string()),
+            current_period_end: subscription
+                .items
+                .data
+                .iter()
+                .map(|item| item.current_period_end)
+                .max(),
+            cancel_at_period_end: subscription.cancel_at_period_end,
+            past_due_since: None,
+            created: subscription.created,
+            metadata: subscription.metadata.into_iter().collect(),
+        })
     }
 
     async fn search(&self, query: String) -> Result<Vec<StripeCustomer>> {
@@ -95,6 +182,12 @@ impl StripeBilling {
             .map_err(|e| classify_stripe("SearchCustomers", e))?;
         found.data.into_iter().map(to_domain).collect()
     }
+}
+
+fn plan_of(metadata: &HashMap<String, String>) -> Option<PlanName> {
+    metadata
+        .get("plan")
+        .and_then(|plan| PlanName::parse(plan.as_str()))
 }
 
 fn to_domain(customer: Customer) -> Result<StripeCustomer> {
@@ -151,6 +244,171 @@ impl Billing for StripeBilling {
             .await
             .map_err(|e| classify_stripe("CreateCustomer", e))?;
         Ok(to_domain(created)?.id)
+    }
+
+    async fn delete_customer(&self, customer_id: &CustomerId) -> Result<()> {
+        match DeleteCustomer::new(customer_id.as_str())
+            .send(&self.client)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(StripeError::Stripe(_, 404)) => Ok(()),
+            Err(e) => Err(classify_stripe("DeleteCustomer", e)),
+        }
+    }
+
+    async fn subscriptions_of(&self, customer_id: &CustomerId) -> Result<Vec<SubscriptionState>> {
+        let page = ListSubscription::new()
+            .customer(customer_id.as_str())
+            .status(ListSubscriptionStatus::All)
+            .limit(100)
+            .send(&self.client)
+            .await
+            .map_err(|e| classify_stripe("ListSubscriptions", e))?;
+        let mut subscriptions = Vec::with_capacity(page.data.len());
+        for subscription in page.data {
+            subscriptions.push(self.to_subscription_state(subscription).await?);
+        }
+        Ok(subscriptions)
+    }
+}
+
+#[async_trait]
+impl Checkout for StripeBilling {
+    async fn price_by_lookup_key(&self, lookup_key: &str) -> Result<Option<PriceInfo>> {
+        let page = ListPrice::new()
+            .lookup_keys(vec![lookup_key.to_owned()])
+            .active(true)
+            .expand(vec!["data.product".to_owned()])
+            .limit(1)
+            .send(&self.client)
+            .await
+            .map_err(|e| classify_stripe("ListPrices", e))?;
+        let Some(price) = page.data.into_iter().next() else {
+            return Ok(None);
+        };
+        let plan = self.price_plan(&price).await?;
+        Ok(Some(PriceInfo {
+            id: price.id.to_string(),
+            lookup_key: price.lookup_key.clone(),
+            active: price.active,
+            recurring: price.recurring.is_some(),
+            trial_period_days: price.recurring.as_ref().and_then(|r| r.trial_period_days),
+            plan,
+        }))
+    }
+
+    async fn create_session(&self, session: &NewCheckoutSession) -> Result<CreatedSession> {
+        let key = IdempotencyKey::new(&session.idempotency_key)
+            .map_err(|e| Error::upstream(Upstream::Stripe, "CreateCheckoutSession", false, e))?;
+        let metadata: HashMap<String, String> = session.metadata.clone().into_iter().collect();
+        let mut line_item = CreateCheckoutSessionLineItems::new();
+        line_item.price = Some(session.price_id.clone());
+        line_item.quantity = Some(session.quantity);
+        let mut request = CreateCheckoutSession::new()
+            .customer(session.customer_id.as_str())
+            .client_reference_id(session.client_reference_id.clone())
+            .line_items(vec![line_item])
+            .metadata(metadata.clone())
+            .success_url(session.success_url.clone())
+            .cancel_url(session.cancel_url.clone());
+        request = match session.mode {
+            CheckoutMode::Subscription => {
+                let mut data = CreateCheckoutSessionSubscriptionData::new();
+                data.metadata = Some(metadata);
+                data.trial_period_days = session.trial_period_days;
+                request
+                    .mode(CheckoutSessionMode::Subscription)
+                    .subscription_data(data)
+            }
+            CheckoutMode::Payment => request.mode(CheckoutSessionMode::Payment),
+        };
+        if let Some(code) = &session.promotion_code {
+            let mut discount = CreateCheckoutSessionDiscounts::new();
+            discount.promotion_code = Some(code.clone());
+            request = request.discounts(vec![discount]);
+        } else if session.allow_promotion_codes {
+            request = request.allow_promotion_codes(true);
+        }
+        if let Some(locale) = &session.locale {
+            request = request.locale(
+                locale
+                    .parse::<stripe_shared::CheckoutSessionLocale>()
+                    .unwrap_or_else(|never| match never {}),
+            );
+        }
+        if session.billing_address_required {
+            request = request
+                .billing_address_collection(CheckoutSessionBillingAddressCollection::Required);
+        }
+        if session.automatic_tax {
+            request = request.automatic_tax(CreateCheckoutSessionAutomaticTax::new(true));
+        }
+        let created = request
+            .customize()
+            .request_strategy(RequestStrategy::Idempotent(key))
+            .send(&self.client)
+            .await
+            .map_err(|e| classify_stripe("CreateCheckoutSession", e))?;
+        let url = created.url.ok_or_else(|| Error::InvalidData {
+            service: Upstream::Stripe,
+            detail: "checkout session without url".into(),
+        })?;
+        Ok(CreatedSession {
+            id: created.id.to_string(),
+            url,
+        })
+    }
+
+    async fn session(&self, session_id: &str) -> Result<Option<CheckoutSessionInfo>> {
+        match RetrieveCheckoutSession::new(session_id)
+            .send(&self.client)
+            .await
+        {
+            Ok(session) => Ok(Some(CheckoutSessionInfo {
+                id: session.id.to_string(),
+                customer_id: session.customer.as_ref().map(|c| c.id().to_string()),
+                client_reference_id: session.client_reference_id,
+                payment_status: session.payment_status.as_str().to_owned(),
+                status: session.status.map(|status| status.as_str().to_owned()),
+            })),
+            Err(StripeError::Stripe(_, 404)) => Ok(None),
+            Err(e) => Err(classify_stripe("RetrieveCheckoutSession", e)),
+        }
+    }
+
+    async fn create_portal_session(&self, session: &NewPortalSession) -> Result<String> {
+        let mut request = CreateBillingPortalSession::new()
+            .customer(session.customer_id.as_str())
+            .return_url(session.return_url.clone());
+        if let (Some(flow), Some(subscription)) = (session.flow, &session.subscription_id) {
+            let data = match flow {
+                PortalFlow::Cancel => {
+                    let mut data = CreateBillingPortalSessionFlowData::new(
+                        CreateBillingPortalSessionFlowDataType::SubscriptionCancel,
+                    );
+                    data.subscription_cancel = Some(
+                        CreateBillingPortalSessionFlowDataSubscriptionCancel::new(subscription),
+                    );
+                    data
+                }
+                PortalFlow::Update => {
+                    let mut data = CreateBillingPortalSessionFlowData::new(
+                        CreateBillingPortalSessionFlowDataType::SubscriptionUpdate,
+                    );
+                    data.subscription_update = Some(
+                        CreateBillingPortalSessionFlowDataSubscriptionUpdate::new(subscription),
+                    );
+                    data
+                }
+            };
+            request = request.flow_data(data);
+        }
+        let created = request
+            .send(&self.client)
+            .await
+            .map_err(|e| classify_stripe("CreateBillingPortalSession", e))?;
+        Ok(created.url)
     }
 }
 

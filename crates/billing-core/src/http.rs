@@ -1,0 +1,190 @@
+//! HTTP helpers shared by the API Gateway handlers: the caller from the authorizer's claims,
+//! JSON bodies with a size limit, and responses with one error shape.
+
+use lambda_http::http::{StatusCode, header};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use tracing::error;
+
+use crate::domain::{CognitoUser, Email, UserPoolId, UserSub, Username};
+use crate::error::{Chain, Error};
+
+/// Bodies of our endpoints are small; anything larger is refused before parsing.
+pub const MAX_BODY_BYTES: usize = 8 * 1024;
+
+/// The authenticated caller, from the Cognito claims the API Gateway authorizer verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub user: CognitoUser,
+    /// `custom:stripe_customer_id` when the token carries it (ID tokens do).
+    pub customer_id: Option<String>,
+}
+
+fn claim(claims: &serde_json::Map<String, Value>, name: &str) -> Option<String> {
+    match claims.get(name)? {
+        Value::String(value) if !value.is_empty() => Some(value.clone()),
+        _ => None,
+    }
+}
+
+/// Claims of an HTTP API JWT authorizer or of a REST API Cognito user pool authorizer.
+fn claims_of(request: &Request) -> Option<serde_json::Map<String, Value>> {
+    match request.request_context_ref()? {
+        RequestContext::ApiGatewayV2(context) => {
+            let claims = &context.authorizer.as_ref()?.jwt.as_ref()?.claims;
+            Some(
+                claims
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                    .collect(),
+            )
+        }
+        RequestContext::ApiGatewayV1(context) => match context.authorizer.fields.get("claims")? {
+            Value::Object(claims) => Some(claims.clone()),
+            _ => None,
+        },
+        #[allow(unreachable_patterns)]
+        _ => None,
+    }
+}
+
+/// The pool id is the last path segment of the token issuer,
+/// `https://cognito-idp.<region>.amazonaws.com/<pool id>`.
+fn pool_of_issuer(issuer: &str) -> Option<UserPoolId> {
+    UserPoolId::parse(issuer.trim_end_matches('/').rsplit('/').next()?).ok()
+}
+
+/// The caller, or `None` when the request carries no usable claims (answer 401).
+pub fn caller(request: &Request, default_pool: &UserPoolId) -> Option<Caller> {
+    let claims = claims_of(request)?;
+    let sub = UserSub::parse(claim(&claims, "sub")?).ok()?;
+    let username = claim(&claims, "cognito:username")
+        .or_else(|| claim(&claims, "username"))
+        .and_then(|name| Username::parse(name).ok())?;
+    let pool_id = claim(&claims, "iss")
+        .and_then(|issuer| pool_of_issuer(&issuer))
+        .unwrap_or_else(|| default_pool.clone());
+    Some(Caller {
+        user: CognitoUser {
+            pool_id,
+            username,
+            sub,
+            email: claim(&claims, "email").and_then(|email| Email::parse(email).ok()),
+        },
+        customer_id: claim(&claims, "custom:stripe_customer_id"),
+    })
+}
+
+pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
+    let body = serde_json::to_string(body).unwrap_or_else(|_| "{}".to_owned());
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CACHE_CONTROL, "no-store")
+        .body(Body::Text(body))
+        .unwrap_or_default()
+}
+
+pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response<Body> {
+    json_response(
+        status,
+        &json!({"error": {"code": code, "message": message}}),
+    )
+}
+
+pub fn unauthorized() -> Response<Body> {
+    error_response(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "missing or invalid Cognito claims",
+    )
+}
+
+pub fn no_content() -> Response<Body> {
+    Response::builder()
+        .status(StatusCode::NO_CONTENT)
+        .body(Body::Empty)
+        .unwrap_or_default()
+}
+
+/// 303 See Other to `location`, which the caller has checked is ours.
+pub fn redirect(location: &str) -> Response<Body> {
+    Response::builder()
+        .status(StatusCode::SEE_OTHER)
+        .header(header::LOCATION, location)
+        .header(header::CACHE_CONTROL, "no-store")
+        .body(Body::Empty)
+        .unwrap_or_default()
+}
+
+/// An upstream failure: logged with its cause chain, answered with an opaque 502.
+pub fn upstream_failure(operation: &str, failure: &Error) -> Response<Body> {
+    error!(
+        operation,
+        error_kind = failure.kind(),
+        retryable = failure.is_retryable(),
+        error = %Chain(failure),
+        "upstream failure"
+    );
+    error_response(
+        StatusCode::BAD_GATEWAY,
+        "upstream_unavailable",
+        "a service we depend on failed; try again later",
+    )
+}
+
+/// Parses a JSON body of at most `MAX_BODY_BYTES`; an empty body parses as `{}`. The error
+/// answer names the offending field as serde reports it.
+#[allow(clippy::result_large_err)]
+pub fn json_body<T: DeserializeOwned>(request: &Request) -> Result<T, Response<Body>> {
+    let bytes: &[u8] = request.body().as_ref();
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            &format!("the body is limited to {MAX_BODY_BYTES} bytes"),
+        ));
+    }
+    let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        bytes
+    };
+    serde_json::from_slice(bytes).map_err(|e| {
+        error_response(
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            &format!("invalid JSON body: {e}"),
+        )
+    })
+}
+
+/// `https://<domain>[/<stage>]` of the API the request came through, for links back to it.
+pub fn api_base_url(request: &Request) -> Option<String> {
+    let (domain, stage) = match request.request_context_ref()? {
+        RequestContext::ApiGatewayV2(context) => {
+            (context.domain_name.clone()?, context.stage.clone())
+        }
+        RequestContext::ApiGatewayV1(context) => {
+            (context.domain_name.clone()?, context.stage.clone())
+        }
+        #[allow(unreachable_patterns)]
+        _ => return None,
+    };
+    let custom_domain = !domain.contains(".execute-api.");
+    match stage.filter(|stage| stage != "$default" && !custom_domain) {
+        Some(stage) => Some(format!("https://{domain}/{stage}")),
+        None => Some(format!("https://{domain}")),
+    }
+}
+
+/// Unix seconds now.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_secs() as i64)
+        .unwrap_or_default()
+}
