@@ -71,6 +71,8 @@ class Config:
         self.stripe_key = env("STRIPE_SECRET_KEY", "sk_test_local")
         self.webhook_secrets = env("STRIPE_WEBHOOK_SECRETS", "whsec_local")
         self.rust_log = env("RUST_LOG", "info")
+        # The site users return to after Checkout and the portal (nothing needs to serve it).
+        self.site_origin = env("SITE_ORIGIN", "http://127.0.0.1:3000")
         self.cognito_data_dir = env(
             "COGNITO_LOCAL_DATA_DIR", str(RUN_DIR / "cognito" / ".cognito" / "db"))
         self.env_file = Path(env("LOCAL_ENV_FILE", str(RUN_DIR / "env")))
@@ -246,9 +248,29 @@ def ensure_catalogue(cfg: Config) -> None:
         say(f"price {lookup_key} created: {price['id']} ({amount} usd cents a month)")
 
 
+# --- API Gateway usage plans ------------------------------------------------------------------
+
+def ensure_usage_plans(cfg: Config) -> str:
+    """One usage plan per plan, lowest first; returns the functions' PLANS value."""
+    apigw = cfg.client("apigateway", cfg.moto_url)
+    existing = {plan["name"]: plan["id"] for plan in apigw.get_usage_plans().get("items", [])}
+    entries = []
+    for plan, limit in (("free", 100), ("pro", 10000)):
+        name = f"{cfg.table_name}-{plan}"
+        plan_id = existing.get(name)
+        if plan_id is None:
+            plan_id = apigw.create_usage_plan(
+                name=name, description=f"{plan} plan",
+                quota={"limit": limit, "period": "MONTH"},
+                throttle={"rateLimit": 10.0, "burstLimit": 20})["id"]
+            say(f"usage plan {name} created: {plan_id}")
+        entries.append(f"{plan}={plan_id}")
+    return ",".join(entries)
+
+
 # --- local/.run/env ---------------------------------------------------------------------------
 
-def write_env(cfg: Config, pool_id: str, client_id: str) -> None:
+def write_env(cfg: Config, pool_id: str, client_id: str, plans: str) -> None:
     values = {
         "AWS_REGION": REGION,
         "AWS_DEFAULT_REGION": REGION,
@@ -262,6 +284,8 @@ def write_env(cfg: Config, pool_id: str, client_id: str) -> None:
         "STRIPE_SECRET_KEY": cfg.stripe_key,
         "STRIPE_WEBHOOK_SECRETS": cfg.webhook_secrets,
         "TABLE_NAME": cfg.table_name,
+        "PLANS": plans,
+        "SITE_ORIGIN": cfg.site_origin,
         "USER_POOL_ID": pool_id,
         "USER_POOL_CLIENT_ID": client_id,
         "LAMBDA_ENDPOINT": cfg.lambda_url,
@@ -278,7 +302,9 @@ def write_env(cfg: Config, pool_id: str, client_id: str) -> None:
         # Sourced by sh and read by cargo lambda as is: no quoting, so no room for odd characters.
         if any(c in value for c in " \t\n'\"\\$`#;&|<>()"):
             sys.exit(f"bootstrap: {key}={value!r} cannot go in a plain KEY=VALUE env file")
-    text = "".join(f"{k}={v}\n" for k, v in values.items())
+    # cargo lambda's env-file parser refuses an unquoted value containing '=' (PLANS has some):
+    # such values are double-quoted, which sh reads the same way.
+    text = "".join(f'{k}="{v}"\n' if "=" in v else f"{k}={v}\n" for k, v in values.items())
     cfg.env_file.parent.mkdir(parents=True, exist_ok=True)
     tmp = cfg.env_file.with_name(cfg.env_file.name + ".tmp")
     tmp.write_text(text)
@@ -291,7 +317,8 @@ def main() -> None:
     ensure_table(cfg)
     pool_id, client_id = ensure_user_pool(cfg)
     ensure_catalogue(cfg)
-    write_env(cfg, pool_id, client_id)
+    plans = ensure_usage_plans(cfg)
+    write_env(cfg, pool_id, client_id, plans)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ the Cognito attribute and the two DynamoDB links are checked.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
@@ -52,6 +53,7 @@ class Demo:
     stripe_base: str = field(default_factory=lambda: env("STRIPE_API_BASE").rstrip("/"))
     stripe_key: str = field(default_factory=lambda: env("STRIPE_SECRET_KEY"))
     cognito_data_dir: Path = field(default_factory=lambda: Path(env("COGNITO_LOCAL_DATA_DIR")))
+    lambda_base: str = field(default_factory=lambda: env("LAMBDA_ENDPOINT").rstrip("/"))
     # Filled in by the steps.
     username: str = ""
     email: str = ""
@@ -198,6 +200,111 @@ def customer_to_user(d: Demo) -> str:
     return dynamo_item(d, f"CUSTOMER#{d.customer_id}", "USER", "sub", d.sub)
 
 
+# --- the HTTP functions, invoked with the events API Gateway would send -------------------------
+
+def id_token_claims(d: Demo) -> dict[str, str]:
+    """Signs in and decodes the ID token, as the HTTP API's JWT authorizer would pass it."""
+    auth = d.cognito.initiate_auth(ClientId=d.client_id, AuthFlow="USER_PASSWORD_AUTH",
+                                   AuthParameters={"USERNAME": d.username, "PASSWORD": PASSWORD})
+    payload = auth["AuthenticationResult"]["IdToken"].split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in claims.items()}
+
+
+def api(d: Demo, function: str, method: str, path: str, body: dict | None = None,
+        query: dict[str, str] | None = None, signed_in: bool = True) -> tuple[int, Any, dict]:
+    """Invokes a function under cargo lambda watch with an HTTP API (2.0) event."""
+    event: dict[str, Any] = {
+        "version": "2.0", "routeKey": f"{method} {path}", "rawPath": path,
+        "rawQueryString": urllib.parse.urlencode(query or {}),
+        "headers": {"content-type": "application/json", "host": "api.local.test"},
+        "requestContext": {
+            "accountId": "000000000000", "apiId": "local", "domainName": "api.local.test",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
+                     "sourceIp": "127.0.0.1", "userAgent": "demo"},
+            "requestId": secrets.token_hex(8), "routeKey": f"{method} {path}",
+            "stage": "$default", "timeEpoch": int(time.time() * 1000)},
+        "isBase64Encoded": False}
+    if query:
+        event["queryStringParameters"] = query
+    if body is not None:
+        event["body"] = json.dumps(body)
+    if signed_in:
+        event["requestContext"]["authorizer"] = {"jwt": {"claims": d.facts["claims"]}}
+    url = f"{d.lambda_base}/2015-03-31/functions/{function}/invocations"
+    request = urllib.request.Request(url, data=json.dumps(event).encode(), method="POST")
+    with urllib.request.urlopen(request, timeout=180) as response:
+        answer = json.load(response)
+    text = answer.get("body") or ""
+    return answer["statusCode"], json.loads(text) if text else None, answer.get("headers", {})
+
+
+def checkout(d: Demo) -> str:
+    d.facts["claims"] = id_token_claims(d)
+    status, body, _ = api(d, "checkout", "POST", "/checkout", {"lookup_key": "pro_monthly"})
+    if status != 200:
+        raise Failed(f"POST /checkout answered {status}: {body}")
+    d.facts["session_id"] = body["id"]
+    return f"POST /checkout {{lookup_key: pro_monthly}} -> 200, session {body['id']} at {body['url']}"
+
+
+def pay(d: Demo) -> str:
+    session_id = d.facts["session_id"]
+    d.stripe("POST", f"/_test/checkout/sessions/{session_id}/complete")
+    session = d.stripe("GET", f"/v1/checkout/sessions/{session_id}")
+    if session.get("payment_status") != "paid":
+        raise Failed(f"session {session_id} payment_status {session.get('payment_status')}")
+    d.facts["success_url"] = session["success_url"]
+    return (f"session {session_id} completed in the Stripe emulator: status {session['status']}, "
+            f"payment_status paid, subscription {session.get('subscription')}")
+
+
+def success_return(d: Demo) -> str:
+    query = dict(urllib.parse.parse_qsl(urllib.parse.urlparse(d.facts["success_url"]).query))
+    status, _, headers = api(d, "checkout", "GET", "/checkout/complete", query=query,
+                             signed_in=False)
+    location = headers.get("location", "")
+    if status != 303 or not location.endswith("/billing/success"):
+        raise Failed(f"GET /checkout/complete answered {status} to {location!r}")
+    return f"GET /checkout/complete with the one-time key -> 303 {location}"
+
+
+def plan_and_key(d: Demo) -> str:
+    user = d.cognito.admin_get_user(UserPoolId=d.pool_id, Username=d.username)
+    plan = {a["Name"]: a["Value"] for a in user["UserAttributes"]}.get("custom:plan_type")
+    if plan != "pro":
+        raise Failed(f"custom:plan_type is {plan!r}, expected pro")
+    apigw = boto3.client("apigateway", endpoint_url=env("AWS_ENDPOINT_URL_API_GATEWAY"),
+                         region_name=REGION, aws_access_key_id="local",
+                         aws_secret_access_key="local")
+    name = f"billing-user-{d.sub}"
+    keys = [k for k in apigw.get_api_keys(nameQuery=name)["items"] if k["name"] == name]
+    if len(keys) != 1:
+        raise Failed(f"{len(keys)} API keys named {name}, expected one")
+    plans = [p["id"] for p in apigw.get_usage_plans(keyId=keys[0]["id"])["items"]]
+    pro = dict(e.split("=", 1) for e in env("PLANS").split(","))["pro"]
+    if plans != [pro]:
+        raise Failed(f"key {keys[0]['id']} is on usage plans {plans}, expected [{pro}] (pro)")
+    d.facts["key_id"] = keys[0]["id"]
+    return f"custom:plan_type=pro; one API key {keys[0]['id']} on the pro usage plan {pro}"
+
+
+def me(d: Demo) -> str:
+    status, body, _ = api(d, "portal", "GET", "/me")
+    if status != 200 or body["plan"] != "pro" or (body["api_key"] or {}).get("id") != d.facts["key_id"]:
+        raise Failed(f"GET /me answered {status}: {body}")
+    subscription = body["subscriptions"][0]
+    return (f"GET /me -> plan pro, subscription {subscription['id']} {subscription['status']}, "
+            f"api_key {body['api_key']['id']} on {body['api_key']['usage_plan']}")
+
+
+def portal(d: Demo) -> str:
+    status, body, _ = api(d, "portal", "POST", "/portal", {"return_path": "/account"})
+    if status != 200:
+        raise Failed(f"POST /portal answered {status}: {body}")
+    return f"POST /portal -> {body['url']}"
+
+
 @dataclass(frozen=True)
 class Step:
     title: str
@@ -208,6 +315,8 @@ class Step:
 TRIGGER_HINT = ("cognito-local only logs a failing trigger: see local/.run/logs/cognito.log and "
                 "local/.run/logs/lambda.log")
 
+LAMBDA_HINT = "see local/.run/logs/lambda.log (the functions) and local/.run/logs/stripe-front.log"
+
 STEPS: list[Step] = [
     Step("sign up", sign_up),
     Step("confirm sign-up", confirm, TRIGGER_HINT),
@@ -215,6 +324,12 @@ STEPS: list[Step] = [
     Step("Cognito custom:stripe_customer_id", cognito_attribute, TRIGGER_HINT),
     Step("DynamoDB user -> customer", user_to_customer, TRIGGER_HINT),
     Step("DynamoDB customer -> user", customer_to_user, TRIGGER_HINT),
+    Step("checkout", checkout, LAMBDA_HINT),
+    Step("payment in the Stripe emulator", pay),
+    Step("success return", success_return, LAMBDA_HINT),
+    Step("plan pro and one API key", plan_and_key, LAMBDA_HINT),
+    Step("GET /me", me, LAMBDA_HINT),
+    Step("billing portal", portal, LAMBDA_HINT),
 ]
 
 

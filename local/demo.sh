@@ -9,7 +9,7 @@ keep=false
 [ "${1:-}" = "--keep" ] && keep=true
 
 local/install.sh
-cargo build -p post-confirmation
+local/build-functions.sh
 $keep || trap 'local/down.sh' EXIT
 local/up.sh
 set -a

@@ -8,12 +8,14 @@ cd "$(dirname "$0")/.."
 started=$(date +%s)
 local/install.sh
 
+local/check-template.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 
 # One build for everything: unit tests, end-to-end tests and the functions.
 cargo build --workspace --all-targets
 cargo test --workspace
+local/build-functions.sh
 
 trap 'local/down.sh' EXIT
 local/up.sh

@@ -35,7 +35,9 @@ def api_key(request):
 async def params(request):
     """Request parameters as a nested dict: the query, plus the form body of a POST."""
     data = forms.parse_query(request.query)
-    if request.method == "POST" and request.can_read_body:
+    # Not `can_read_body`: once the idempotency layer has read the body it is False, while
+    # `read()` still returns the cached bytes.
+    if request.method == "POST":
         body = await request.read()
         if body:
             data.update(forms.parse_body(body))

@@ -86,6 +86,8 @@ async def errors_middleware(request, handler):
     try:
         return await handler(request)
     except StripeError as e:
+        # The emulator's own error text helps whoever reads the log; it holds no secret.
+        log.info("%s %s -> %s", request.method, request.path, e)
         return e.response()
     except web.HTTPException:
         raise

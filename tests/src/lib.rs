@@ -176,3 +176,169 @@ pub async fn customers_with_sub(stripe: &stripe::Client, sub: &str) -> Vec<strip
         .unwrap()
         .data
 }
+
+pub const PASSWORD: &str = "Passw0rd!Passw0rd";
+
+/// A user who signed up and confirmed (so the trigger ran), with the claims of their ID token.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    pub username: String,
+    pub email: String,
+    pub sub: String,
+    pub claims: serde_json::Map<String, Value>,
+}
+
+pub async fn signed_up_user(env: &LocalEnv, cognito: &CognitoClient) -> TestUser {
+    let username = unique("e2e-user-");
+    let email = format!("{username}@example.com");
+    let signed_up = cognito
+        .sign_up()
+        .client_id(&env.client_id)
+        .username(&username)
+        .password(PASSWORD)
+        .user_attributes(attribute("email", &email))
+        .send()
+        .await
+        .unwrap();
+    cognito
+        .confirm_sign_up()
+        .client_id(&env.client_id)
+        .username(&username)
+        .confirmation_code(env.confirmation_code(&username).await)
+        .send()
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(90), "custom:stripe_customer_id", || {
+        user_attribute(cognito, env, &username, "custom:stripe_customer_id")
+    })
+    .await;
+    let claims = id_token_claims(env, cognito, &username).await;
+    TestUser {
+        sub: signed_up.user_sub().to_owned(),
+        username,
+        email,
+        claims,
+    }
+}
+
+/// Signs in and decodes the ID token's claims, as API Gateway's JWT authorizer would pass them
+/// (every value a string).
+pub async fn id_token_claims(
+    env: &LocalEnv,
+    cognito: &CognitoClient,
+    username: &str,
+) -> serde_json::Map<String, Value> {
+    use base64::Engine;
+    let auth = cognito
+        .initiate_auth()
+        .client_id(&env.client_id)
+        .auth_flow(aws_sdk_cognitoidentityprovider::types::AuthFlowType::UserPasswordAuth)
+        .auth_parameters("USERNAME", username)
+        .auth_parameters("PASSWORD", PASSWORD)
+        .send()
+        .await
+        .unwrap();
+    let token = auth
+        .authentication_result()
+        .unwrap()
+        .id_token()
+        .unwrap()
+        .to_owned();
+    let payload = token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .unwrap();
+    let claims: serde_json::Map<String, Value> = serde_json::from_slice(&bytes).unwrap();
+    claims
+        .into_iter()
+        .map(|(name, value)| {
+            let value = match value {
+                Value::String(text) => text,
+                other => other.to_string(),
+            };
+            (name, Value::String(value))
+        })
+        .collect()
+}
+
+/// An HTTP API (payload 2.0) event, as API Gateway sends it to the function; `claims` as the
+/// JWT authorizer passes them, or none for a route without authorizer.
+pub fn http_api_event(
+    method: &str,
+    path: &str,
+    query: &[(&str, &str)],
+    body: Option<&Value>,
+    claims: Option<&serde_json::Map<String, Value>>,
+) -> Value {
+    let raw_query = query
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&");
+    let mut event = serde_json::json!({
+        "version": "2.0",
+        "routeKey": format!("{method} {path}"),
+        "rawPath": path,
+        "rawQueryString": raw_query,
+        "headers": {"content-type": "application/json", "host": "api.local.test"},
+        "requestContext": {
+            "accountId": "000000000000",
+            "apiId": "local",
+            "domainName": "api.local.test",
+            "domainPrefix": "api",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "e2e"},
+            "requestId": unique("req-"),
+            "routeKey": format!("{method} {path}"),
+            "stage": "$default",
+            "time": "21/Nov/2026:10:00:00 +0000",
+            "timeEpoch": 1763719200000u64
+        },
+        "isBase64Encoded": false
+    });
+    if !query.is_empty() {
+        event["queryStringParameters"] = query
+            .iter()
+            .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+            .collect::<serde_json::Map<_, _>>()
+            .into();
+    }
+    if let Some(body) = body {
+        event["body"] = Value::String(body.to_string());
+    }
+    if let Some(claims) = claims {
+        event["requestContext"]["authorizer"] =
+            serde_json::json!({"jwt": {"claims": claims, "scopes": null}});
+    }
+    event
+}
+
+/// The function's API Gateway response: status, JSON body (or null) and Location.
+pub async fn call_api(
+    env: &LocalEnv,
+    function: &str,
+    event: &Value,
+) -> (u16, Value, Option<String>) {
+    let response = env.invoke(function, event).await;
+    let status = response["statusCode"].as_u64().unwrap() as u16;
+    let body = response["body"]
+        .as_str()
+        .filter(|text| !text.is_empty())
+        .map(|text| serde_json::from_str(text).unwrap())
+        .unwrap_or(Value::Null);
+    let location = response["headers"]["location"].as_str().map(str::to_owned);
+    (status, body, location)
+}
+
+/// A raw call to the Stripe front (its test endpoints included).
+pub async fn stripe_front(env: &LocalEnv, method: reqwest::Method, path: &str) -> Value {
+    let response = reqwest::Client::new()
+        .request(method, format!("{}{path}", env.stripe_api_base))
+        .bearer_auth(&env.stripe_secret_key)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert!(status.is_success(), "{path}: {status} {body}");
+    body
+}

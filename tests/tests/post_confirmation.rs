@@ -8,8 +8,6 @@ use billing_core::table;
 use integration_tests::*;
 use serde_json::json;
 
-const PASSWORD: &str = "Passw0rd!Passw0rd";
-
 #[tokio::test]
 #[ignore = "needs the local emulators: run `make test`"]
 async fn when_user_signs_up_and_confirms_should_get_exactly_one_linked_customer() {

@@ -179,7 +179,8 @@ pub fn parse_origin(raw: &str) -> Result<String, ConfigError> {
     let host = if let Some(host) = origin.strip_prefix("https://") {
         host
     } else if let Some(host) = origin.strip_prefix("http://") {
-        let local = host.starts_with("127.0.0.1") || host.starts_with("localhost");
+        let name = host.split_once(':').map_or(host, |(name, _)| name);
+        let local = name == "127.0.0.1" || name == "localhost";
         if !local {
             return Err(invalid("http is only allowed for 127.0.0.1 or localhost"));
         }
@@ -292,6 +293,12 @@ mod tests {
         assert!(parse_origin("https://app.example.com/x").is_err());
         assert!(parse_origin("app.example.com").is_err());
         assert!(parse_origin("https://a@b.com").is_err());
+        assert!(parse_origin("http://localhost.evil.com").is_err());
+        assert!(parse_origin("http://127.0.0.1.evil.com").is_err());
+        assert_eq!(
+            parse_origin("http://localhost:8080").unwrap(),
+            "http://localhost:8080"
+        );
         assert_eq!(
             parse_origin("http://127.0.0.1:3000").unwrap(),
             "http://127.0.0.1:3000"

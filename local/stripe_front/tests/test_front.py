@@ -242,6 +242,21 @@ def test_when_a_key_is_reused_with_another_body_should_answer_idempotency_error(
 
 # -- customer search -----------------------------------------------------------------------
 
+def test_when_the_fronts_own_route_gets_an_idempotency_key_should_still_read_the_body(
+        api, catalog):
+    customer = new_customer(api, "idem-session@example.com")
+    data = {"mode": "subscription", "customer": customer["id"],
+            "line_items[0][price]": catalog["monthly"]["id"], "line_items[0][quantity]": 1,
+            "success_url": "http://127.0.0.1:9/done", "cancel_url": "http://127.0.0.1:9/cancel"}
+    s1, first, _ = api.call("POST", "/v1/checkout/sessions", data,
+                            headers={"Idempotency-Key": "k-session"})
+    s2, again, headers = api.call("POST", "/v1/checkout/sessions", data,
+                                  headers={"Idempotency-Key": "k-session"})
+    assert (s1, s2) == (200, 200), first
+    assert again["id"] == first["id"]
+    assert headers["Idempotent-Replayed"] == "true"
+
+
 def test_customer_search_should_match_metadata_and_email_and_skip_deleted(api):
     alice = new_customer(api, "alice@example.com", **{"metadata[cognito_sub]": "s-alice"})
     bob = new_customer(api, "o'bob@example.com", **{"metadata[cognito_sub]": "s-bob"})
