@@ -19,7 +19,11 @@ use crate::domain::{
 };
 use crate::error::{Error, Result, Upstream};
 use crate::plans::{PlanName, SubscriptionState};
-use crate::ports::{ApiKey, ApiKeys, Billing, Checkout, CheckoutRecords, CustomerLinks, Directory};
+use crate::ports::{
+    ApiKey, ApiKeys, Billing, Checkout, CheckoutRecords, CognitoUserRef, CustomerLinks, Directory,
+    Document, EventClaim, EventLog, Freshness, StackRecord, StackStatus, Stacks, SyncStore,
+    UserLookup, Versioned,
+};
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
@@ -36,6 +40,34 @@ struct LinkTables {
     by_user: HashMap<UserSub, CustomerLink>,
     by_customer: HashMap<CustomerId, UserSub>,
     checkouts: HashMap<String, CheckoutRecord>,
+    events: HashMap<String, bool>,
+    subscriptions: BTreeMap<(String, String), Versioned<SubscriptionState>>,
+    documents: BTreeMap<(String, String), Versioned<Document>>,
+    unmapped: Vec<(String, String)>,
+    stacks: BTreeMap<(String, String), StackRecord>,
+}
+
+/// The ordering rule of versioned writes: newer applies, same event or older is stale, another
+/// event of the same second is a tie (applied when allowed).
+fn freshness(
+    stored: Option<(i64, &str)>,
+    created: i64,
+    event_id: &str,
+    allow_tie: bool,
+) -> Freshness {
+    match stored {
+        None => Freshness::Applied,
+        Some((stored_created, _)) if created > stored_created => Freshness::Applied,
+        Some((stored_created, stored_id)) if created == stored_created && stored_id != event_id => {
+            if allow_tie {
+                Freshness::Applied
+            } else {
+                Freshness::Tie
+            }
+        }
+        Some((stored_created, _)) if created == stored_created && allow_tie => Freshness::Applied,
+        _ => Freshness::Stale,
+    }
 }
 
 #[derive(Debug, Default)]
@@ -52,6 +84,37 @@ impl InMemoryStore {
 
     pub fn link_count(&self) -> usize {
         lock(&self.tables).by_user.len()
+    }
+
+    pub fn stored_subscriptions(&self) -> Vec<SubscriptionState> {
+        lock(&self.tables)
+            .subscriptions
+            .values()
+            .map(|versioned| versioned.state.clone())
+            .collect()
+    }
+
+    pub fn document(&self, pk: &str, sk: &str) -> Option<Document> {
+        lock(&self.tables)
+            .documents
+            .get(&(pk.to_owned(), sk.to_owned()))
+            .map(|versioned| versioned.state.clone())
+    }
+
+    pub fn documents(&self) -> Vec<Document> {
+        lock(&self.tables)
+            .documents
+            .values()
+            .map(|versioned| versioned.state.clone())
+            .collect()
+    }
+
+    pub fn unmapped(&self) -> Vec<(String, String)> {
+        lock(&self.tables).unmapped.clone()
+    }
+
+    pub fn stacks(&self) -> Vec<StackRecord> {
+        lock(&self.tables).stacks.values().cloned().collect()
     }
 
     pub fn checkout_record(&self, session_id: &str) -> Option<CheckoutRecord> {
@@ -136,11 +199,196 @@ impl CustomerLinks for InMemoryStore {
         Ok(())
     }
 
+    async fn user_of_customer(&self, customer_id: &CustomerId) -> Result<Option<CustomerLink>> {
+        self.enter("GetItem")?;
+        let tables = lock(&self.tables);
+        Ok(tables
+            .by_customer
+            .get(customer_id)
+            .and_then(|sub| tables.by_user.get(sub))
+            .cloned())
+    }
+
     async fn unlink(&self, link: &CustomerLink) -> Result<()> {
         self.enter("TransactWriteItems")?;
         let mut tables = lock(&self.tables);
         tables.by_user.remove(&link.sub);
         tables.by_customer.remove(&link.customer_id);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl EventLog for InMemoryStore {
+    async fn claim(&self, event_id: &str, _now: i64) -> Result<EventClaim> {
+        self.enter("PutItem")?;
+        let mut tables = lock(&self.tables);
+        Ok(match tables.events.get(event_id) {
+            Some(true) => EventClaim::AlreadyDone,
+            Some(false) => EventClaim::InProgress,
+            None => {
+                tables.events.insert(event_id.to_owned(), false);
+                EventClaim::Claimed
+            }
+        })
+    }
+
+    async fn complete(&self, event_id: &str, _now: i64) -> Result<()> {
+        self.enter("PutItem")?;
+        lock(&self.tables).events.insert(event_id.to_owned(), true);
+        Ok(())
+    }
+
+    async fn release(&self, event_id: &str) -> Result<()> {
+        // Releasing must work while the store is "down" for the test's purpose: it is what
+        // lets the retry redo the event, as the lease expiry would in DynamoDB.
+        let mut tables = lock(&self.tables);
+        if tables.events.get(event_id) == Some(&false) {
+            tables.events.remove(event_id);
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SyncStore for InMemoryStore {
+    async fn put_subscription(
+        &self,
+        subscription: &Versioned<SubscriptionState>,
+        allow_tie: bool,
+    ) -> Result<Freshness> {
+        self.enter("PutItem")?;
+        let key = (
+            subscription.state.customer_id.clone(),
+            subscription.state.id.clone(),
+        );
+        let mut tables = lock(&self.tables);
+        let stored = tables
+            .subscriptions
+            .get(&key)
+            .map(|v| (v.event_created, v.event_id.as_str()));
+        let outcome = freshness(
+            stored,
+            subscription.event_created,
+            &subscription.event_id,
+            allow_tie,
+        );
+        if outcome == Freshness::Applied {
+            tables.subscriptions.insert(key, subscription.clone());
+        }
+        Ok(outcome)
+    }
+
+    async fn subscription(
+        &self,
+        customer_id: &CustomerId,
+        id: &str,
+    ) -> Result<Option<Versioned<SubscriptionState>>> {
+        self.enter("GetItem")?;
+        Ok(lock(&self.tables)
+            .subscriptions
+            .get(&(customer_id.to_string(), id.to_owned()))
+            .cloned())
+    }
+
+    async fn subscriptions_of(&self, customer_id: &CustomerId) -> Result<Vec<SubscriptionState>> {
+        self.enter("Query")?;
+        Ok(lock(&self.tables)
+            .subscriptions
+            .values()
+            .filter(|v| v.state.customer_id == customer_id.as_str())
+            .map(|v| v.state.clone())
+            .collect())
+    }
+
+    async fn put_document(&self, document: &Versioned<Document>) -> Result<Freshness> {
+        self.enter("PutItem")?;
+        let key = (document.state.pk.clone(), document.state.sk.clone());
+        let mut tables = lock(&self.tables);
+        let stored = tables
+            .documents
+            .get(&key)
+            .map(|v| (v.event_created, v.event_id.as_str()));
+        let outcome = freshness(stored, document.event_created, &document.event_id, false);
+        if outcome == Freshness::Applied {
+            tables.documents.insert(key, document.clone());
+        }
+        Ok(outcome)
+    }
+
+    async fn park_unmapped(
+        &self,
+        customer_id: &str,
+        event_id: &str,
+        _event_type: &str,
+        _now: i64,
+    ) -> Result<()> {
+        self.enter("PutItem")?;
+        lock(&self.tables)
+            .unmapped
+            .push((customer_id.to_owned(), event_id.to_owned()));
+        Ok(())
+    }
+
+    async fn stacks_of(&self, subscription_id: &str) -> Result<Vec<StackRecord>> {
+        self.enter("Query")?;
+        Ok(lock(&self.tables)
+            .stacks
+            .values()
+            .filter(|stack| stack.subscription_id == subscription_id)
+            .cloned()
+            .collect())
+    }
+
+    async fn put_stack(&self, stack: &StackRecord) -> Result<()> {
+        self.enter("PutItem")?;
+        lock(&self.tables).stacks.insert(
+            (stack.subscription_id.clone(), stack.stack_name.clone()),
+            stack.clone(),
+        );
+        Ok(())
+    }
+}
+
+/// CloudFormation: stacks by name with their status; `delete` starts a deletion that the next
+/// `status` reports complete.
+#[derive(Debug, Default)]
+pub struct FakeStacks {
+    stacks: Mutex<HashMap<String, String>>,
+    pub failing: AtomicBool,
+    pub deletes: AtomicUsize,
+}
+
+impl FakeStacks {
+    pub fn add(&self, name: &str) {
+        lock(&self.stacks).insert(name.to_owned(), "CREATE_COMPLETE".to_owned());
+    }
+
+    pub fn status_of(&self, name: &str) -> Option<String> {
+        lock(&self.stacks).get(name).cloned()
+    }
+}
+
+#[async_trait]
+impl Stacks for FakeStacks {
+    async fn status(&self, stack_name: &str) -> Result<StackStatus> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(outage(Upstream::CloudFormation, "DescribeStacks"));
+        }
+        Ok(match lock(&self.stacks).get(stack_name) {
+            Some(status) => StackStatus::Exists(status.clone()),
+            None => StackStatus::Gone,
+        })
+    }
+
+    async fn delete(&self, stack_name: &str) -> Result<()> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(outage(Upstream::CloudFormation, "DeleteStack"));
+        }
+        self.deletes.fetch_add(1, Ordering::SeqCst);
+        if let Some(status) = lock(&self.stacks).get_mut(stack_name) {
+            *status = "DELETE_COMPLETE".to_owned();
+        }
         Ok(())
     }
 }
@@ -163,6 +411,7 @@ struct StripeState {
     sessions_by_key: HashMap<String, String>,
     subscriptions: Vec<SubscriptionState>,
     portal_sessions: Vec<NewPortalSession>,
+    product_plans: HashMap<String, PlanName>,
 }
 
 /// Stripe as far as customers go, with idempotency-key replay like the real API.
@@ -200,6 +449,21 @@ impl FakeStripe {
 
     pub fn add_price(&self, price: PriceInfo) {
         lock(&self.state).prices.push(price);
+    }
+
+    pub fn add_product(&self, product_id: &str, plan: &str) {
+        if let Some(plan) = PlanName::parse(plan) {
+            lock(&self.state)
+                .product_plans
+                .insert(product_id.to_owned(), plan);
+        }
+    }
+
+    /// Replaces (or adds) the subscription as Stripe holds it now.
+    pub fn set_subscription(&self, subscription: SubscriptionState) {
+        let mut state = lock(&self.state);
+        state.subscriptions.retain(|s| s.id != subscription.id);
+        state.subscriptions.push(subscription);
     }
 
     pub fn add_subscription(&self, subscription: SubscriptionState) {
@@ -311,6 +575,20 @@ impl Billing for FakeStripe {
         Ok(id)
     }
 
+    async fn subscription(&self, id: &str) -> Result<Option<SubscriptionState>> {
+        self.enter("RetrieveSubscription")?;
+        Ok(lock(&self.state)
+            .subscriptions
+            .iter()
+            .find(|s| s.id == id)
+            .cloned())
+    }
+
+    async fn product_plan(&self, product_id: &str) -> Result<Option<PlanName>> {
+        self.enter("RetrieveProduct")?;
+        Ok(lock(&self.state).product_plans.get(product_id).cloned())
+    }
+
     async fn delete_customer(&self, customer_id: &CustomerId) -> Result<()> {
         self.enter("DeleteCustomer")?;
         let mut state = lock(&self.state);
@@ -397,6 +675,7 @@ impl Checkout for FakeStripe {
 
 #[derive(Debug, Default)]
 pub struct FakeDirectory {
+    users: Mutex<Vec<(CognitoUserRef, Option<String>)>>,
     customer_ids: Mutex<HashMap<(UserPoolId, Username), CustomerId>>,
     plans: Mutex<HashMap<(UserPoolId, Username), PlanName>>,
     pub deleted: Mutex<Vec<Username>>,
@@ -409,6 +688,17 @@ impl FakeDirectory {
         lock(&self.customer_ids)
             .get(&(pool_id.clone(), username.clone()))
             .cloned()
+    }
+
+    /// A user of the pool, findable by sub and email.
+    pub fn add_user(&self, username: &str, sub: &str, email: Option<&str>) {
+        if let (Ok(username), Ok(sub)) = (Username::parse(username), UserSub::parse(sub)) {
+            lock(&self.users).push((CognitoUserRef { username, sub }, email.map(str::to_owned)));
+        }
+    }
+
+    pub fn user_count(&self) -> usize {
+        lock(&self.users).len()
     }
 
     pub fn plan_of(&self, pool_id: &UserPoolId, username: &Username) -> Option<PlanName> {
@@ -562,5 +852,52 @@ impl ApiKeys for FakeApiKeys {
         self.enter("DeleteApiKey")?;
         lock(&self.keys).retain(|key| key.id != key_id);
         Ok(())
+    }
+}
+
+#[async_trait]
+impl UserLookup for FakeDirectory {
+    async fn user_by_sub(
+        &self,
+        _pool_id: &UserPoolId,
+        sub: &str,
+    ) -> Result<Option<CognitoUserRef>> {
+        self.enter()?;
+        Ok(lock(&self.users)
+            .iter()
+            .find(|(user, _)| user.sub.as_str() == sub)
+            .map(|(user, _)| user.clone()))
+    }
+
+    async fn users_by_email(
+        &self,
+        _pool_id: &UserPoolId,
+        email: &Email,
+    ) -> Result<Vec<CognitoUserRef>> {
+        self.enter()?;
+        Ok(lock(&self.users)
+            .iter()
+            .filter(|(_, e)| e.as_deref() == Some(email.as_str()))
+            .map(|(user, _)| user.clone())
+            .collect())
+    }
+
+    async fn create_user(&self, _pool_id: &UserPoolId, email: &Email) -> Result<CognitoUserRef> {
+        self.enter()?;
+        let mut users = lock(&self.users);
+        let user = CognitoUserRef {
+            username: Username::parse(email.as_str()).map_err(|e| Error::InvalidData {
+                service: Upstream::Cognito,
+                detail: e.to_string(),
+            })?,
+            sub: UserSub::parse(format!("created-{}", users.len() + 1)).map_err(|e| {
+                Error::InvalidData {
+                    service: Upstream::Cognito,
+                    detail: e.to_string(),
+                }
+            })?,
+        };
+        users.push((user.clone(), Some(email.as_str().to_owned())));
+        Ok(user)
     }
 }

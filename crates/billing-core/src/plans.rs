@@ -11,8 +11,25 @@ use std::str::FromStr;
 use crate::config::ConfigError;
 
 /// A plan name from product metadata, e.g. `pro`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(try_from = "String", into = "String")]
 pub struct PlanName(String);
+
+impl TryFrom<String> for PlanName {
+    type Error = String;
+
+    fn try_from(raw: String) -> Result<Self, Self::Error> {
+        Self::parse(raw.clone()).ok_or_else(|| format!("invalid plan name {raw:?}"))
+    }
+}
+
+impl From<PlanName> for String {
+    fn from(plan: PlanName) -> Self {
+        plan.0
+    }
+}
 
 impl PlanName {
     pub fn parse(raw: impl Into<String>) -> Option<Self> {
@@ -110,7 +127,8 @@ impl PlanCatalog {
 }
 
 /// Stripe's subscription statuses; an unknown one entitles to nothing.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(from = "String", into = "String")]
 pub enum SubscriptionStatus {
     Incomplete,
     IncompleteExpired,
@@ -165,6 +183,18 @@ impl FromStr for SubscriptionStatus {
     }
 }
 
+impl From<String> for SubscriptionStatus {
+    fn from(raw: String) -> Self {
+        raw.parse().unwrap_or_else(|never| match never {})
+    }
+}
+
+impl From<SubscriptionStatus> for String {
+    fn from(status: SubscriptionStatus) -> Self {
+        status.as_str().to_owned()
+    }
+}
+
 impl fmt::Display for SubscriptionStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -172,7 +202,7 @@ impl fmt::Display for SubscriptionStatus {
 }
 
 /// What we keep of a Stripe subscription.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SubscriptionState {
     pub id: String,
     pub customer_id: String,

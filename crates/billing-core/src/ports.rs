@@ -25,6 +25,9 @@ pub trait CustomerLinks: Send + Sync {
 
     /// Removes both directions; removing what is already gone is not an error.
     async fn unlink(&self, link: &CustomerLink) -> Result<()>;
+
+    /// customer -> user: who a Stripe event is about.
+    async fn user_of_customer(&self, customer_id: &CustomerId) -> Result<Option<CustomerLink>>;
 }
 
 /// Checkout sessions started by our users (DynamoDB).
@@ -58,6 +61,12 @@ pub trait Billing: Send + Sync {
 
     /// Every subscription of the customer, whatever its status, with its plan resolved.
     async fn subscriptions_of(&self, customer_id: &CustomerId) -> Result<Vec<SubscriptionState>>;
+
+    /// The subscription as Stripe has it now, plan resolved; `None` when it does not exist.
+    async fn subscription(&self, id: &str) -> Result<Option<SubscriptionState>>;
+
+    /// The plan named by a product's metadata.
+    async fn product_plan(&self, product_id: &str) -> Result<Option<PlanName>>;
 }
 
 /// Stripe Checkout and the Billing Portal.
@@ -134,4 +143,150 @@ pub trait ApiKeys: Send + Sync {
 
     /// Deletes the key; an absent one is not an error.
     async fn delete(&self, key_id: &str) -> Result<()>;
+}
+
+/// Whether this delivery may process an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventClaim {
+    /// First delivery (or a retry of one that failed half-way): do the work.
+    Claimed,
+    /// Done before: answer 2xx and do nothing.
+    AlreadyDone,
+    /// Another delivery is working on it right now: answer non-2xx so Stripe retries later.
+    InProgress,
+}
+
+/// Processed Stripe events, kept beyond Stripe's 30-day resend window.
+#[async_trait]
+pub trait EventLog: Send + Sync {
+    async fn claim(&self, event_id: &str, now: i64) -> Result<EventClaim>;
+
+    async fn complete(&self, event_id: &str, now: i64) -> Result<()>;
+
+    /// Gives the event up after a failure, so Stripe's retry redoes it.
+    async fn release(&self, event_id: &str) -> Result<()>;
+}
+
+/// How a versioned write compared with what was stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// Stored: it was newer than (or the first of) the object's state.
+    Applied,
+    /// Older than the stored state, or the very event already applied: ignored.
+    Stale,
+    /// Another event with the same `created` carried the stored state: the caller re-reads the
+    /// object from Stripe and stores that with `allow_tie`.
+    Tie,
+}
+
+/// An object's state as of the event that carried it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Versioned<T> {
+    pub event_created: i64,
+    pub event_id: String,
+    pub state: T,
+}
+
+/// A stored document of what a billing page shows (catalogue, invoices, payments, customers,
+/// checkout line items): a few fields, never the whole Stripe object (items stop at 400 KB).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    pub pk: String,
+    pub sk: String,
+    /// Secondary access pattern, e.g. price by lookup key.
+    pub gsi1: Option<(String, String)>,
+    pub body: serde_json::Value,
+}
+
+/// Lifecycle of a CloudFormation stack recorded against a subscription.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StackState {
+    Active,
+    Deleting,
+    Deleted,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackRecord {
+    pub subscription_id: String,
+    pub stack_name: String,
+    pub state: StackState,
+    pub updated_at: i64,
+}
+
+/// What the webhook keeps in step with Stripe (DynamoDB).
+#[async_trait]
+pub trait SyncStore: Send + Sync {
+    /// Stores the subscription if its event is newer than the stored one's.
+    async fn put_subscription(
+        &self,
+        subscription: &Versioned<SubscriptionState>,
+        allow_tie: bool,
+    ) -> Result<Freshness>;
+
+    async fn subscription(
+        &self,
+        customer_id: &CustomerId,
+        id: &str,
+    ) -> Result<Option<Versioned<SubscriptionState>>>;
+
+    /// The stored subscriptions of a customer.
+    async fn subscriptions_of(&self, customer_id: &CustomerId) -> Result<Vec<SubscriptionState>>;
+
+    /// Stores the document if its event is newer than the stored one's.
+    async fn put_document(&self, document: &Versioned<Document>) -> Result<Freshness>;
+
+    /// Keeps an event whose customer nobody is linked to, for later review.
+    async fn park_unmapped(
+        &self,
+        customer_id: &str,
+        event_id: &str,
+        event_type: &str,
+        now: i64,
+    ) -> Result<()>;
+
+    async fn stacks_of(&self, subscription_id: &str) -> Result<Vec<StackRecord>>;
+
+    async fn put_stack(&self, stack: &StackRecord) -> Result<()>;
+}
+
+/// A CloudFormation stack's state as deprovisioning needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StackStatus {
+    /// The stack exists with this CloudFormation status, e.g. `CREATE_COMPLETE`.
+    Exists(String),
+    /// No such stack (deleted long ago, or never created).
+    Gone,
+}
+
+/// CloudFormation, for the resources a subscription pays for.
+#[async_trait]
+pub trait Stacks: Send + Sync {
+    async fn status(&self, stack_name: &str) -> Result<StackStatus>;
+
+    /// Starts deleting the stack; an absent stack is not an error.
+    async fn delete(&self, stack_name: &str) -> Result<()>;
+}
+
+/// Finding and creating Cognito users for payments made before sign-up.
+#[async_trait]
+pub trait UserLookup: Send + Sync {
+    async fn user_by_sub(&self, pool_id: &UserPoolId, sub: &str) -> Result<Option<CognitoUserRef>>;
+
+    async fn users_by_email(
+        &self,
+        pool_id: &UserPoolId,
+        email: &Email,
+    ) -> Result<Vec<CognitoUserRef>>;
+
+    /// Creates a user from the payer's email (Cognito sends the invitation).
+    async fn create_user(&self, pool_id: &UserPoolId, email: &Email) -> Result<CognitoUserRef>;
+}
+
+/// A Cognito user found by the admin API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CognitoUserRef {
+    pub username: Username,
+    pub sub: UserSub,
 }

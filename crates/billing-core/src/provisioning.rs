@@ -57,9 +57,19 @@ pub struct Provisioner<'a, B, D, K> {
 }
 
 impl<B: Billing, D: Directory, K: ApiKeys> Provisioner<'_, B, D, K> {
-    /// Recomputes the customer's plan from all of their subscriptions and applies it.
+    /// Recomputes the customer's plan from all of their subscriptions in Stripe and applies it.
     pub async fn reconcile(&self, link: &CustomerLink, now: i64) -> Result<Provisioned> {
         let subscriptions = self.billing.subscriptions_of(&link.customer_id).await?;
+        self.apply(link, subscriptions, now).await
+    }
+
+    /// Applies the plan these subscriptions (all of the customer's) entitle to.
+    pub async fn apply(
+        &self,
+        link: &CustomerLink,
+        subscriptions: Vec<SubscriptionState>,
+        now: i64,
+    ) -> Result<Provisioned> {
         let plan = self.plans.effective_plan(&subscriptions, self.policy, now);
         self.directory
             .set_plan(&link.pool_id, &link.username, &plan.name)

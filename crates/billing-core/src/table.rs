@@ -11,6 +11,16 @@
 //! |                  |            | (owner, one-time key    | `CHECKOUT#<cs>`: the user's sessions, for    |
 //! |                  |            | hash), TTL 7 days       | account deletion                             |
 //!
+//! | `CUSTOMER#<cus>` | `SUB#<id>`  | subscription state + the `created`/id of its event | Query: the customer's subscriptions (reconcile) |
+//! | `CUSTOMER#<cus>` | `INVOICE#<id>`, `PAYMENT#<id>`, `CHECKOUT#<cs>`, `PROFILE`, `DELINQUENCY` | documents a billing page shows | Query by customer |
+//! | `PRODUCT#<id>` / `PRICE#<id>` / `TAX_RATE#<id>` | same word | the catalogue | GetItem; gsi1 `LOOKUP#<lookup_key>`: price by lookup key |
+//! | `EVENT#<evt>`    | `EVENT`    | processed Stripe event: processing (with a lease) or done; TTL 35 days | conditional PutItem per delivery |
+//! | `UNMAPPED#<cus>` | `EVENT#<evt>` | event of a customer nobody is linked to | gsi1 `UNMAPPED` / `<created>#<cus>`: list them |
+//! | `SUBSCRIPTION#<id>` | `STACK#<name>` | CloudFormation stack of a subscription: active, deleting, deleted | Query by subscription; gsi1 `STACKSTATE#<state>`: the sweep |
+//!
+//! Versioned items (subscriptions, documents) are written only if their event's `created` is
+//! newer than the stored one (condition on `event_created`).
+//!
 //! Both links are written in one transaction, each conditional on not existing, so a user can
 //! never be linked to two customers nor a customer to two users.
 
@@ -38,6 +48,15 @@ pub const SK_SESSION: &str = "SESSION";
 
 /// Checkout records outlive the session (24 h) long enough for a late success return.
 pub const CHECKOUT_RECORD_TTL_SECS: i64 = 7 * 24 * 3600;
+
+/// Processed events are kept past Stripe's 30-day resend window.
+pub const EVENT_TTL_SECS: i64 = 35 * 24 * 3600;
+/// A delivery that claimed an event and died is taken over after this long.
+pub const EVENT_LEASE_SECS: i64 = 60;
+
+pub fn event_pk(event_id: &str) -> String {
+    format!("EVENT#{event_id}")
+}
 
 pub fn checkout_pk(session_id: &str) -> String {
     format!("CHECKOUT#{session_id}")

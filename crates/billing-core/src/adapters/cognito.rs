@@ -5,10 +5,10 @@ use aws_sdk_cognitoidentityprovider::Client;
 use aws_sdk_cognitoidentityprovider::types::AttributeType;
 
 use crate::adapters::aws::classify;
-use crate::domain::{CustomerId, UserPoolId, Username};
+use crate::domain::{CustomerId, Email, UserPoolId, UserSub, Username};
 use crate::error::{Error, Result, Upstream};
 use crate::plans::PlanName;
-use crate::ports::Directory;
+use crate::ports::{CognitoUserRef, Directory, UserLookup};
 
 pub const CUSTOMER_ID_ATTRIBUTE: &str = "custom:stripe_customer_id";
 pub const PLAN_ATTRIBUTE: &str = "custom:plan_type";
@@ -90,5 +90,89 @@ impl Directory for CognitoDirectory {
             }
             Err(e) => Err(classify(Upstream::Cognito, "AdminDeleteUser", e)),
         }
+    }
+}
+
+fn user_ref(username: Option<&str>, attributes: &[AttributeType]) -> Option<CognitoUserRef> {
+    let sub = attributes
+        .iter()
+        .find(|attribute| attribute.name() == "sub")
+        .and_then(|attribute| attribute.value())?;
+    Some(CognitoUserRef {
+        username: Username::parse(username?).ok()?,
+        sub: UserSub::parse(sub).ok()?,
+    })
+}
+
+/// A ListUsers filter value: double quotes and backslashes escaped.
+fn filter_value(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+impl CognitoDirectory {
+    async fn list_users(
+        &self,
+        pool_id: &UserPoolId,
+        filter: String,
+    ) -> Result<Vec<CognitoUserRef>> {
+        let output = self
+            .client
+            .list_users()
+            .user_pool_id(pool_id.as_str())
+            .filter(filter)
+            .limit(10)
+            .send()
+            .await
+            .map_err(|e| classify(Upstream::Cognito, "ListUsers", e))?;
+        Ok(output
+            .users()
+            .iter()
+            .filter_map(|user| user_ref(user.username(), user.attributes()))
+            .collect())
+    }
+}
+
+#[async_trait]
+impl UserLookup for CognitoDirectory {
+    async fn user_by_sub(&self, pool_id: &UserPoolId, sub: &str) -> Result<Option<CognitoUserRef>> {
+        let users = self
+            .list_users(pool_id, format!("sub = \"{}\"", filter_value(sub)))
+            .await?;
+        Ok(users.into_iter().find(|user| user.sub.as_str() == sub))
+    }
+
+    async fn users_by_email(
+        &self,
+        pool_id: &UserPoolId,
+        email: &Email,
+    ) -> Result<Vec<CognitoUserRef>> {
+        self.list_users(
+            pool_id,
+            format!("email = \"{}\"", filter_value(email.as_str())),
+        )
+        .await
+    }
+
+    async fn create_user(&self, pool_id: &UserPoolId, email: &Email) -> Result<CognitoUserRef> {
+        let output = self
+            .client
+            .admin_create_user()
+            .user_pool_id(pool_id.as_str())
+            .username(email.as_str())
+            .user_attributes(attribute("email", email.as_str())?)
+            .user_attributes(attribute("email_verified", "true")?)
+            .desired_delivery_mediums(
+                aws_sdk_cognitoidentityprovider::types::DeliveryMediumType::Email,
+            )
+            .send()
+            .await
+            .map_err(|e| classify(Upstream::Cognito, "AdminCreateUser", e))?;
+        output
+            .user()
+            .and_then(|user| user_ref(user.username(), user.attributes()))
+            .ok_or_else(|| Error::InvalidData {
+                service: Upstream::Cognito,
+                detail: "created user without username or sub".into(),
+            })
     }
 }

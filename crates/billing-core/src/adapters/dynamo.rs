@@ -13,7 +13,11 @@ use crate::adapters::aws::classify;
 use crate::checkout::CheckoutRecord;
 use crate::domain::{CustomerId, CustomerLink, UserPoolId, UserSub, Username};
 use crate::error::{Error, Result, Upstream};
-use crate::ports::{CheckoutRecords, CustomerLinks};
+use crate::plans::SubscriptionState;
+use crate::ports::{
+    CheckoutRecords, CustomerLinks, Document, EventClaim, EventLog, Freshness, StackRecord,
+    StackState, SyncStore, Versioned,
+};
 use crate::table::{self, attr};
 
 #[derive(Debug, Clone)]
@@ -170,6 +174,28 @@ impl CustomerLinks for DynamoStore {
         Ok(())
     }
 
+    async fn user_of_customer(&self, customer_id: &CustomerId) -> Result<Option<CustomerLink>> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(table::PK, s(table::customer_pk(customer_id.as_str())))
+            .key(table::SK, s(table::SK_USER))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify(Upstream::DynamoDb, "GetItem", e))?;
+        let Some(item) = output.item else {
+            return Ok(None);
+        };
+        Ok(Some(CustomerLink {
+            sub: UserSub::parse(string_attr(&item, attr::SUB)?).map_err(invalid)?,
+            customer_id: customer_id.clone(),
+            pool_id: UserPoolId::parse(string_attr(&item, attr::USER_POOL_ID)?).map_err(invalid)?,
+            username: Username::parse(string_attr(&item, attr::USERNAME)?).map_err(invalid)?,
+        }))
+    }
+
     async fn unlink(&self, link: &CustomerLink) -> Result<()> {
         self.client
             .transact_write_items()
@@ -316,5 +342,371 @@ impl CheckoutRecords for DynamoStore {
                 _ => return Ok(()),
             }
         }
+    }
+}
+
+const EVENT_CREATED: &str = "event_created";
+const EVENT_ID: &str = "event_id";
+const DOC: &str = "doc";
+const STATUS: &str = "status";
+const LEASE_UNTIL: &str = "lease_until";
+
+fn conditional_failed<E, R>(error: &SdkError<E, R>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    matches!(error, SdkError::ServiceError(service) if service.err().code() == Some("ConditionalCheckFailedException"))
+}
+
+impl DynamoStore {
+    async fn get(&self, pk: String, sk: &str) -> Result<Option<HashMap<String, AttributeValue>>> {
+        Ok(self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(table::PK, s(pk))
+            .key(table::SK, s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify(Upstream::DynamoDb, "GetItem", e))?
+            .item)
+    }
+
+    /// Writes `item` if its event is newer than the stored one's (or as new, with `allow_tie`).
+    async fn put_versioned(
+        &self,
+        mut item: HashMap<String, AttributeValue>,
+        event_created: i64,
+        event_id: &str,
+        allow_tie: bool,
+    ) -> Result<Freshness> {
+        let pk = string_attr(&item, table::PK)?;
+        let sk = string_attr(&item, table::SK)?;
+        item.insert(
+            EVENT_CREATED.into(),
+            AttributeValue::N(event_created.to_string()),
+        );
+        item.insert(EVENT_ID.into(), s(event_id));
+        let condition = if allow_tie {
+            "attribute_not_exists(#pk) OR #created <= :created"
+        } else {
+            "attribute_not_exists(#pk) OR #created < :created"
+        };
+        let outcome = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(condition)
+            .expression_attribute_names("#pk", table::PK)
+            .expression_attribute_names("#created", EVENT_CREATED)
+            .expression_attribute_values(":created", AttributeValue::N(event_created.to_string()))
+            .send()
+            .await;
+        match outcome {
+            Ok(_) => Ok(Freshness::Applied),
+            Err(e) if conditional_failed(&e) => {
+                let Some(stored) = self.get(pk, &sk).await? else {
+                    return Err(Error::upstream(
+                        Upstream::DynamoDb,
+                        "PutItem",
+                        true,
+                        "item vanished after a failed condition",
+                    ));
+                };
+                let same_event = stored
+                    .get(EVENT_ID)
+                    .and_then(|v| v.as_s().ok())
+                    .map(String::as_str)
+                    == Some(event_id);
+                let tie = number_attr(&stored, EVENT_CREATED)? == event_created;
+                Ok(if tie && !same_event {
+                    Freshness::Tie
+                } else {
+                    Freshness::Stale
+                })
+            }
+            Err(e) => Err(classify(Upstream::DynamoDb, "PutItem", e)),
+        }
+    }
+}
+
+fn doc_of<T: serde::de::DeserializeOwned>(item: &HashMap<String, AttributeValue>) -> Result<T> {
+    serde_json::from_str(&string_attr(item, DOC)?).map_err(|e| Error::InvalidData {
+        service: Upstream::DynamoDb,
+        detail: format!("stored document: {e}"),
+    })
+}
+
+fn to_doc(value: &impl serde::Serialize) -> Result<AttributeValue> {
+    serde_json::to_string(value)
+        .map(AttributeValue::S)
+        .map_err(|e| Error::InvalidData {
+            service: Upstream::DynamoDb,
+            detail: e.to_string(),
+        })
+}
+
+#[async_trait]
+impl EventLog for DynamoStore {
+    async fn claim(&self, event_id: &str, now: i64) -> Result<EventClaim> {
+        let outcome = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(table::PK, s(table::event_pk(event_id)))
+            .item(table::SK, s("EVENT"))
+            .item(STATUS, s("processing"))
+            .item(
+                LEASE_UNTIL,
+                AttributeValue::N((now + table::EVENT_LEASE_SECS).to_string()),
+            )
+            .item(
+                table::EXPIRES_AT,
+                AttributeValue::N((now + table::EVENT_TTL_SECS).to_string()),
+            )
+            .condition_expression(
+                "attribute_not_exists(#pk) OR (#status = :processing AND #lease < :now)",
+            )
+            .expression_attribute_names("#pk", table::PK)
+            .expression_attribute_names("#status", STATUS)
+            .expression_attribute_names("#lease", LEASE_UNTIL)
+            .expression_attribute_values(":processing", s("processing"))
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .send()
+            .await;
+        match outcome {
+            Ok(_) => Ok(EventClaim::Claimed),
+            Err(e) if conditional_failed(&e) => {
+                let stored = self.get(table::event_pk(event_id), "EVENT").await?;
+                let done = stored
+                    .as_ref()
+                    .and_then(|item| item.get(STATUS))
+                    .and_then(|v| v.as_s().ok())
+                    .is_some_and(|status| status == "done");
+                Ok(if done {
+                    EventClaim::AlreadyDone
+                } else {
+                    EventClaim::InProgress
+                })
+            }
+            Err(e) => Err(classify(Upstream::DynamoDb, "PutItem", e)),
+        }
+    }
+
+    async fn complete(&self, event_id: &str, now: i64) -> Result<()> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item(table::PK, s(table::event_pk(event_id)))
+            .item(table::SK, s("EVENT"))
+            .item(STATUS, s("done"))
+            .item(
+                table::EXPIRES_AT,
+                AttributeValue::N((now + table::EVENT_TTL_SECS).to_string()),
+            )
+            .send()
+            .await
+            .map_err(|e| classify(Upstream::DynamoDb, "PutItem", e))?;
+        Ok(())
+    }
+
+    async fn release(&self, event_id: &str) -> Result<()> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key(table::PK, s(table::event_pk(event_id)))
+            .key(table::SK, s("EVENT"))
+            .condition_expression("#status = :processing")
+            .expression_attribute_names("#status", STATUS)
+            .expression_attribute_values(":processing", s("processing"))
+            .send()
+            .await
+            .map(|_| ())
+            .or_else(|e| {
+                if conditional_failed(&e) {
+                    Ok(())
+                } else {
+                    Err(classify(Upstream::DynamoDb, "DeleteItem", e))
+                }
+            })
+    }
+}
+
+#[async_trait]
+impl SyncStore for DynamoStore {
+    async fn put_subscription(
+        &self,
+        subscription: &Versioned<SubscriptionState>,
+        allow_tie: bool,
+    ) -> Result<Freshness> {
+        let state = &subscription.state;
+        let item = HashMap::from([
+            (
+                table::PK.to_owned(),
+                s(table::customer_pk(&state.customer_id)),
+            ),
+            (table::SK.to_owned(), s(format!("SUB#{}", state.id))),
+            (STATUS.to_owned(), s(state.status.as_str())),
+            (DOC.to_owned(), to_doc(state)?),
+        ]);
+        self.put_versioned(
+            item,
+            subscription.event_created,
+            &subscription.event_id,
+            allow_tie,
+        )
+        .await
+    }
+
+    async fn subscription(
+        &self,
+        customer_id: &CustomerId,
+        id: &str,
+    ) -> Result<Option<Versioned<SubscriptionState>>> {
+        let Some(item) = self
+            .get(
+                table::customer_pk(customer_id.as_str()),
+                &format!("SUB#{id}"),
+            )
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(Versioned {
+            event_created: number_attr(&item, EVENT_CREATED)?,
+            event_id: string_attr(&item, EVENT_ID)?,
+            state: doc_of(&item)?,
+        }))
+    }
+
+    async fn subscriptions_of(&self, customer_id: &CustomerId) -> Result<Vec<SubscriptionState>> {
+        let mut subscriptions = Vec::new();
+        let mut start_key = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :sub)")
+                .expression_attribute_names("#pk", table::PK)
+                .expression_attribute_names("#sk", table::SK)
+                .expression_attribute_values(":pk", s(table::customer_pk(customer_id.as_str())))
+                .expression_attribute_values(":sub", s("SUB#"))
+                .set_exclusive_start_key(start_key)
+                .send()
+                .await
+                .map_err(|e| classify(Upstream::DynamoDb, "Query", e))?;
+            for item in page.items() {
+                subscriptions.push(doc_of(item)?);
+            }
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start_key = Some(key),
+                _ => return Ok(subscriptions),
+            }
+        }
+    }
+
+    async fn put_document(&self, document: &Versioned<Document>) -> Result<Freshness> {
+        let doc = &document.state;
+        let mut item = HashMap::from([
+            (table::PK.to_owned(), s(&doc.pk)),
+            (table::SK.to_owned(), s(&doc.sk)),
+            (DOC.to_owned(), to_doc(&doc.body)?),
+        ]);
+        if let Some((gsi_pk, gsi_sk)) = &doc.gsi1 {
+            item.insert(table::GSI1_PK.into(), s(gsi_pk));
+            item.insert(table::GSI1_SK.into(), s(gsi_sk));
+        }
+        self.put_versioned(item, document.event_created, &document.event_id, false)
+            .await
+    }
+
+    async fn park_unmapped(
+        &self,
+        customer_id: &str,
+        event_id: &str,
+        event_type: &str,
+        now: i64,
+    ) -> Result<()> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item(table::PK, s(format!("UNMAPPED#{customer_id}")))
+            .item(table::SK, s(table::event_pk(event_id)))
+            .item(table::GSI1_PK, s("UNMAPPED"))
+            .item(table::GSI1_SK, s(format!("{now}#{customer_id}")))
+            .item("event_type", s(event_type))
+            .item(attr::CUSTOMER_ID, s(customer_id))
+            .item(attr::CREATED_AT, AttributeValue::N(now.to_string()))
+            .send()
+            .await
+            .map_err(|e| classify(Upstream::DynamoDb, "PutItem", e))?;
+        Ok(())
+    }
+
+    async fn stacks_of(&self, subscription_id: &str) -> Result<Vec<StackRecord>> {
+        let page = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :stack)")
+            .expression_attribute_names("#pk", table::PK)
+            .expression_attribute_names("#sk", table::SK)
+            .expression_attribute_values(":pk", s(format!("SUBSCRIPTION#{subscription_id}")))
+            .expression_attribute_values(":stack", s("STACK#"))
+            .send()
+            .await
+            .map_err(|e| classify(Upstream::DynamoDb, "Query", e))?;
+        page.items()
+            .iter()
+            .map(|item| {
+                let state = match string_attr(item, STATUS)?.as_str() {
+                    "deleting" => StackState::Deleting,
+                    "deleted" => StackState::Deleted,
+                    _ => StackState::Active,
+                };
+                Ok(StackRecord {
+                    subscription_id: subscription_id.to_owned(),
+                    stack_name: string_attr(item, "stack_name")?,
+                    state,
+                    updated_at: number_attr(item, "updated_at").unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+
+    async fn put_stack(&self, stack: &StackRecord) -> Result<()> {
+        let state = match stack.state {
+            StackState::Active => "active",
+            StackState::Deleting => "deleting",
+            StackState::Deleted => "deleted",
+        };
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item(
+                table::PK,
+                s(format!("SUBSCRIPTION#{}", stack.subscription_id)),
+            )
+            .item(table::SK, s(format!("STACK#{}", stack.stack_name)))
+            .item(table::GSI1_PK, s(format!("STACKSTATE#{state}")))
+            .item(
+                table::GSI1_SK,
+                s(format!("{}#{}", stack.subscription_id, stack.stack_name)),
+            )
+            .item("stack_name", s(&stack.stack_name))
+            .item(STATUS, s(state))
+            .item(
+                "updated_at",
+                AttributeValue::N(stack.updated_at.to_string()),
+            )
+            .send()
+            .await
+            .map_err(|e| classify(Upstream::DynamoDb, "PutItem", e))?;
+        Ok(())
     }
 }

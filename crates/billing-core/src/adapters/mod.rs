@@ -2,6 +2,7 @@
 
 pub mod apigateway;
 pub mod aws;
+pub mod cloudformation;
 pub mod cognito;
 pub mod dynamo;
 pub mod stripe;

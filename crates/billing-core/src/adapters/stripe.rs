@@ -11,7 +11,9 @@ use stripe_billing::billing_portal_session::{
     CreateBillingPortalSessionFlowDataSubscriptionCancel,
     CreateBillingPortalSessionFlowDataSubscriptionUpdate, CreateBillingPortalSessionFlowDataType,
 };
-use stripe_billing::subscription::{ListSubscription, ListSubscriptionStatus};
+use stripe_billing::subscription::{
+    ListSubscription, ListSubscriptionStatus, RetrieveSubscription,
+};
 use stripe_checkout::checkout_session::{
     CreateCheckoutSession, CreateCheckoutSessionAutomaticTax, CreateCheckoutSessionDiscounts,
     CreateCheckoutSessionLineItems, CreateCheckoutSessionSubscriptionData, RetrieveCheckoutSession,
@@ -117,7 +119,7 @@ impl StripeBilling {
     }
 
     /// The plan named by a product's metadata, read once per product.
-    async fn product_plan(&self, product_id: &str) -> Result<Option<PlanName>> {
+    async fn cached_product_plan(&self, product_id: &str) -> Result<Option<PlanName>> {
         if let Some(plan) = self.product_plans.lock().await.get(product_id) {
             return Ok(plan.clone());
         }
@@ -140,7 +142,7 @@ impl StripeBilling {
         }
         match &price.product {
             Expandable::Object(product) => Ok(plan_of(&product.metadata)),
-            Expandable::Id(id) => self.product_plan(id.as_str()).await,
+            Expandable::Id(id) => self.cached_product_plan(id.as_str()).await,
         }
     }
 
@@ -255,6 +257,18 @@ impl Billing for StripeBilling {
             Err(StripeError::Stripe(_, 404)) => Ok(()),
             Err(e) => Err(classify_stripe("DeleteCustomer", e)),
         }
+    }
+
+    async fn subscription(&self, id: &str) -> Result<Option<SubscriptionState>> {
+        match RetrieveSubscription::new(id).send(&self.client).await {
+            Ok(subscription) => Ok(Some(self.to_subscription_state(subscription).await?)),
+            Err(StripeError::Stripe(_, 404)) => Ok(None),
+            Err(e) => Err(classify_stripe("RetrieveSubscription", e)),
+        }
+    }
+
+    async fn product_plan(&self, product_id: &str) -> Result<Option<PlanName>> {
+        self.cached_product_plan(product_id).await
     }
 
     async fn subscriptions_of(&self, customer_id: &CustomerId) -> Result<Vec<SubscriptionState>> {

@@ -6,6 +6,7 @@
 
 pub mod event;
 pub mod signature;
+pub mod sync;
 
 pub use event::{
     CheckoutLineItem, CheckoutSessionObject, CustomerObject, EventObject, EventParseError,

@@ -1,0 +1,617 @@
+//! Applying a verified Stripe event: one `apply` for the HTTPS webhook and EventBridge alike.
+//!
+//! Each event is claimed in the event log first (duplicates do nothing, concurrent deliveries do
+//! the work once, a failed delivery is released for Stripe's retry). Object states are stored
+//! only when their event is newer than the stored one; a tie is settled by reading the object
+//! from Stripe. After any change to a customer's subscriptions the customer is reconciled from
+//! all of their stored subscriptions, and the resources of ended subscriptions are torn down
+//! through recorded states.
+
+use serde_json::json;
+use tracing::{info, warn};
+
+use crate::domain::{CustomerId, CustomerLink, Email, UserPoolId};
+use crate::error::{Error, Result, Upstream};
+use crate::plans::{AccessPolicy, PlanCatalog, SubscriptionState, SubscriptionStatus};
+use crate::ports::{
+    ApiKeys, Billing, CustomerLinks, Directory, Document, EventClaim, EventLog, Freshness,
+    StackRecord, StackState, StackStatus, Stacks, SyncStore, UserLookup, Versioned,
+};
+use crate::provisioning::Provisioner;
+use crate::webhook::event::{
+    CheckoutSessionObject, CustomerObject, EventObject, InvoiceObject, PaymentIntentObject,
+    PriceObject, ProductObject, StripeEvent, TaxRateObject,
+};
+
+#[derive(Debug, Clone)]
+pub struct SyncSettings {
+    pub plans: PlanCatalog,
+    pub policy: AccessPolicy,
+    pub user_pool_id: UserPoolId,
+    /// Create the Cognito user from the payer's email when a payment comes first.
+    pub create_users: bool,
+}
+
+/// What became of an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Applied,
+    Duplicate,
+    /// Another delivery is applying it now: answer non-2xx so Stripe comes back.
+    InProgress,
+    /// Older than what we hold: nothing to do.
+    Stale,
+    /// About a customer nobody is linked to: parked.
+    Unmapped,
+    /// A type we do not use.
+    Ignored,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Applied => "applied",
+            Self::Duplicate => "duplicate",
+            Self::InProgress => "in_progress",
+            Self::Stale => "stale",
+            Self::Unmapped => "unmapped",
+            Self::Ignored => "ignored",
+        }
+    }
+}
+
+pub struct SyncService<'a, S, B, D, K, C, U> {
+    pub store: &'a S,
+    pub billing: &'a B,
+    pub directory: &'a D,
+    pub keys: &'a K,
+    pub stacks: &'a C,
+    pub users: &'a U,
+    pub settings: &'a SyncSettings,
+}
+
+impl<S, B, D, K, C, U> std::fmt::Debug for SyncService<'_, S, B, D, K, C, U> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SyncService")
+    }
+}
+
+fn is_handled(event_type: &str) -> bool {
+    const PREFIXES: &[&str] = &[
+        "product.",
+        "price.",
+        "tax_rate.",
+        "customer.created",
+        "customer.updated",
+        "customer.deleted",
+        "customer.subscription.",
+        "checkout.session.",
+        "invoice.",
+        "payment_intent.",
+    ];
+    PREFIXES.iter().any(|prefix| event_type.starts_with(prefix))
+}
+
+impl<S, B, D, K, C, U> SyncService<'_, S, B, D, K, C, U>
+where
+    S: SyncStore + EventLog + CustomerLinks,
+    B: Billing,
+    D: Directory,
+    K: ApiKeys,
+    C: Stacks,
+    U: UserLookup,
+{
+    /// Applies the event once. An `Err` means "retry later": the event is released.
+    pub async fn apply(&self, event: &StripeEvent, now: i64) -> Result<Outcome> {
+        if !is_handled(&event.event_type) {
+            return Ok(Outcome::Ignored);
+        }
+        match self.store.claim(&event.id, now).await? {
+            EventClaim::AlreadyDone => return Ok(Outcome::Duplicate),
+            EventClaim::InProgress => return Ok(Outcome::InProgress),
+            EventClaim::Claimed => {}
+        }
+        match self.dispatch(event, now).await {
+            Ok(outcome) => {
+                self.store.complete(&event.id, now).await?;
+                Ok(outcome)
+            }
+            Err(failure) => {
+                if let Err(release) = self.store.release(&event.id).await {
+                    warn!(event_id = %event.id, error = %crate::error::Chain(&release), "could not release the event; its claim expires");
+                }
+                Err(failure)
+            }
+        }
+    }
+
+    async fn dispatch(&self, event: &StripeEvent, now: i64) -> Result<Outcome> {
+        match &event.object {
+            EventObject::Subscription(subscription) => {
+                self.on_subscription(event, subscription.clone(), now).await
+            }
+            EventObject::CheckoutSession(session) => {
+                self.on_checkout_session(event, session, now).await
+            }
+            EventObject::Customer(customer) => self.on_customer(event, customer, now).await,
+            EventObject::Invoice(invoice) => self.on_invoice(event, invoice).await,
+            EventObject::PaymentIntent(payment) => self.on_payment_intent(event, payment).await,
+            EventObject::Product(product) => self.on_product(event, product).await,
+            EventObject::Price(price) => self.on_price(event, price).await,
+            EventObject::TaxRate(rate) => self.on_tax_rate(event, rate).await,
+            EventObject::Other { .. } => Ok(Outcome::Ignored),
+        }
+    }
+
+    fn provisioner(&self) -> Provisioner<'_, B, D, K> {
+        Provisioner {
+            billing: self.billing,
+            directory: self.directory,
+            keys: self.keys,
+            plans: &self.settings.plans,
+            policy: &self.settings.policy,
+        }
+    }
+
+    async fn put_document(&self, event: &StripeEvent, document: Document) -> Result<Outcome> {
+        let versioned = Versioned {
+            event_created: event.created,
+            event_id: event.id.clone(),
+            state: document,
+        };
+        Ok(match self.store.put_document(&versioned).await? {
+            Freshness::Applied | Freshness::Tie => Outcome::Applied,
+            Freshness::Stale => Outcome::Stale,
+        })
+    }
+
+    async fn on_subscription(
+        &self,
+        event: &StripeEvent,
+        mut subscription: SubscriptionState,
+        now: i64,
+    ) -> Result<Outcome> {
+        if subscription.plan.is_none()
+            && let Some(product) = &subscription.product_id
+        {
+            subscription.plan = self.billing.product_plan(product).await?;
+        }
+        let customer_id = parse_customer(&subscription.customer_id)?;
+        let stored = self
+            .store
+            .subscription(&customer_id, &subscription.id)
+            .await?;
+        subscription.past_due_since = past_due_since(
+            stored.as_ref().map(|v| &v.state),
+            &subscription,
+            event.created,
+        );
+        let versioned = Versioned {
+            event_created: event.created,
+            event_id: event.id.clone(),
+            state: subscription,
+        };
+        let freshness = match self.store.put_subscription(&versioned, false).await? {
+            Freshness::Tie => {
+                // Two events in the same second: Stripe's current state settles it.
+                let Some(mut current) = self.billing.subscription(&versioned.state.id).await?
+                else {
+                    return Ok(Outcome::Stale);
+                };
+                current.past_due_since = versioned.state.past_due_since;
+                current.metadata = versioned.state.metadata.clone();
+                let settled = Versioned {
+                    state: current,
+                    ..versioned.clone()
+                };
+                self.store.put_subscription(&settled, true).await?
+            }
+            other => other,
+        };
+        if freshness == Freshness::Stale {
+            return Ok(Outcome::Stale);
+        }
+        let hints = LinkHints {
+            sub: versioned
+                .state
+                .metadata
+                .get(crate::domain::customer_metadata::COGNITO_SUB)
+                .cloned(),
+            email: None,
+        };
+        let outcome = self.reconcile(&customer_id, hints, event, now).await?;
+        if versioned.state.status.is_ended() {
+            self.deprovision(&versioned.state.id, now).await?;
+        }
+        Ok(outcome)
+    }
+
+    async fn on_checkout_session(
+        &self,
+        event: &StripeEvent,
+        session: &CheckoutSessionObject,
+        now: i64,
+    ) -> Result<Outcome> {
+        let Some(customer) = &session.customer_id else {
+            return Ok(Outcome::Ignored);
+        };
+        let customer_id = parse_customer(customer)?;
+        let line_items: Vec<_> = session
+            .line_items
+            .iter()
+            .flatten()
+            .map(|item| json!({"price": item.price_id, "product": item.product_id, "quantity": item.quantity, "amount_total": item.amount_total, "currency": item.currency}))
+            .collect();
+        self.put_document(
+            event,
+            Document {
+                pk: format!("CUSTOMER#{customer}"),
+                sk: format!("CHECKOUT#{}", session.id),
+                gsi1: None,
+                body: json!({
+                    "mode": session.mode, "status": session.status,
+                    "payment_status": session.payment_status, "subscription": session.subscription_id,
+                    "payment_intent": session.payment_intent_id, "amount_total": session.amount_total,
+                    "currency": session.currency, "line_items": line_items,
+                }),
+            },
+        )
+        .await?;
+        if session.mode.as_deref() == Some("payment") && session.payment_intent_id.is_some() {
+            self.put_document(
+                event,
+                Document {
+                    pk: format!("CUSTOMER#{customer}"),
+                    sk: format!("PAYMENT#{}", session.payment_intent_id.as_deref().unwrap_or_default()),
+                    gsi1: None,
+                    body: json!({"amount": session.amount_total, "currency": session.currency, "status": session.payment_status, "checkout_session": session.id}),
+                },
+            )
+            .await?;
+        }
+        let hints = LinkHints {
+            sub: session.client_reference_id.clone().or_else(|| {
+                session
+                    .metadata
+                    .get(crate::domain::customer_metadata::COGNITO_SUB)
+                    .cloned()
+            }),
+            email: session.customer_email.clone(),
+        };
+        let paid = matches!(
+            session.payment_status.as_deref(),
+            Some("paid" | "no_payment_required")
+        );
+        if !paid {
+            // Linked now so later events find the user; provisioning waits for the payment.
+            return Ok(
+                match self.link_for(&customer_id, &hints, event, now).await? {
+                    Some(_) => Outcome::Applied,
+                    None => Outcome::Unmapped,
+                },
+            );
+        }
+        self.reconcile(&customer_id, hints, event, now).await
+    }
+
+    async fn on_customer(
+        &self,
+        event: &StripeEvent,
+        customer: &CustomerObject,
+        now: i64,
+    ) -> Result<Outcome> {
+        let customer_id = parse_customer(&customer.id)?;
+        self.put_document(
+            event,
+            Document {
+                pk: format!("CUSTOMER#{}", customer.id),
+                sk: "PROFILE".into(),
+                gsi1: None,
+                body: json!({"name": customer.name, "metadata": customer.metadata, "deleted": customer.deleted, "delinquent": false}),
+            },
+        )
+        .await?;
+        if customer.deleted {
+            // Deleting a customer cancels its subscriptions; the stored ones end here too.
+            for mut subscription in self.store.subscriptions_of(&customer_id).await? {
+                if subscription.status.is_ended() {
+                    continue;
+                }
+                subscription.status = SubscriptionStatus::Canceled;
+                let id = subscription.id.clone();
+                self.store
+                    .put_subscription(
+                        &Versioned {
+                            event_created: event.created,
+                            event_id: event.id.clone(),
+                            state: subscription,
+                        },
+                        true,
+                    )
+                    .await?;
+                self.deprovision(&id, now).await?;
+            }
+            return self
+                .reconcile(&customer_id, LinkHints::default(), event, now)
+                .await;
+        }
+        let hints = LinkHints {
+            sub: customer.cognito_sub().map(str::to_owned),
+            email: customer.email.clone(),
+        };
+        Ok(
+            match self.link_for(&customer_id, &hints, event, now).await? {
+                Some(_) => Outcome::Applied,
+                None => Outcome::Unmapped,
+            },
+        )
+    }
+
+    async fn on_invoice(&self, event: &StripeEvent, invoice: &InvoiceObject) -> Result<Outcome> {
+        let Some(customer) = &invoice.customer_id else {
+            return Ok(Outcome::Ignored);
+        };
+        let failed = matches!(
+            event.event_type.as_str(),
+            "invoice.payment_failed"
+                | "invoice.payment_action_required"
+                | "invoice.marked_uncollectible"
+        );
+        let paid = matches!(
+            event.event_type.as_str(),
+            "invoice.paid" | "invoice.payment_succeeded"
+        );
+        if failed || paid {
+            self.put_document(
+                event,
+                Document {
+                    pk: format!("CUSTOMER#{customer}"),
+                    sk: "DELINQUENCY".into(),
+                    gsi1: None,
+                    body: json!({"delinquent": failed, "invoice": invoice.id}),
+                },
+            )
+            .await?;
+        }
+        self.put_document(
+            event,
+            Document {
+                pk: format!("CUSTOMER#{customer}"),
+                sk: format!("INVOICE#{}", invoice.id),
+                gsi1: None,
+                body: json!({
+                    "number": invoice.number, "status": invoice.status, "subscription": invoice.subscription_id,
+                    "currency": invoice.currency, "amount_due": invoice.amount_due, "amount_paid": invoice.amount_paid,
+                    "amount_remaining": invoice.amount_remaining, "hosted_invoice_url": invoice.hosted_invoice_url,
+                    "invoice_pdf": invoice.invoice_pdf, "period_start": invoice.period_start, "period_end": invoice.period_end,
+                    "created": invoice.created, "attempt_count": invoice.attempt_count,
+                    "next_payment_attempt": invoice.next_payment_attempt, "billing_reason": invoice.billing_reason,
+                    "last_event": event.event_type,
+                }),
+            },
+        )
+        .await
+    }
+
+    async fn on_payment_intent(
+        &self,
+        event: &StripeEvent,
+        payment: &PaymentIntentObject,
+    ) -> Result<Outcome> {
+        let Some(customer) = &payment.customer_id else {
+            return Ok(Outcome::Ignored);
+        };
+        self.put_document(
+            event,
+            Document {
+                pk: format!("CUSTOMER#{customer}"),
+                sk: format!("PAYMENT#{}", payment.id),
+                gsi1: None,
+                body: json!({"amount": payment.amount, "amount_received": payment.amount_received, "currency": payment.currency, "status": payment.status, "invoice": payment.invoice_id, "metadata": payment.metadata}),
+            },
+        )
+        .await
+    }
+
+    async fn on_product(&self, event: &StripeEvent, product: &ProductObject) -> Result<Outcome> {
+        self.put_document(
+            event,
+            Document {
+                pk: format!("PRODUCT#{}", product.id),
+                sk: "PRODUCT".into(),
+                gsi1: None,
+                body: json!({"name": product.name, "active": product.active && !product.deleted, "metadata": product.metadata, "plan": product.plan().map(|p| p.to_string())}),
+            },
+        )
+        .await
+    }
+
+    async fn on_price(&self, event: &StripeEvent, price: &PriceObject) -> Result<Outcome> {
+        let tiers: Vec<_> = price
+            .tiers
+            .iter()
+            .map(|tier| json!({"up_to": tier.up_to, "unit_amount": tier.unit_amount, "flat_amount": tier.flat_amount}))
+            .collect();
+        let gsi1 = price
+            .lookup_key
+            .as_ref()
+            .filter(|_| price.active && !price.deleted)
+            .map(|key| (format!("LOOKUP#{key}"), format!("PRICE#{}", price.id)));
+        self.put_document(
+            event,
+            Document {
+                pk: format!("PRICE#{}", price.id),
+                sk: "PRICE".into(),
+                gsi1,
+                body: json!({
+                    "product": price.product_id, "active": price.active && !price.deleted, "currency": price.currency,
+                    "unit_amount": price.unit_amount, "type": price.price_type, "lookup_key": price.lookup_key,
+                    "nickname": price.nickname, "billing_scheme": price.billing_scheme, "tiers_mode": price.tiers_mode,
+                    "tiers": tiers, "metadata": price.metadata,
+                    "recurring": price.recurring.as_ref().map(|r| json!({"interval": r.interval, "interval_count": r.interval_count, "trial_period_days": r.trial_period_days})),
+                }),
+            },
+        )
+        .await
+    }
+
+    async fn on_tax_rate(&self, event: &StripeEvent, rate: &TaxRateObject) -> Result<Outcome> {
+        self.put_document(
+            event,
+            Document {
+                pk: format!("TAX_RATE#{}", rate.id),
+                sk: "TAX_RATE".into(),
+                gsi1: None,
+                body: json!({"display_name": rate.display_name, "percentage": rate.percentage, "inclusive": rate.inclusive, "active": rate.active, "jurisdiction": rate.jurisdiction, "country": rate.country, "metadata": rate.metadata}),
+            },
+        )
+        .await
+    }
+
+    /// Applies the plan of all of the customer's stored subscriptions to their user.
+    async fn reconcile(
+        &self,
+        customer_id: &CustomerId,
+        hints: LinkHints,
+        event: &StripeEvent,
+        now: i64,
+    ) -> Result<Outcome> {
+        let Some(link) = self.link_for(customer_id, &hints, event, now).await? else {
+            return Ok(Outcome::Unmapped);
+        };
+        let subscriptions = self.store.subscriptions_of(customer_id).await?;
+        let provisioned = self.provisioner().apply(&link, subscriptions, now).await?;
+        info!(event_id = %event.id, customer_id = %customer_id, sub = %link.sub, plan = %provisioned.plan, "customer reconciled");
+        Ok(Outcome::Applied)
+    }
+
+    /// The user of a customer: the stored link, else one found by the hints (the checkout's
+    /// client_reference_id or metadata sub, then the email), else a user created from the email
+    /// if allowed. Parks the event when nobody can be linked.
+    async fn link_for(
+        &self,
+        customer_id: &CustomerId,
+        hints: &LinkHints,
+        event: &StripeEvent,
+        now: i64,
+    ) -> Result<Option<CustomerLink>> {
+        if let Some(link) = self.store.user_of_customer(customer_id).await? {
+            return Ok(Some(link));
+        }
+        let pool = &self.settings.user_pool_id;
+        let mut found = None;
+        if let Some(sub) = &hints.sub {
+            found = self.users.user_by_sub(pool, sub).await?;
+        }
+        if found.is_none()
+            && let Some(email) = &hints.email
+        {
+            let mut by_email = self.users.users_by_email(pool, email).await?;
+            if by_email.len() == 1 {
+                found = by_email.pop();
+            }
+        }
+        if found.is_none()
+            && self.settings.create_users
+            && let Some(email) = &hints.email
+        {
+            found = Some(self.users.create_user(pool, email).await?);
+        }
+        let Some(user) = found else {
+            warn!(event_id = %event.id, customer_id = %customer_id, event_type = %event.event_type, "no user for this customer; event parked as unmapped");
+            self.store
+                .park_unmapped(customer_id.as_str(), &event.id, &event.event_type, now)
+                .await?;
+            return Ok(None);
+        };
+        let link = CustomerLink {
+            sub: user.sub,
+            customer_id: customer_id.clone(),
+            pool_id: pool.clone(),
+            username: user.username,
+        };
+        match self.store.link(&link).await {
+            Ok(()) => {}
+            Err(Error::ConditionalCheckFailed) => {
+                // Linked concurrently: keep what exists. A user who already has another
+                // customer is not relinked; the event waits as unmapped for a person to decide.
+                if let Some(existing) = self.store.user_of_customer(customer_id).await? {
+                    return Ok(Some(existing));
+                }
+                warn!(customer_id = %customer_id, sub = %link.sub, "user already linked to another customer; event parked as unmapped");
+                self.store
+                    .park_unmapped(customer_id.as_str(), &event.id, &event.event_type, now)
+                    .await?;
+                return Ok(None);
+            }
+            Err(other) => return Err(other),
+        }
+        self.directory
+            .set_customer_id(&link.pool_id, &link.username, customer_id)
+            .await?;
+        info!(customer_id = %customer_id, sub = %link.sub, "customer linked to its user");
+        Ok(Some(link))
+    }
+
+    /// Moves every stack of an ended subscription towards deleted: active -> delete called ->
+    /// deleting -> (CloudFormation says gone) deleted. A failure leaves the recorded state as it
+    /// was, so the next event or sweep retries.
+    pub async fn deprovision(&self, subscription_id: &str, now: i64) -> Result<()> {
+        for stack in self.store.stacks_of(subscription_id).await? {
+            if stack.state == StackState::Deleted {
+                continue;
+            }
+            let next = match self.stacks.status(&stack.stack_name).await? {
+                StackStatus::Gone => StackState::Deleted,
+                StackStatus::Exists(status) if status == "DELETE_COMPLETE" => StackState::Deleted,
+                StackStatus::Exists(status) if status == "DELETE_IN_PROGRESS" => {
+                    StackState::Deleting
+                }
+                StackStatus::Exists(_) => {
+                    self.stacks.delete(&stack.stack_name).await?;
+                    StackState::Deleting
+                }
+            };
+            if next != stack.state {
+                info!(subscription_id, stack = %stack.stack_name, state = ?next, "stack deprovisioning");
+                self.store
+                    .put_stack(&StackRecord {
+                        state: next,
+                        updated_at: now,
+                        ..stack
+                    })
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct LinkHints {
+    sub: Option<String>,
+    email: Option<Email>,
+}
+
+fn parse_customer(raw: &str) -> Result<CustomerId> {
+    CustomerId::parse(raw).map_err(|e| Error::InvalidData {
+        service: Upstream::Stripe,
+        detail: e.to_string(),
+    })
+}
+
+/// Since when the subscription has been past due: kept from the stored state while it stays
+/// past due, else the event's time.
+fn past_due_since(
+    stored: Option<&SubscriptionState>,
+    incoming: &SubscriptionState,
+    event_created: i64,
+) -> Option<i64> {
+    if incoming.status != SubscriptionStatus::PastDue {
+        return None;
+    }
+    stored
+        .filter(|stored| stored.status == SubscriptionStatus::PastDue)
+        .and_then(|stored| stored.past_due_since)
+        .or(Some(event_created))
+}

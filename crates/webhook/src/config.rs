@@ -1,0 +1,129 @@
+use std::time::Duration;
+
+use billing_core::config::{ConfigError, EnvReader, SecretSource, StripeConfig, flag};
+use billing_core::domain::UserPoolId;
+use billing_core::plans::{AccessPolicy, PlanCatalog};
+use billing_core::webhook::sync::SyncSettings;
+use secrecy::SecretString;
+
+const STRIPE_TIMEOUT: Duration = Duration::from_secs(8);
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `TABLE_NAME`
+    pub table_name: String,
+    pub stripe: StripeConfig,
+    /// `STRIPE_WEBHOOK_SECRETS` (comma-separated, for rotation) or
+    /// `STRIPE_WEBHOOK_SECRETS_PARAMETER` (an SSM SecureString holding them). Only the HTTPS
+    /// webhook needs them: EventBridge events are not signed.
+    pub webhook_secrets: Option<SecretSource>,
+    /// `LIVEMODE`: events of the other mode are refused.
+    pub livemode: bool,
+    pub sync: SyncSettings,
+}
+
+impl Config {
+    pub fn from_env(env: &EnvReader<'_>, needs_webhook_secrets: bool) -> Result<Self, ConfigError> {
+        let webhook_secrets = match (
+            env.optional("STRIPE_WEBHOOK_SECRETS"),
+            env.optional("STRIPE_WEBHOOK_SECRETS_PARAMETER"),
+        ) {
+            (Some(plain), None) => Some(SecretSource::Plain(SecretString::from(plain))),
+            (None, Some(name)) => Some(SecretSource::SsmParameter(name)),
+            (None, None) if !needs_webhook_secrets => None,
+            (None, None) => {
+                return Err(ConfigError::Missing(
+                    "STRIPE_WEBHOOK_SECRETS or STRIPE_WEBHOOK_SECRETS_PARAMETER",
+                ));
+            }
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::Invalid {
+                    name: "STRIPE_WEBHOOK_SECRETS",
+                    reason: "set only one of STRIPE_WEBHOOK_SECRETS and STRIPE_WEBHOOK_SECRETS_PARAMETER".into(),
+                });
+            }
+        };
+        let policy = match env.optional("PAST_DUE_POLICY") {
+            Some(raw) => AccessPolicy::parse(&raw)?,
+            None => AccessPolicy::default(),
+        };
+        let user_pool_id =
+            UserPoolId::parse(env.required("USER_POOL_ID")?).map_err(|e| ConfigError::Invalid {
+                name: "USER_POOL_ID",
+                reason: e.to_string(),
+            })?;
+        Ok(Self {
+            table_name: env.required("TABLE_NAME")?,
+            stripe: StripeConfig::from_env(env, STRIPE_TIMEOUT)?,
+            webhook_secrets,
+            livemode: flag(env, "LIVEMODE", false)?,
+            sync: SyncSettings {
+                plans: PlanCatalog::parse(&env.required("PLANS")?)?,
+                policy,
+                user_pool_id,
+                create_users: flag(env, "CREATE_USERS_FROM_PAYMENTS", false)?,
+            },
+        })
+    }
+}
+
+/// The comma-separated secrets of one value.
+pub fn split_secrets(value: &SecretString) -> Vec<SecretString> {
+    use secrecy::ExposeSecret;
+    value
+        .expose_secret()
+        .split(',')
+        .map(str::trim)
+        .filter(|secret| !secret.is_empty())
+        .map(|secret| SecretString::from(secret.to_owned()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::ExposeSecret;
+
+    use super::*;
+
+    fn env(extra: &'static [(&'static str, &'static str)]) -> EnvReader<'static> {
+        const BASE: &[(&str, &str)] = &[
+            ("TABLE_NAME", "billing"),
+            ("STRIPE_SECRET_KEY", "sk_test_x"),
+            ("PLANS", "free,pro=up"),
+            ("USER_POOL_ID", "us-east-1_Abc"),
+        ];
+        EnvReader::from_fn(move |name| {
+            extra
+                .iter()
+                .chain(BASE)
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| value.to_string())
+        })
+    }
+
+    #[test]
+    fn when_https_webhook_has_no_secret_should_fail_naming_it() {
+        let error = Config::from_env(&env(&[]), true).unwrap_err();
+        assert!(error.to_string().contains("STRIPE_WEBHOOK_SECRETS"));
+        assert!(Config::from_env(&env(&[]), false).is_ok());
+    }
+
+    #[test]
+    fn several_secrets_should_all_be_accepted_for_rotation() {
+        let config = Config::from_env(
+            &env(&[("STRIPE_WEBHOOK_SECRETS", "whsec_new, whsec_old")]),
+            true,
+        )
+        .unwrap();
+        let Some(SecretSource::Plain(value)) = &config.webhook_secrets else {
+            panic!("plain secrets expected");
+        };
+        let secrets: Vec<String> = split_secrets(value)
+            .iter()
+            .map(|s| s.expose_secret().to_owned())
+            .collect();
+        assert_eq!(secrets, ["whsec_new", "whsec_old"]);
+        assert!(!format!("{config:?}").contains("whsec_new"));
+        assert!(!config.livemode);
+    }
+}

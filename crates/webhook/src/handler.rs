@@ -1,0 +1,137 @@
+//! `POST /stripe/webhook`: verify the signature on the raw body, parse, check livemode, apply.
+//! Bad input is a 400 Stripe will not retry; a failure we may recover from is a 5xx it will.
+
+use billing_core::http::{error_response, json_response, now};
+use billing_core::ports::{
+    ApiKeys, Billing, CustomerLinks, Directory, EventLog, Stacks, SyncStore, UserLookup,
+};
+use billing_core::webhook::sync::Outcome;
+use billing_core::webhook::{DEFAULT_TOLERANCE_SECS, parse_event, verify};
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Error, Request, Response};
+use serde_json::json;
+use tracing::{error, info, warn};
+
+use crate::Deps;
+
+/// Stripe events are far smaller; anything larger is refused before verifying.
+const MAX_EVENT_BYTES: usize = 512 * 1024;
+
+pub async fn handle<S, B, D, K, C>(
+    deps: &Deps<S, B, D, K, C>,
+    request: Request,
+) -> Result<Response<Body>, Error>
+where
+    S: SyncStore + EventLog + CustomerLinks,
+    B: Billing,
+    D: Directory + UserLookup,
+    K: ApiKeys,
+    C: Stacks,
+{
+    if request.method() != Method::POST {
+        return Ok(error_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "POST only",
+        ));
+    }
+    let body: &[u8] = request.body().as_ref();
+    if body.len() > MAX_EVENT_BYTES {
+        return Ok(error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            "event too large",
+        ));
+    }
+    let header = request
+        .headers()
+        .get("stripe-signature")
+        .and_then(|value| value.to_str().ok());
+    let now = now();
+    if let Err(reason) = verify(
+        body,
+        header,
+        &deps.webhook_secrets,
+        now,
+        DEFAULT_TOLERANCE_SECS,
+    ) {
+        warn!(%reason, "webhook refused: signature");
+        return Ok(error_response(
+            StatusCode::BAD_REQUEST,
+            "invalid_signature",
+            "the Stripe-Signature header does not verify",
+        ));
+    }
+    let event = match parse_event(body) {
+        Ok(event) => event,
+        Err(reason) => {
+            warn!(%reason, "webhook refused: unparseable event");
+            return Ok(error_response(
+                StatusCode::BAD_REQUEST,
+                "invalid_event",
+                "the body is not a Stripe event we can read",
+            ));
+        }
+    };
+    if event.livemode != deps.livemode {
+        warn!(event_id = %event.id, event_livemode = event.livemode, "webhook refused: livemode differs from the deployment's");
+        return Ok(error_response(
+            StatusCode::BAD_REQUEST,
+            "livemode_mismatch",
+            "event livemode does not match this deployment",
+        ));
+    }
+    Ok(respond(
+        &event.id,
+        &event.event_type,
+        deps.apply(&event, now).await,
+    ))
+}
+
+/// The answer for an applied (or failed) event, shared with the EventBridge function's logging.
+pub fn respond(
+    event_id: &str,
+    event_type: &str,
+    outcome: billing_core::Result<Outcome>,
+) -> Response<Body> {
+    match outcome {
+        Ok(Outcome::InProgress) => {
+            info!(
+                event_id,
+                event_type, "event in progress in another delivery"
+            );
+            error_response(
+                StatusCode::CONFLICT,
+                "in_progress",
+                "this event is being applied; retry later",
+            )
+        }
+        Ok(outcome) => {
+            info!(
+                event_id,
+                event_type,
+                outcome = outcome.as_str(),
+                "event handled"
+            );
+            json_response(
+                StatusCode::OK,
+                &json!({"received": true, "outcome": outcome.as_str()}),
+            )
+        }
+        Err(failure) => {
+            error!(
+                event_id,
+                event_type,
+                error_kind = failure.kind(),
+                retryable = failure.is_retryable(),
+                error = %billing_core::error::Chain(&failure),
+                "event failed; Stripe will retry"
+            );
+            error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "retry_later",
+                "the event could not be applied now",
+            )
+        }
+    }
+}
