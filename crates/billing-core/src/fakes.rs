@@ -57,6 +57,7 @@ fn freshness(
 ) -> Freshness {
     match stored {
         None => Freshness::Applied,
+        Some((_, stored_id)) if stored_id == event_id => Freshness::Same,
         Some((stored_created, _)) if created > stored_created => Freshness::Applied,
         Some((stored_created, stored_id)) if created == stored_created && stored_id != event_id => {
             if allow_tie {
@@ -78,7 +79,7 @@ pub struct InMemoryStore {
 }
 
 impl InMemoryStore {
-    pub fn user_of_customer(&self, customer_id: &CustomerId) -> Option<UserSub> {
+    pub fn sub_of_customer(&self, customer_id: &CustomerId) -> Option<UserSub> {
         lock(&self.tables).by_customer.get(customer_id).cloned()
     }
 
@@ -336,6 +337,16 @@ impl SyncStore for InMemoryStore {
             .stacks
             .values()
             .filter(|stack| stack.subscription_id == subscription_id)
+            .cloned()
+            .collect())
+    }
+
+    async fn stacks_in_state(&self, state: crate::ports::StackState) -> Result<Vec<StackRecord>> {
+        self.enter("Query")?;
+        Ok(lock(&self.tables)
+            .stacks
+            .values()
+            .filter(|stack| stack.state == state)
             .cloned()
             .collect())
     }

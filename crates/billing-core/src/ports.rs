@@ -172,8 +172,11 @@ pub trait EventLog: Send + Sync {
 pub enum Freshness {
     /// Stored: it was newer than (or the first of) the object's state.
     Applied,
-    /// Older than the stored state, or the very event already applied: ignored.
+    /// Older than the stored state: ignored.
     Stale,
+    /// The stored state came from this very event (a retry of a delivery that failed after
+    /// storing it): the caller carries on with what follows the write.
+    Same,
     /// Another event with the same `created` carried the stored state: the caller re-reads the
     /// object from Stripe and stores that with `allow_tie`.
     Tie,
@@ -247,6 +250,9 @@ pub trait SyncStore: Send + Sync {
     ) -> Result<()>;
 
     async fn stacks_of(&self, subscription_id: &str) -> Result<Vec<StackRecord>>;
+
+    /// Every stack in this state, across subscriptions (the sweep).
+    async fn stacks_in_state(&self, state: StackState) -> Result<Vec<StackRecord>>;
 
     async fn put_stack(&self, stack: &StackRecord) -> Result<()>;
 }

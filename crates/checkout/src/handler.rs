@@ -453,7 +453,7 @@ mod tests {
         assert_eq!(deps.stripe.customers().len(), 1);
         assert_eq!(
             deps.store
-                .user_of_customer(&session.customer_id)
+                .sub_of_customer(&session.customer_id)
                 .unwrap()
                 .as_str(),
             SUB

@@ -228,7 +228,7 @@ mod tests {
         );
         assert_eq!(
             deps.links
-                .user_of_customer(&customer.id)
+                .sub_of_customer(&customer.id)
                 .map(|s| s.to_string()),
             Some(SUB.to_owned())
         );
@@ -272,9 +272,7 @@ mod tests {
         assert_eq!(deps.billing.creates.load(Ordering::SeqCst), 0);
         assert_eq!(deps.billing.customers().len(), 1);
         assert_eq!(
-            deps.links
-                .user_of_customer(&existing)
-                .map(|s| s.to_string()),
+            deps.links.sub_of_customer(&existing).map(|s| s.to_string()),
             Some(SUB.to_owned())
         );
         assert_eq!(

@@ -40,7 +40,7 @@ where
         &self.settings.plans
     }
 
-    pub async fn apply(&self, event: &StripeEvent, now: i64) -> billing_core::Result<Outcome> {
+    pub fn sync(&self) -> SyncService<'_, S, B, D, K, C, D> {
         SyncService {
             store: &self.store,
             billing: &self.stripe,
@@ -50,7 +50,9 @@ where
             users: &self.directory,
             settings: &self.settings,
         }
-        .apply(event, now)
-        .await
+    }
+
+    pub async fn apply(&self, event: &StripeEvent, now: i64) -> billing_core::Result<Outcome> {
+        self.sync().apply(event, now).await
     }
 }

@@ -345,6 +345,14 @@ impl CheckoutRecords for DynamoStore {
     }
 }
 
+fn stack_state_name(state: StackState) -> &'static str {
+    match state {
+        StackState::Active => "active",
+        StackState::Deleting => "deleting",
+        StackState::Deleted => "deleted",
+    }
+}
+
 const EVENT_CREATED: &str = "event_created";
 const EVENT_ID: &str = "event_id";
 const DOC: &str = "doc";
@@ -679,12 +687,43 @@ impl SyncStore for DynamoStore {
             .collect()
     }
 
+    async fn stacks_in_state(&self, state: StackState) -> Result<Vec<StackRecord>> {
+        let mut stacks = Vec::new();
+        let mut start_key = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(table::GSI1)
+                .key_condition_expression("#gpk = :state")
+                .expression_attribute_names("#gpk", table::GSI1_PK)
+                .expression_attribute_values(
+                    ":state",
+                    s(format!("STACKSTATE#{}", stack_state_name(state))),
+                )
+                .set_exclusive_start_key(start_key)
+                .send()
+                .await
+                .map_err(|e| classify(Upstream::DynamoDb, "Query", e))?;
+            for item in page.items() {
+                let pk = string_attr(item, table::PK)?;
+                stacks.push(StackRecord {
+                    subscription_id: pk.trim_start_matches("SUBSCRIPTION#").to_owned(),
+                    stack_name: string_attr(item, "stack_name")?,
+                    state,
+                    updated_at: number_attr(item, "updated_at").unwrap_or_default(),
+                });
+            }
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start_key = Some(key),
+                _ => return Ok(stacks),
+            }
+        }
+    }
+
     async fn put_stack(&self, stack: &StackRecord) -> Result<()> {
-        let state = match stack.state {
-            StackState::Active => "active",
-            StackState::Deleting => "deleting",
-            StackState::Deleted => "deleted",
-        };
+        let state = stack_state_name(stack.state);
         self.client
             .put_item()
             .table_name(&self.table)

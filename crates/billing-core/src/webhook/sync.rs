@@ -160,7 +160,7 @@ where
             state: document,
         };
         Ok(match self.store.put_document(&versioned).await? {
-            Freshness::Applied | Freshness::Tie => Outcome::Applied,
+            Freshness::Applied | Freshness::Tie | Freshness::Same => Outcome::Applied,
             Freshness::Stale => Outcome::Stale,
         })
     }
@@ -209,6 +209,14 @@ where
             other => other,
         };
         if freshness == Freshness::Stale {
+            // Nothing to apply, but an ended subscription's teardown may still be under way.
+            let latest = self
+                .store
+                .subscription(&customer_id, &versioned.state.id)
+                .await?;
+            if latest.is_some_and(|latest| latest.state.status.is_ended()) {
+                self.deprovision(&versioned.state.id, now).await?;
+            }
             return Ok(Outcome::Stale);
         }
         let hints = LinkHints {
@@ -555,35 +563,50 @@ where
 
     /// Moves every stack of an ended subscription towards deleted: active -> delete called ->
     /// deleting -> (CloudFormation says gone) deleted. A failure leaves the recorded state as it
-    /// was, so the next event or sweep retries.
+    /// was, so the next event or the sweep retries.
     pub async fn deprovision(&self, subscription_id: &str, now: i64) -> Result<()> {
         for stack in self.store.stacks_of(subscription_id).await? {
-            if stack.state == StackState::Deleted {
-                continue;
-            }
-            let next = match self.stacks.status(&stack.stack_name).await? {
-                StackStatus::Gone => StackState::Deleted,
-                StackStatus::Exists(status) if status == "DELETE_COMPLETE" => StackState::Deleted,
-                StackStatus::Exists(status) if status == "DELETE_IN_PROGRESS" => {
-                    StackState::Deleting
-                }
-                StackStatus::Exists(_) => {
-                    self.stacks.delete(&stack.stack_name).await?;
-                    StackState::Deleting
-                }
-            };
-            if next != stack.state {
-                info!(subscription_id, stack = %stack.stack_name, state = ?next, "stack deprovisioning");
-                self.store
-                    .put_stack(&StackRecord {
-                        state: next,
-                        updated_at: now,
-                        ..stack
-                    })
-                    .await?;
-            }
+            self.advance_stack(stack, now).await?;
         }
         Ok(())
+    }
+
+    /// The scheduled sweep: every stack still deleting is checked again (and deleted again if
+    /// CloudFormation's deletion failed). Returns how many are still deleting.
+    pub async fn sweep(&self, now: i64) -> Result<usize> {
+        let mut still_deleting = 0;
+        for stack in self.store.stacks_in_state(StackState::Deleting).await? {
+            if self.advance_stack(stack, now).await? == StackState::Deleting {
+                still_deleting += 1;
+            }
+        }
+        Ok(still_deleting)
+    }
+
+    async fn advance_stack(&self, stack: StackRecord, now: i64) -> Result<StackState> {
+        if stack.state == StackState::Deleted {
+            return Ok(StackState::Deleted);
+        }
+        let next = match self.stacks.status(&stack.stack_name).await? {
+            StackStatus::Gone => StackState::Deleted,
+            StackStatus::Exists(status) if status == "DELETE_COMPLETE" => StackState::Deleted,
+            StackStatus::Exists(status) if status == "DELETE_IN_PROGRESS" => StackState::Deleting,
+            StackStatus::Exists(_) => {
+                self.stacks.delete(&stack.stack_name).await?;
+                StackState::Deleting
+            }
+        };
+        if next != stack.state {
+            info!(subscription_id = %stack.subscription_id, stack = %stack.stack_name, state = ?next, "stack deprovisioning");
+            self.store
+                .put_stack(&StackRecord {
+                    state: next,
+                    updated_at: now,
+                    ..stack
+                })
+                .await?;
+        }
+        Ok(next)
     }
 }
 

@@ -1,6 +1,7 @@
 //! Stripe events from Amazon EventBridge (Stripe's event destination): the Stripe event is the
 //! EventBridge event's `detail`; there is no signature, EventBridge authenticates the source.
 //! A failure is returned as an error so EventBridge retries (and then dead-letters) it.
+//! A scheduled event (`detail-type: Scheduled Event`) runs the stack sweep instead.
 
 use billing_core::adapters::apigateway::ApiGatewayKeys;
 use billing_core::adapters::aws::{AwsLimits, load_sdk_config, resolve_secret};
@@ -35,6 +36,12 @@ async fn main() -> Result<(), Error> {
     };
     run(service_fn(|event: LambdaEvent<Value>| async {
         let (payload, _) = event.into_parts();
+        if payload["detail-type"] == "Scheduled Event" {
+            // The scheduled sweep: stacks still being deleted are checked again.
+            let still_deleting = deps.sync().sweep(billing_core::http::now()).await?;
+            info!(still_deleting, "stack sweep done");
+            return Ok(json!({"outcome": "swept", "still_deleting": still_deleting}));
+        }
         let detail = serde_json::to_vec(&payload["detail"])?;
         let event = match parse_event(&detail) {
             Ok(event) => event,
