@@ -218,7 +218,8 @@ def stripe(cfg: Config, method: str, path: str, params: dict | None = None) -> d
     })
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
-            return json.load(response)
+            text = response.read()
+            return json.loads(text) if text.strip() else {}
     except urllib.error.HTTPError as e:
         sys.exit(f"bootstrap: Stripe {method} {path} -> {e.code}: {e.read().decode(errors='replace')[:500]}")
 
@@ -266,6 +267,17 @@ def ensure_usage_plans(cfg: Config) -> str:
             say(f"usage plan {name} created: {plan_id}")
         entries.append(f"{plan}={plan_id}")
     return ",".join(entries)
+
+
+# --- the Stripe emulator's webhook endpoint -----------------------------------------------------
+
+def ensure_webhook_endpoint(cfg: Config) -> None:
+    """Points the Stripe front's signed events at the webhook function under cargo lambda watch
+    (its function URL). Re-registering is harmless."""
+    url = f"{cfg.lambda_url}/lambda-url/webhook/stripe/webhook"
+    secret = cfg.webhook_secrets.split(",")[0].strip()
+    stripe(cfg, "POST", "/_config/webhooks/lambda", {"url": url, "secret": secret})
+    say(f"Stripe webhook endpoint: {url}")
 
 
 # --- local/.run/env ---------------------------------------------------------------------------
@@ -318,6 +330,7 @@ def main() -> None:
     pool_id, client_id = ensure_user_pool(cfg)
     ensure_catalogue(cfg)
     plans = ensure_usage_plans(cfg)
+    ensure_webhook_endpoint(cfg)
     write_env(cfg, pool_id, client_id, plans)
 
 

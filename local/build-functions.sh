@@ -3,6 +3,6 @@
 # package selected), so the first invocation starts at once instead of compiling.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-for function in post-confirmation checkout portal; do
+for function in post-confirmation checkout portal webhook; do
     cargo build -p "$function"
 done

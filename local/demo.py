@@ -299,10 +299,67 @@ def me(d: Demo) -> str:
 
 
 def portal(d: Demo) -> str:
-    status, body, _ = api(d, "portal", "POST", "/portal", {"return_path": "/account"})
+    status, body, _ = api(d, "portal", "POST", "/portal", {"return_path": "/account", "flow": "cancel"})
     if status != 200:
         raise Failed(f"POST /portal answered {status}: {body}")
+    d.facts["portal_session"] = body["url"].rstrip("/").rsplit("/", 1)[-1]
     return f"POST /portal -> {body['url']}"
+
+
+def aws(d: Demo, service: str):
+    return boto3.client(service, endpoint_url=env("AWS_ENDPOINT_URL_DYNAMODB"), region_name=REGION,
+                        aws_access_key_id="local", aws_secret_access_key="local")
+
+
+def record_stack(d: Demo) -> str:
+    """A stack the subscription pays for, recorded in the table as provisioning tooling would."""
+    session = d.stripe("GET", f"/v1/checkout/sessions/{d.facts['session_id']}")
+    subscription = session["subscription"]
+    name = f"billing-{subscription}".replace("_", "-")
+    aws(d, "cloudformation").create_stack(
+        StackName=name, TemplateBody='{"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}')
+    d.dynamodb.put_item(TableName=d.table, Item={
+        "pk": {"S": f"SUBSCRIPTION#{subscription}"}, "sk": {"S": f"STACK#{name}"},
+        "gsi1pk": {"S": "STACKSTATE#active"}, "gsi1sk": {"S": f"{subscription}#{name}"},
+        "stack_name": {"S": name}, "status": {"S": "active"}, "updated_at": {"N": "0"}})
+    d.facts["subscription"], d.facts["stack"] = subscription, name
+    return f"CloudFormation stack {name} created and recorded against {subscription}"
+
+
+def cancel(d: Demo) -> str:
+    d.stripe("POST", f"/_test/portal/sessions/{d.facts['portal_session']}/cancel_subscription",
+             {"subscription": d.facts["subscription"]})
+    return f"subscription {d.facts['subscription']} cancelled in the Billing Portal (Stripe emulator)"
+
+
+def downgraded(d: Demo) -> str:
+    def check() -> str:
+        user = d.cognito.admin_get_user(UserPoolId=d.pool_id, Username=d.username)
+        plan = {a["Name"]: a["Value"] for a in user["UserAttributes"]}.get("custom:plan_type")
+        if plan != "free":
+            raise Failed(f"custom:plan_type is {plan!r}, expected free after the webhook")
+        apigw = aws(d, "apigateway")
+        plans = [p["id"] for p in apigw.get_usage_plans(keyId=d.facts["key_id"])["items"]]
+        free = dict(e.split("=", 1) for e in env("PLANS").split(","))["free"]
+        if plans != [free]:
+            raise Failed(f"key {d.facts['key_id']} on usage plans {plans}, expected [{free}] (free)")
+        return free
+
+    free = eventually(check)
+    return (f"webhook customer.subscription.deleted -> custom:plan_type=free, key "
+            f"{d.facts['key_id']} moved to the free usage plan {free}")
+
+
+def stack_deleted(d: Demo) -> str:
+    def check() -> str:
+        stacks = aws(d, "cloudformation").describe_stacks()["Stacks"]
+        status = next((s["StackStatus"] for s in stacks if s["StackName"] == d.facts["stack"]), "gone")
+        if status not in ("DELETE_COMPLETE", "gone"):
+            raise Failed(f"stack {d.facts['stack']} is {status}")
+        return status
+
+    status = eventually(check)
+    return f"stack {d.facts['stack']} {status}"
 
 
 @dataclass(frozen=True)
@@ -330,6 +387,10 @@ STEPS: list[Step] = [
     Step("plan pro and one API key", plan_and_key, LAMBDA_HINT),
     Step("GET /me", me, LAMBDA_HINT),
     Step("billing portal", portal, LAMBDA_HINT),
+    Step("a stack for the subscription", record_stack),
+    Step("cancel in the portal", cancel),
+    Step("plan free, key moved (webhook)", downgraded, LAMBDA_HINT),
+    Step("stack deleted (webhook)", stack_deleted, LAMBDA_HINT),
 ]
 
 

@@ -51,8 +51,10 @@ pub const CHECKOUT_RECORD_TTL_SECS: i64 = 7 * 24 * 3600;
 
 /// Processed events are kept past Stripe's 30-day resend window.
 pub const EVENT_TTL_SECS: i64 = 35 * 24 * 3600;
-/// A delivery that claimed an event and died is taken over after this long.
-pub const EVENT_LEASE_SECS: i64 = 60;
+/// A delivery that claimed an event and died (without releasing it) is taken over after this
+/// long: longer than the webhook function's timeout (20 s in template.yaml), so a live delivery
+/// is never taken over.
+pub const EVENT_LEASE_SECS: i64 = 30;
 
 pub fn event_pk(event_id: &str) -> String {
     format!("EVENT#{event_id}")

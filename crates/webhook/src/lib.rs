@@ -3,6 +3,7 @@
 //! `apply`.
 
 pub mod config;
+pub mod eventbridge;
 pub mod handler;
 
 use billing_core::plans::PlanCatalog;

@@ -730,3 +730,65 @@ async fn any_permutation_with_duplicates_should_end_in_the_ordered_state() {
         assert_eq!(state, expected, "seed {seed}: {order:?}");
     }
 }
+
+// --- events/ ------------------------------------------------------------------------------
+
+#[test]
+fn every_sample_stripe_event_should_parse() {
+    for entry in std::fs::read_dir("../../events/webhook/stripe").unwrap() {
+        let path = entry.unwrap().path();
+        let raw = std::fs::read(&path).unwrap();
+        let event =
+            billing_core::webhook::parse_event(&raw).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+        assert!(
+            !matches!(
+                event.object,
+                billing_core::webhook::EventObject::Other { .. }
+            ),
+            "{path:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn eventbridge_events_should_apply_like_signed_ones_and_schedules_should_sweep() {
+    let deps = deps();
+    deps.store
+        .link(&CustomerLink {
+            customer_id: CustomerId::parse("cus_EXAMPLE1").unwrap(),
+            ..link()
+        })
+        .await
+        .unwrap();
+    deps.stripe.add_product("prod_1Pro", "pro");
+    let created: Value = serde_json::from_str(include_str!(
+        "../../../events/webhook/eventbridge/subscription-created.json"
+    ))
+    .unwrap();
+    let answer = webhook::eventbridge::handle(&deps, created.clone())
+        .await
+        .unwrap();
+    assert_eq!(answer["outcome"], "applied");
+    assert_eq!(plan(&deps).as_deref(), Some("pro"));
+    let again = webhook::eventbridge::handle(&deps, created).await.unwrap();
+    assert_eq!(again["outcome"], "duplicate");
+
+    let sweep: Value = serde_json::from_str(include_str!(
+        "../../../events/webhook/eventbridge/scheduled-sweep.json"
+    ))
+    .unwrap();
+    assert_eq!(
+        webhook::eventbridge::handle(&deps, sweep).await.unwrap()["outcome"],
+        "swept"
+    );
+
+    deps.store.failing.store(true, Ordering::SeqCst);
+    let deleted: Value = serde_json::from_str(include_str!(
+        "../../../events/webhook/eventbridge/subscription-deleted.json"
+    ))
+    .unwrap();
+    assert!(
+        webhook::eventbridge::handle(&deps, deleted).await.is_err(),
+        "a failure is returned for EventBridge to retry"
+    );
+}

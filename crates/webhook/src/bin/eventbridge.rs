@@ -10,13 +10,10 @@ use billing_core::adapters::cognito::CognitoDirectory;
 use billing_core::adapters::dynamo::DynamoStore;
 use billing_core::adapters::stripe::StripeBilling;
 use billing_core::config::EnvReader;
-use billing_core::webhook::parse_event;
-use billing_core::webhook::sync::Outcome;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use serde_json::{Value, json};
-use tracing::{info, warn};
-use webhook::Deps;
+use serde_json::Value;
 use webhook::config::Config;
+use webhook::{Deps, eventbridge};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -34,33 +31,8 @@ async fn main() -> Result<(), Error> {
         webhook_secrets: Vec::new(),
         livemode: config.livemode,
     };
-    run(service_fn(|event: LambdaEvent<Value>| async {
-        let (payload, _) = event.into_parts();
-        if payload["detail-type"] == "Scheduled Event" {
-            // The scheduled sweep: stacks still being deleted are checked again.
-            let still_deleting = deps.sync().sweep(billing_core::http::now()).await?;
-            info!(still_deleting, "stack sweep done");
-            return Ok(json!({"outcome": "swept", "still_deleting": still_deleting}));
-        }
-        let detail = serde_json::to_vec(&payload["detail"])?;
-        let event = match parse_event(&detail) {
-            Ok(event) => event,
-            Err(reason) => {
-                // Retrying cannot fix an unreadable event: log it and let it go.
-                warn!(%reason, "eventbridge event is not a Stripe event we can read");
-                return Ok::<Value, Error>(json!({"outcome": "invalid_event"}));
-            }
-        };
-        if event.livemode != deps.livemode {
-            warn!(event_id = %event.id, "eventbridge event refused: livemode differs");
-            return Ok(json!({"outcome": "livemode_mismatch"}));
-        }
-        let outcome = deps.apply(&event, billing_core::http::now()).await?;
-        if outcome == Outcome::InProgress {
-            return Err("event in progress in another delivery; retry".into());
-        }
-        info!(event_id = %event.id, event_type = %event.event_type, outcome = outcome.as_str(), "event handled");
-        Ok(json!({"outcome": outcome.as_str()}))
+    run(service_fn(|event: LambdaEvent<Value>| {
+        eventbridge::handle(&deps, event.payload)
     }))
     .await
 }

@@ -1,0 +1,295 @@
+//! The webhook end to end, with the Stripe emulator's own signed webhooks delivered to the
+//! function under `cargo lambda watch`: a paid checkout provisions without the success
+//! return, duplicates and replayed old signatures are refused, an AWS outage answers 5xx and
+//! the retry converges, and cancelling through the portal downgrades and deletes the stack.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use integration_tests::*;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+const STACK_TEMPLATE: &str = r#"{"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}"#;
+
+fn usage_plan(plan: &str) -> String {
+    std::env::var("PLANS")
+        .unwrap()
+        .split(',')
+        .find_map(|entry| entry.strip_prefix(&format!("{plan}=")).map(str::to_owned))
+        .unwrap()
+}
+
+async fn key_usage_plans(
+    apigw: &aws_sdk_apigateway::Client,
+    sub: &str,
+) -> Option<(Vec<String>, bool)> {
+    let name = format!("billing-user-{sub}");
+    let keys: Vec<_> = apigw
+        .get_api_keys()
+        .name_query(&name)
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|key| key.name() == Some(name.as_str()))
+        .collect();
+    assert!(keys.len() <= 1, "one key per user, found {}", keys.len());
+    let key = keys.first()?;
+    let plans = apigw
+        .get_usage_plans()
+        .key_id(key.id().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|plan| plan.id)
+        .collect();
+    Some((plans, key.enabled()))
+}
+
+/// Events the Stripe front sent of this type about this object id, newest first.
+async fn events_about(env: &LocalEnv, event_type: &str, object_id: &str) -> Vec<Value> {
+    let listed = stripe_front(
+        env,
+        Method::GET,
+        &format!("/_test/events?type={event_type}"),
+    )
+    .await;
+    listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|event| event["data"]["object"]["id"] == object_id)
+        .cloned()
+        .collect()
+}
+
+async fn resend(env: &LocalEnv, event_id: &str, timestamp: Option<i64>) -> u64 {
+    let query = timestamp
+        .map(|t| format!("?timestamp={t}"))
+        .unwrap_or_default();
+    let delivery = stripe_front(
+        env,
+        Method::POST,
+        &format!("/_test/events/{event_id}/resend{query}"),
+    )
+    .await;
+    delivery["deliveries"][0]["status"].as_u64().unwrap_or(0)
+}
+
+fn moto_pid() -> i32 {
+    let pid = std::fs::read_to_string("../local/.run/pids/moto.pid")
+        .or_else(|_| std::fs::read_to_string("local/.run/pids/moto.pid"))
+        .expect("moto pid file");
+    // "<pid> <start time> <tag>", written by local/up.sh
+    pid.split_whitespace().next().unwrap().parse().unwrap()
+}
+
+fn signal(pid: i32, name: &str) {
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{name}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test]
+#[ignore = "needs the local emulators: run `make test`"]
+async fn stripe_webhooks_should_provision_refuse_replays_survive_an_outage_and_tear_down() {
+    let env = LocalEnv::from_env();
+    let sdk = env.sdk().await;
+    let cognito = CognitoClient::new(&sdk);
+    let dynamo = DynamoClient::new(&sdk);
+    let apigw = aws_sdk_apigateway::Client::new(&sdk);
+    let cloudformation = aws_sdk_cloudformation::Client::new(&sdk);
+    let user = signed_up_user(&env, &cognito).await;
+
+    // Checkout and payment; no success return: the webhook alone provisions.
+    let start = http_api_event(
+        "POST",
+        "/checkout",
+        &[],
+        Some(&json!({"lookup_key": "pro_monthly"})),
+        Some(&user.claims),
+    );
+    let (status, body, _) = call_api(&env, "checkout", &start).await;
+    assert_eq!(status, 200, "{body}");
+    let session_id = body["id"].as_str().unwrap().to_owned();
+    stripe_front(
+        &env,
+        Method::POST,
+        &format!("/_test/checkout/sessions/{session_id}/complete"),
+    )
+    .await;
+    let session = stripe_front(
+        &env,
+        Method::GET,
+        &format!("/v1/checkout/sessions/{session_id}"),
+    )
+    .await;
+    let subscription_id = session["subscription"].as_str().unwrap().to_owned();
+
+    eventually(
+        Duration::from_secs(60),
+        "plan pro from the webhook",
+        || async {
+            (user_attribute(&cognito, &env, &user.username, "custom:plan_type")
+                .await
+                .as_deref()
+                == Some("pro"))
+            .then_some(())
+        },
+    )
+    .await;
+    let pro = usage_plan("pro");
+    eventually(
+        Duration::from_secs(30),
+        "the key on the pro usage plan",
+        || async {
+            (key_usage_plans(&apigw, &user.sub).await == Some((vec![pro.clone()], true)))
+                .then_some(())
+        },
+    )
+    .await;
+
+    // A stack the subscription pays for, recorded by other tooling in the same table.
+    let stack_name = format!("billing-{subscription_id}").replace('_', "-");
+    cloudformation
+        .create_stack()
+        .stack_name(&stack_name)
+        .template_body(STACK_TEMPLATE)
+        .send()
+        .await
+        .unwrap();
+    dynamo
+        .put_item()
+        .table_name(&env.table_name)
+        .item(
+            "pk",
+            AttributeValue::S(format!("SUBSCRIPTION#{subscription_id}")),
+        )
+        .item("sk", AttributeValue::S(format!("STACK#{stack_name}")))
+        .item("gsi1pk", AttributeValue::S("STACKSTATE#active".into()))
+        .item(
+            "gsi1sk",
+            AttributeValue::S(format!("{subscription_id}#{stack_name}")),
+        )
+        .item("stack_name", AttributeValue::S(stack_name.clone()))
+        .item("status", AttributeValue::S("active".into()))
+        .item("updated_at", AttributeValue::N("0".into()))
+        .send()
+        .await
+        .unwrap();
+
+    // A duplicate delivery is accepted and does nothing; an old signature is refused.
+    let created = events_about(&env, "customer.subscription.created", &subscription_id).await;
+    let created_id = created[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(resend(&env, &created_id, None).await, 200);
+    let an_hour_ago = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        - 3600;
+    assert_eq!(resend(&env, &created_id, Some(an_hour_ago)).await, 400);
+
+    // Cancel through the portal while the AWS emulator is stopped: the subscription's deletion
+    // cannot be applied (no 2xx), and once AWS is back the retry converges.
+    let portal = http_api_event(
+        "POST",
+        "/portal",
+        &[],
+        Some(&json!({"flow": "cancel"})),
+        Some(&user.claims),
+    );
+    let (status, body, _) = call_api(&env, "portal", &portal).await;
+    assert_eq!(status, 200, "{body}");
+    let portal_session = body["url"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let moto = moto_pid();
+    signal(moto, "STOP");
+    let cancel = format!(
+        "/_test/portal/sessions/{portal_session}/cancel_subscription?subscription={subscription_id}"
+    );
+    stripe_front(&env, Method::POST, &cancel).await;
+    let deleted = eventually(
+        Duration::from_secs(30),
+        "the customer.subscription.deleted event",
+        || async {
+            events_about(&env, "customer.subscription.deleted", &subscription_id)
+                .await
+                .first()
+                .cloned()
+        },
+    )
+    .await;
+    let deleted_id = deleted["id"].as_str().unwrap().to_owned();
+    let during_outage = resend(&env, &deleted_id, None).await;
+    signal(moto, "CONT");
+    assert!(
+        during_outage == 0 || during_outage >= 500,
+        "during the outage the webhook answered {during_outage}"
+    );
+    // Deliveries held up by the outage may still be applying it (409: in progress); like
+    // Stripe, retry until a 2xx.
+    eventually(
+        Duration::from_secs(60),
+        "a 2xx for the retried event",
+        || async { (resend(&env, &deleted_id, None).await == 200).then_some(()) },
+    )
+    .await;
+
+    eventually(
+        Duration::from_secs(60),
+        "plan free after cancellation",
+        || async {
+            (user_attribute(&cognito, &env, &user.username, "custom:plan_type")
+                .await
+                .as_deref()
+                == Some("free"))
+            .then_some(())
+        },
+    )
+    .await;
+    let free = usage_plan("free");
+    assert_eq!(
+        key_usage_plans(&apigw, &user.sub).await,
+        Some((vec![free], true))
+    );
+    eventually(Duration::from_secs(30), "the stack deleted", || async {
+        let described = cloudformation
+            .describe_stacks()
+            .stack_name(&stack_name)
+            .send()
+            .await;
+        let gone = match described {
+            Ok(output) => output
+                .stacks()
+                .first()
+                .and_then(|s| s.stack_status())
+                .is_none_or(|s| s.as_str() == "DELETE_COMPLETE"),
+            Err(_) => true,
+        };
+        gone.then_some(())
+    })
+    .await;
+    let record = get_item(
+        &dynamo,
+        &env,
+        &format!("SUBSCRIPTION#{subscription_id}"),
+        &format!("STACK#{stack_name}"),
+    )
+    .await
+    .unwrap();
+    assert_ne!(string(&record, "status"), "active");
+}
