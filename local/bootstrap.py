@@ -224,6 +224,24 @@ def stripe(cfg: Config, method: str, path: str, params: dict | None = None) -> d
         sys.exit(f"bootstrap: Stripe {method} {path} -> {e.code}: {e.read().decode(errors='replace')[:500]}")
 
 
+STACK_TEMPLATE = {
+    "Description": "Resources a pro subscription pays for (local demo: one SNS topic)",
+    "Parameters": {"SubscriptionId": {"Type": "String"}, "CustomerId": {"Type": "String"}},
+    "Resources": {"Topic": {"Type": "AWS::SNS::Topic",
+                            "Properties": {"TopicName": {"Fn::Sub": "pro-${SubscriptionId}"}}}},
+}
+
+
+def ensure_stack_template(cfg: Config) -> str:
+    """The pro product's stack template, in moto's S3, where moto's CloudFormation reads it."""
+    bucket, key = f"{cfg.table_name}-templates", "pro-resources.json"
+    s3 = cfg.client("s3", cfg.moto_url)
+    if bucket not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
+        s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(STACK_TEMPLATE).encode())
+    return f"https://s3.amazonaws.com/{bucket}/{key}"
+
+
 def ensure_catalogue(cfg: Config) -> None:
     prices = stripe(cfg, "GET", "/v1/prices", {
         "lookup_keys": [key for _, _, key, _ in CATALOGUE], "limit": 100})["data"]
@@ -238,7 +256,11 @@ def ensure_catalogue(cfg: Config) -> None:
         product = next((p for p in products
                         if (p.get("metadata") or {}).get("plan") == plan and p.get("active", True)), None)
         if product is None:
-            product = stripe(cfg, "POST", "/v1/products", {"name": name, "metadata": {"plan": plan}})
+            metadata = {"plan": plan}
+            if plan == "pro":
+                # The webhook gives each active pro subscription a stack of this template.
+                metadata["stack_template_url"] = ensure_stack_template(cfg)
+            product = stripe(cfg, "POST", "/v1/products", {"name": name, "metadata": metadata})
             products.append(product)
             say(f"product {name} created: {product['id']}")
         price = stripe(cfg, "POST", "/v1/prices", {

@@ -311,19 +311,22 @@ def aws(d: Demo, service: str):
                         aws_access_key_id="local", aws_secret_access_key="local")
 
 
-def record_stack(d: Demo) -> str:
-    """A stack the subscription pays for, recorded in the table as provisioning tooling would."""
+def stack_created(d: Demo) -> str:
+    """The pro product's metadata names a template: the webhook gave the subscription a stack."""
     session = d.stripe("GET", f"/v1/checkout/sessions/{d.facts['session_id']}")
     subscription = session["subscription"]
     name = f"billing-{subscription}".replace("_", "-")
-    aws(d, "cloudformation").create_stack(
-        StackName=name, TemplateBody='{"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}')
-    d.dynamodb.put_item(TableName=d.table, Item={
-        "pk": {"S": f"SUBSCRIPTION#{subscription}"}, "sk": {"S": f"STACK#{name}"},
-        "gsi1pk": {"S": "STACKSTATE#active"}, "gsi1sk": {"S": f"{subscription}#{name}"},
-        "stack_name": {"S": name}, "status": {"S": "active"}, "updated_at": {"N": "0"}})
     d.facts["subscription"], d.facts["stack"] = subscription, name
-    return f"CloudFormation stack {name} created and recorded against {subscription}"
+
+    def check() -> str:
+        stacks = aws(d, "cloudformation").describe_stacks()["Stacks"]
+        status = next((s["StackStatus"] for s in stacks if s["StackName"] == name), None)
+        if status != "CREATE_COMPLETE":
+            raise Failed(f"stack {name} is {status or 'missing'}")
+        return status
+
+    eventually(check)
+    return f"webhook created stack {name} (CREATE_COMPLETE) for {subscription}"
 
 
 def cancel(d: Demo) -> str:
@@ -387,7 +390,7 @@ STEPS: list[Step] = [
     Step("plan pro and one API key", plan_and_key, LAMBDA_HINT),
     Step("GET /me", me, LAMBDA_HINT),
     Step("billing portal", portal, LAMBDA_HINT),
-    Step("a stack for the subscription", record_stack),
+    Step("stack for the subscription (webhook)", stack_created, LAMBDA_HINT),
     Step("cancel in the portal", cancel),
     Step("plan free, key moved (webhook)", downgraded, LAMBDA_HINT),
     Step("stack deleted (webhook)", stack_deleted, LAMBDA_HINT),

@@ -6,12 +6,9 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use integration_tests::*;
 use reqwest::Method;
 use serde_json::{Value, json};
-
-const STACK_TEMPLATE: &str = r#"{"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}"#;
 
 fn usage_plan(plan: &str) -> String {
     std::env::var("PLANS")
@@ -158,38 +155,52 @@ async fn stripe_webhooks_should_provision_refuse_replays_survive_an_outage_and_t
     )
     .await;
 
-    // A stack the subscription pays for, recorded by other tooling in the same table.
+    // The pro product names a stack template: the webhook created the subscription's stack.
     let stack_name = format!("billing-{subscription_id}").replace('_', "-");
-    cloudformation
-        .create_stack()
-        .stack_name(&stack_name)
-        .template_body(STACK_TEMPLATE)
-        .send()
-        .await
-        .unwrap();
-    dynamo
-        .put_item()
-        .table_name(&env.table_name)
-        .item(
-            "pk",
-            AttributeValue::S(format!("SUBSCRIPTION#{subscription_id}")),
-        )
-        .item("sk", AttributeValue::S(format!("STACK#{stack_name}")))
-        .item("gsi1pk", AttributeValue::S("STACKSTATE#active".into()))
-        .item(
-            "gsi1sk",
-            AttributeValue::S(format!("{subscription_id}#{stack_name}")),
-        )
-        .item("stack_name", AttributeValue::S(stack_name.clone()))
-        .item("status", AttributeValue::S("active".into()))
-        .item("updated_at", AttributeValue::N("0".into()))
-        .send()
-        .await
-        .unwrap();
+    eventually(
+        Duration::from_secs(30),
+        "the subscription's stack",
+        || async {
+            let described = cloudformation
+                .describe_stacks()
+                .stack_name(&stack_name)
+                .send()
+                .await
+                .ok()?;
+            let status = described
+                .stacks()
+                .first()?
+                .stack_status()?
+                .as_str()
+                .to_owned();
+            (status == "CREATE_COMPLETE").then_some(())
+        },
+    )
+    .await;
+    let record = get_item(
+        &dynamo,
+        &env,
+        &format!("SUBSCRIPTION#{subscription_id}"),
+        &format!("STACK#{stack_name}"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(string(&record, "status"), "active");
 
     // A duplicate delivery is accepted and does nothing; an old signature is refused.
-    let created = events_about(&env, "customer.subscription.created", &subscription_id).await;
-    let created_id = created[0]["id"].as_str().unwrap().to_owned();
+    // (localstripe sends its own events a second late.)
+    let created = eventually(
+        Duration::from_secs(30),
+        "customer.subscription.created",
+        || async {
+            events_about(&env, "customer.subscription.created", &subscription_id)
+                .await
+                .first()
+                .cloned()
+        },
+    )
+    .await;
+    let created_id = created["id"].as_str().unwrap().to_owned();
     assert_eq!(resend(&env, &created_id, None).await, 200);
     let an_hour_ago = SystemTime::now()
         .duration_since(UNIX_EPOCH)

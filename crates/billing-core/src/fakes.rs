@@ -368,6 +368,7 @@ pub struct FakeStacks {
     stacks: Mutex<HashMap<String, String>>,
     pub failing: AtomicBool,
     pub deletes: AtomicUsize,
+    pub creates: AtomicUsize,
 }
 
 impl FakeStacks {
@@ -390,6 +391,22 @@ impl Stacks for FakeStacks {
             Some(status) => StackStatus::Exists(status.clone()),
             None => StackStatus::Gone,
         })
+    }
+
+    async fn create(
+        &self,
+        stack_name: &str,
+        _template_url: &str,
+        _parameters: &[(&str, &str)],
+    ) -> Result<()> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(outage(Upstream::CloudFormation, "CreateStack"));
+        }
+        self.creates.fetch_add(1, Ordering::SeqCst);
+        lock(&self.stacks)
+            .entry(stack_name.to_owned())
+            .or_insert_with(|| "CREATE_COMPLETE".to_owned());
+        Ok(())
     }
 
     async fn delete(&self, stack_name: &str) -> Result<()> {
@@ -423,6 +440,7 @@ struct StripeState {
     subscriptions: Vec<SubscriptionState>,
     portal_sessions: Vec<NewPortalSession>,
     product_plans: HashMap<String, PlanName>,
+    stack_templates: HashMap<String, String>,
 }
 
 /// Stripe as far as customers go, with idempotency-key replay like the real API.
@@ -468,6 +486,13 @@ impl FakeStripe {
                 .product_plans
                 .insert(product_id.to_owned(), plan);
         }
+    }
+
+    /// The product's metadata names a stack template.
+    pub fn set_stack_template(&self, product_id: &str, template_url: &str) {
+        lock(&self.state)
+            .stack_templates
+            .insert(product_id.to_owned(), template_url.to_owned());
     }
 
     /// Replaces (or adds) the subscription as Stripe holds it now.
@@ -598,6 +623,11 @@ impl Billing for FakeStripe {
     async fn product_plan(&self, product_id: &str) -> Result<Option<PlanName>> {
         self.enter("RetrieveProduct")?;
         Ok(lock(&self.state).product_plans.get(product_id).cloned())
+    }
+
+    async fn product_stack_template(&self, product_id: &str) -> Result<Option<String>> {
+        self.enter("RetrieveProduct")?;
+        Ok(lock(&self.state).stack_templates.get(product_id).cloned())
     }
 
     async fn delete_customer(&self, customer_id: &CustomerId) -> Result<()> {

@@ -67,6 +67,10 @@ pub trait Billing: Send + Sync {
 
     /// The plan named by a product's metadata.
     async fn product_plan(&self, product_id: &str) -> Result<Option<PlanName>>;
+
+    /// The CloudFormation template a product's metadata names (`stack_template_url`): its
+    /// subscriptions get a stack of it while they are active.
+    async fn product_stack_template(&self, product_id: &str) -> Result<Option<String>>;
 }
 
 /// Stripe Checkout and the Billing Portal.
@@ -270,6 +274,14 @@ pub enum StackStatus {
 #[async_trait]
 pub trait Stacks: Send + Sync {
     async fn status(&self, stack_name: &str) -> Result<StackStatus>;
+
+    /// Starts creating the stack; one that already exists is not an error.
+    async fn create(
+        &self,
+        stack_name: &str,
+        template_url: &str,
+        parameters: &[(&str, &str)],
+    ) -> Result<()>;
 
     /// Starts deleting the stack; an absent stack is not an error.
     async fn delete(&self, stack_name: &str) -> Result<()>;

@@ -792,3 +792,72 @@ async fn eventbridge_events_should_apply_like_signed_ones_and_schedules_should_s
         "a failure is returned for EventBridge to retry"
     );
 }
+
+#[tokio::test]
+async fn when_the_product_names_a_template_should_create_a_stack_once_and_delete_it_at_the_end() {
+    let deps = linked_deps().await;
+    deps.stripe
+        .set_stack_template("prod_pro", "https://templates.example.com/pro.yaml");
+    deliver(
+        &deps,
+        &sub_event("evt_1", "customer.subscription.created", 10, "active"),
+    )
+    .await;
+    deliver(
+        &deps,
+        &sub_event("evt_2", "customer.subscription.updated", 20, "active"),
+    )
+    .await;
+    assert_eq!(deps.stacks.creates.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        deps.stacks.status_of("billing-sub-1").as_deref(),
+        Some("CREATE_COMPLETE")
+    );
+    assert_eq!(deps.store.stacks()[0].state, StackState::Active);
+
+    deliver(
+        &deps,
+        &sub_event("evt_3", "customer.subscription.deleted", 30, "canceled"),
+    )
+    .await;
+    assert_eq!(
+        deps.stacks.status_of("billing-sub-1").as_deref(),
+        Some("DELETE_COMPLETE")
+    );
+    assert_eq!(deps.stacks.creates.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn when_a_paid_checkout_comes_before_its_subscription_events_should_not_downgrade() {
+    let deps = linked_deps().await;
+    let current = match billing_core::webhook::parse_event(
+        sub_event("x", "customer.subscription.updated", 1, "active")
+            .to_string()
+            .as_bytes(),
+    )
+    .unwrap()
+    .object
+    {
+        billing_core::webhook::EventObject::Subscription(mut s) => {
+            s.plan = billing_core::plans::PlanName::parse("pro");
+            s
+        }
+        _ => unreachable!(),
+    };
+    deps.stripe.set_subscription(current);
+    deliver(
+        &deps,
+        &checkout_completed("evt_1", 11, "paid", Some(SUB), "alice@example.com"),
+    )
+    .await;
+    assert_eq!(plan(&deps).as_deref(), Some("pro"));
+    assert_eq!(key_plans(&deps), (vec!["up_pro".to_owned()], true));
+    // The subscription's own, older event changes nothing.
+    let (_, body) = deliver(
+        &deps,
+        &sub_event("evt_0", "customer.subscription.created", 5, "incomplete"),
+    )
+    .await;
+    assert_eq!(body["outcome"], "stale");
+    assert_eq!(plan(&deps).as_deref(), Some("pro"));
+}

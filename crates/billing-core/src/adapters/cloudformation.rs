@@ -48,6 +48,43 @@ impl Stacks for CloudFormationStacks {
         }
     }
 
+    async fn create(
+        &self,
+        stack_name: &str,
+        template_url: &str,
+        parameters: &[(&str, &str)],
+    ) -> Result<()> {
+        let mut request = self
+            .client
+            .create_stack()
+            .stack_name(stack_name)
+            .template_url(template_url)
+            .tags(
+                aws_sdk_cloudformation::types::Tag::builder()
+                    .key("managed-by")
+                    .value("cognito-stripe-billing")
+                    .build(),
+            );
+        for (key, value) in parameters {
+            request = request.parameters(
+                aws_sdk_cloudformation::types::Parameter::builder()
+                    .parameter_key(*key)
+                    .parameter_value(*value)
+                    .build(),
+            );
+        }
+        match request.send().await {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_already_exists_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(classify(Upstream::CloudFormation, "CreateStack", e)),
+        }
+    }
+
     async fn delete(&self, stack_name: &str) -> Result<()> {
         match self
             .client

@@ -88,8 +88,8 @@ pub fn classify_stripe(operation: &'static str, error: StripeError) -> Error {
     )
 }
 
-/// Product metadata does not change often: plans read once per product per process.
-type PlanCache = std::sync::Arc<Mutex<HashMap<String, Option<PlanName>>>>;
+/// Product metadata does not change often: read once per product per process.
+type PlanCache = std::sync::Arc<Mutex<HashMap<String, HashMap<String, String>>>>;
 
 #[derive(Clone)]
 pub struct StripeBilling {
@@ -118,21 +118,24 @@ impl StripeBilling {
         })
     }
 
-    /// The plan named by a product's metadata, read once per product.
-    async fn cached_product_plan(&self, product_id: &str) -> Result<Option<PlanName>> {
-        if let Some(plan) = self.product_plans.lock().await.get(product_id) {
-            return Ok(plan.clone());
+    /// A product's metadata, read once per product.
+    async fn product_metadata(&self, product_id: &str) -> Result<HashMap<String, String>> {
+        if let Some(metadata) = self.product_plans.lock().await.get(product_id) {
+            return Ok(metadata.clone());
         }
         let product = RetrieveProduct::new(product_id)
             .send(&self.client)
             .await
             .map_err(|e| classify_stripe("RetrieveProduct", e))?;
-        let plan = plan_of(&product.metadata);
         self.product_plans
             .lock()
             .await
-            .insert(product_id.to_owned(), plan.clone());
-        Ok(plan)
+            .insert(product_id.to_owned(), product.metadata.clone());
+        Ok(product.metadata)
+    }
+
+    async fn cached_product_plan(&self, product_id: &str) -> Result<Option<PlanName>> {
+        Ok(plan_of(&self.product_metadata(product_id).await?))
     }
 
     /// The plan of a price: its own metadata, else its product's.
@@ -185,6 +188,9 @@ impl StripeBilling {
         found.data.into_iter().map(to_domain).collect()
     }
 }
+
+/// Product metadata naming the CloudFormation template of a subscription's resources.
+pub const STACK_TEMPLATE_METADATA: &str = "stack_template_url";
 
 fn plan_of(metadata: &HashMap<String, String>) -> Option<PlanName> {
     metadata
@@ -269,6 +275,15 @@ impl Billing for StripeBilling {
 
     async fn product_plan(&self, product_id: &str) -> Result<Option<PlanName>> {
         self.cached_product_plan(product_id).await
+    }
+
+    async fn product_stack_template(&self, product_id: &str) -> Result<Option<String>> {
+        Ok(self
+            .product_metadata(product_id)
+            .await?
+            .get(STACK_TEMPLATE_METADATA)
+            .filter(|url| url.starts_with("https://") || url.starts_with("http://"))
+            .cloned())
     }
 
     async fn subscriptions_of(&self, customer_id: &CustomerId) -> Result<Vec<SubscriptionState>> {

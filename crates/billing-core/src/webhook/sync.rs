@@ -230,6 +230,8 @@ where
         let outcome = self.reconcile(&customer_id, hints, event, now).await?;
         if versioned.state.status.is_ended() {
             self.deprovision(&versioned.state.id, now).await?;
+        } else if self.settings.policy.entitles(&versioned.state, now) {
+            self.provision_stack(&versioned.state, now).await?;
         }
         Ok(outcome)
     }
@@ -299,7 +301,47 @@ where
                 },
             );
         }
-        self.reconcile(&customer_id, hints, event, now).await
+        let subscription = match &session.subscription_id {
+            Some(id) => {
+                self.store_current_subscription(&customer_id, id, event)
+                    .await?
+            }
+            None => None,
+        };
+        let outcome = self.reconcile(&customer_id, hints, event, now).await?;
+        // The subscription's own events may now be stale: its resources start here.
+        if let Some(subscription) = subscription.filter(|s| self.settings.policy.entitles(s, now)) {
+            self.provision_stack(&subscription, now).await?;
+        }
+        Ok(outcome)
+    }
+
+    /// A paid checkout may arrive before its subscription's own events: the subscription is
+    /// read from Stripe and stored (as of this event) so reconciling sees it, instead of
+    /// downgrading a customer who just paid.
+    async fn store_current_subscription(
+        &self,
+        customer_id: &CustomerId,
+        subscription_id: &str,
+        event: &StripeEvent,
+    ) -> Result<Option<SubscriptionState>> {
+        if let Some(stored) = self
+            .store
+            .subscription(customer_id, subscription_id)
+            .await?
+        {
+            return Ok(Some(stored.state));
+        }
+        let Some(current) = self.billing.subscription(subscription_id).await? else {
+            return Ok(None);
+        };
+        let versioned = Versioned {
+            event_created: event.created,
+            event_id: event.id.clone(),
+            state: current,
+        };
+        self.store.put_subscription(&versioned, true).await?;
+        Ok(Some(versioned.state))
     }
 
     async fn on_customer(
@@ -561,6 +603,45 @@ where
         Ok(Some(link))
     }
 
+    /// An active subscription whose product names a template gets one stack of it, named after
+    /// the subscription, recorded so its end tears it down. CloudFormation refuses a second
+    /// stack of the same name, so concurrent events create it once.
+    async fn provision_stack(&self, subscription: &SubscriptionState, now: i64) -> Result<()> {
+        let Some(product) = &subscription.product_id else {
+            return Ok(());
+        };
+        let Some(template_url) = self.billing.product_stack_template(product).await? else {
+            return Ok(());
+        };
+        let stack_name = stack_name_for(&subscription.id);
+        // A stack that is active or still being deleted is left alone; one deleted (an unpaid
+        // subscription paid again) is created anew.
+        let recorded = self.store.stacks_of(&subscription.id).await?;
+        if recorded
+            .iter()
+            .any(|stack| stack.stack_name == stack_name && stack.state != StackState::Deleted)
+        {
+            return Ok(());
+        }
+        let parameters = [
+            ("SubscriptionId", subscription.id.as_str()),
+            ("CustomerId", subscription.customer_id.as_str()),
+        ];
+        self.stacks
+            .create(&stack_name, &template_url, &parameters)
+            .await?;
+        self.store
+            .put_stack(&StackRecord {
+                subscription_id: subscription.id.clone(),
+                stack_name: stack_name.clone(),
+                state: StackState::Active,
+                updated_at: now,
+            })
+            .await?;
+        info!(subscription_id = %subscription.id, stack = %stack_name, "stack created for the subscription");
+        Ok(())
+    }
+
     /// Moves every stack of an ended subscription towards deleted: active -> delete called ->
     /// deleting -> (CloudFormation says gone) deleted. A failure leaves the recorded state as it
     /// was, so the next event or the sweep retries.
@@ -614,6 +695,15 @@ where
 struct LinkHints {
     sub: Option<String>,
     email: Option<Email>,
+}
+
+/// `billing-<subscription id>`, in the characters stack names allow.
+pub fn stack_name_for(subscription_id: &str) -> String {
+    let id: String = subscription_id
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    format!("billing-{id}")
 }
 
 fn parse_customer(raw: &str) -> Result<CustomerId> {
