@@ -342,3 +342,32 @@ pub async fn stripe_front(env: &LocalEnv, method: reqwest::Method, path: &str) -
     assert!(status.is_success(), "{path}: {status} {body}");
     body
 }
+
+/// The usage plan id of a plan, from the functions' `PLANS`.
+pub fn usage_plan(plan: &str) -> String {
+    std::env::var("PLANS")
+        .unwrap()
+        .split(',')
+        .find_map(|entry| entry.strip_prefix(&format!("{plan}=")).map(str::to_owned))
+        .unwrap()
+}
+
+/// The user's API keys (by their deterministic name), values included.
+pub async fn keys_of(
+    apigw: &aws_sdk_apigateway::Client,
+    sub: &str,
+) -> Vec<aws_sdk_apigateway::types::ApiKey> {
+    let name = format!("billing-user-{sub}");
+    apigw
+        .get_api_keys()
+        .name_query(&name)
+        .include_values(true)
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|key| key.name() == Some(name.as_str()))
+        .collect()
+}

@@ -8,33 +8,6 @@ use integration_tests::*;
 use reqwest::Method;
 use serde_json::json;
 
-fn plan_usage_plan(plan: &str) -> String {
-    std::env::var("PLANS")
-        .unwrap()
-        .split(',')
-        .find_map(|entry| entry.strip_prefix(&format!("{plan}=")).map(str::to_owned))
-        .unwrap()
-}
-
-async fn keys_of(
-    apigw: &aws_sdk_apigateway::Client,
-    sub: &str,
-) -> Vec<aws_sdk_apigateway::types::ApiKey> {
-    let name = format!("billing-user-{sub}");
-    apigw
-        .get_api_keys()
-        .name_query(&name)
-        .include_values(true)
-        .send()
-        .await
-        .unwrap()
-        .items
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|key| key.name() == Some(name.as_str()))
-        .collect()
-}
-
 #[tokio::test]
 #[ignore = "needs the local emulators: run `make test`"]
 async fn when_user_pays_should_get_pro_and_one_key_and_deleting_the_account_should_leave_nothing() {
@@ -129,7 +102,7 @@ async fn when_user_pays_should_get_pro_and_one_key_and_deleting_the_account_shou
         .into_iter()
         .filter_map(|plan| plan.id)
         .collect();
-    assert_eq!(key_plans, [plan_usage_plan("pro")]);
+    assert_eq!(key_plans, [usage_plan("pro")]);
 
     // GET /me
     let (status, me, _) = call_api(
@@ -144,7 +117,7 @@ async fn when_user_pays_should_get_pro_and_one_key_and_deleting_the_account_shou
     assert_eq!(me["subscriptions"][0]["plan"], "pro");
     assert_eq!(me["api_key"]["id"], key_id.as_str());
     assert_eq!(me["api_key"]["value"], keys[0].value().unwrap());
-    assert_eq!(me["api_key"]["usage_plan"], plan_usage_plan("pro"));
+    assert_eq!(me["api_key"]["usage_plan"], usage_plan("pro"));
 
     // Checking out the same plan again is refused.
     let (status, _, _) = call_api(

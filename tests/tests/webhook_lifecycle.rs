@@ -10,30 +10,11 @@ use integration_tests::*;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-fn usage_plan(plan: &str) -> String {
-    std::env::var("PLANS")
-        .unwrap()
-        .split(',')
-        .find_map(|entry| entry.strip_prefix(&format!("{plan}=")).map(str::to_owned))
-        .unwrap()
-}
-
 async fn key_usage_plans(
     apigw: &aws_sdk_apigateway::Client,
     sub: &str,
 ) -> Option<(Vec<String>, bool)> {
-    let name = format!("billing-user-{sub}");
-    let keys: Vec<_> = apigw
-        .get_api_keys()
-        .name_query(&name)
-        .send()
-        .await
-        .unwrap()
-        .items
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|key| key.name() == Some(name.as_str()))
-        .collect();
+    let keys = keys_of(apigw, sub).await;
     assert!(keys.len() <= 1, "one key per user, found {}", keys.len());
     let key = keys.first()?;
     let plans = apigw
