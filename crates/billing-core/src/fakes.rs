@@ -625,6 +625,25 @@ impl Billing for FakeStripe {
         Ok(lock(&self.state).product_plans.get(product_id).cloned())
     }
 
+    async fn checkout_line_items(
+        &self,
+        session_id: &str,
+    ) -> Result<Vec<crate::webhook::CheckoutLineItem>> {
+        self.enter("ListCheckoutLineItems")?;
+        Ok(lock(&self.state)
+            .sessions
+            .iter()
+            .filter(|(_, info)| info.id == session_id)
+            .map(|(request, _)| crate::webhook::CheckoutLineItem {
+                price_id: Some(request.price_id.clone()),
+                product_id: None,
+                quantity: Some(request.quantity as i64),
+                amount_total: None,
+                currency: None,
+            })
+            .collect())
+    }
+
     async fn product_stack_template(&self, product_id: &str) -> Result<Option<String>> {
         self.enter("RetrieveProduct")?;
         Ok(lock(&self.state).stack_templates.get(product_id).cloned())

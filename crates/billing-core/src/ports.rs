@@ -68,6 +68,12 @@ pub trait Billing: Send + Sync {
     /// The plan named by a product's metadata.
     async fn product_plan(&self, product_id: &str) -> Result<Option<PlanName>>;
 
+    /// What a Checkout session sold (Stripe's events leave the line items out).
+    async fn checkout_line_items(
+        &self,
+        session_id: &str,
+    ) -> Result<Vec<crate::webhook::CheckoutLineItem>>;
+
     /// The CloudFormation template a product's metadata names (`stack_template_url`): its
     /// subscriptions get a stack of it while they are active.
     async fn product_stack_template(&self, product_id: &str) -> Result<Option<String>>;

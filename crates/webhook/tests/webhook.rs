@@ -861,3 +861,43 @@ async fn when_a_paid_checkout_comes_before_its_subscription_events_should_not_do
     assert_eq!(body["outcome"], "stale");
     assert_eq!(plan(&deps).as_deref(), Some("pro"));
 }
+
+#[tokio::test]
+async fn a_completed_checkout_should_record_its_line_items_read_from_stripe() {
+    use billing_core::checkout::{CheckoutMode, NewCheckoutSession};
+    use billing_core::ports::Checkout;
+    let deps = linked_deps().await;
+    let created = deps
+        .stripe
+        .create_session(&NewCheckoutSession {
+            customer_id: CustomerId::parse(CUSTOMER).unwrap(),
+            price_id: "price_pro".into(),
+            quantity: 3,
+            mode: CheckoutMode::Subscription,
+            client_reference_id: SUB.into(),
+            metadata: Default::default(),
+            trial_period_days: None,
+            success_url: "https://x/s".into(),
+            cancel_url: "https://x/c".into(),
+            allow_promotion_codes: false,
+            promotion_code: None,
+            locale: None,
+            billing_address_required: false,
+            automatic_tax: false,
+            idempotency_key: "k".into(),
+        })
+        .await
+        .unwrap();
+    let mut completed = checkout_completed("evt_1", 11, "unpaid", Some(SUB), "alice@example.com");
+    completed["data"]["object"]["id"] = Value::String(created.id.clone());
+    deliver(&deps, &completed).await;
+    let stored = deps
+        .store
+        .document(
+            &format!("CUSTOMER#{CUSTOMER}"),
+            &format!("CHECKOUT#{}", created.id),
+        )
+        .unwrap();
+    assert_eq!(stored.body["line_items"][0]["price"], "price_pro");
+    assert_eq!(stored.body["line_items"][0]["quantity"], 3);
+}

@@ -16,7 +16,8 @@ use stripe_billing::subscription::{
 };
 use stripe_checkout::checkout_session::{
     CreateCheckoutSession, CreateCheckoutSessionAutomaticTax, CreateCheckoutSessionDiscounts,
-    CreateCheckoutSessionLineItems, CreateCheckoutSessionSubscriptionData, RetrieveCheckoutSession,
+    CreateCheckoutSessionLineItems, CreateCheckoutSessionSubscriptionData,
+    ListLineItemsCheckoutSession, RetrieveCheckoutSession,
 };
 use stripe_core::Customer;
 use stripe_core::customer::{CreateCustomer, DeleteCustomer, SearchCustomer};
@@ -275,6 +276,31 @@ impl Billing for StripeBilling {
 
     async fn product_plan(&self, product_id: &str) -> Result<Option<PlanName>> {
         self.cached_product_plan(product_id).await
+    }
+
+    async fn checkout_line_items(
+        &self,
+        session_id: &str,
+    ) -> Result<Vec<crate::webhook::CheckoutLineItem>> {
+        let page = ListLineItemsCheckoutSession::new(session_id)
+            .limit(100)
+            .send(&self.client)
+            .await
+            .map_err(|e| classify_stripe("ListCheckoutLineItems", e))?;
+        Ok(page
+            .data
+            .into_iter()
+            .map(|item| crate::webhook::CheckoutLineItem {
+                price_id: item.price.as_ref().map(|price| price.id.to_string()),
+                product_id: item
+                    .price
+                    .as_ref()
+                    .map(|price| price.product.id().to_string()),
+                quantity: item.quantity.map(|quantity| quantity as i64),
+                amount_total: Some(item.amount_total),
+                currency: Some(item.currency.to_string()),
+            })
+            .collect())
     }
 
     async fn product_stack_template(&self, product_id: &str) -> Result<Option<String>> {

@@ -246,10 +246,16 @@ where
             return Ok(Outcome::Ignored);
         };
         let customer_id = parse_customer(customer)?;
-        let line_items: Vec<_> = session
-            .line_items
+        let fetched;
+        let items = match &session.line_items {
+            Some(items) => items,
+            None => {
+                fetched = self.billing.checkout_line_items(&session.id).await?;
+                &fetched
+            }
+        };
+        let line_items: Vec<_> = items
             .iter()
-            .flatten()
             .map(|item| json!({"price": item.price_id, "product": item.product_id, "quantity": item.quantity, "amount_total": item.amount_total, "currency": item.currency}))
             .collect();
         self.put_document(
