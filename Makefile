@@ -1,5 +1,8 @@
 # cognito-stripe-billing: short targets; the scripts in local/ do the work.
-.PHONY: demo dev up down test unit lint fmt build
+.PHONY: demo dev up down test unit lint fmt build deploy check-template invoke-list
+
+VENV_BIN := $(CURDIR)/local/.venv/bin
+STACK ?= cognito-stripe-billing-dev
 
 demo:            ## Set up and run the scripted demo on the local emulators, then stop them
 	local/demo.sh
@@ -13,18 +16,50 @@ up:              ## Start the emulators and the functions (cargo lambda watch)
 down:            ## Stop everything local/up.sh started
 	local/down.sh
 
-test:            ## Set up and run every test: unit, end to end on the emulators, Stripe front
+test:            ## Set up and run every test: unit, end to end on the emulators, Stripe front, template
 	local/test.sh
 
 unit:            ## Unit tests only (no emulators)
 	cargo test --workspace
 
-lint:            ## Format check and clippy, warnings are errors
+lint:            ## Format check, clippy (warnings are errors) and the template checks
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	local/check-template.sh
 
 fmt:             ## Format the code
 	cargo fmt --all
 
-build:           ## Debug build of every function
-	cargo build --workspace
+check-template:  ## cfn-lint and sam validate --lint, offline
+	local/check-template.sh
+
+build:           ## sam build: every function for arm64 with cargo-lambda (zig from PyPI)
+	PATH=$(VENV_BIN):$$PATH $(CURDIR)/local/.venv-sam/bin/sam build --beta-features
+
+deploy:          ## sam deploy (GUIDED=1 the first time: asks for the parameters, saves them)
+	$(CURDIR)/local/.venv-sam/bin/sam deploy $(if $(GUIDED),--guided,)
+
+# make invoke-<function> [EVENT=<name in events/<dir>/>], against `make up`, e.g.
+#   make invoke-checkout EVENT=create-rest-api    make invoke-webhook EVENT=subscription-deleted
+FUNCTION_EVENTS := post-confirmation=post-confirmation/sign-up checkout=checkout/create \
+	portal=portal/me webhook=webhook/stripe/subscription-created \
+	webhook-eventbridge=webhook/eventbridge/subscription-created
+
+invoke-%:
+	@set -e; default=$(patsubst $*=%,%,$(filter $*=%,$(FUNCTION_EVENTS))); \
+	test -n "$$default" || { echo "no function $* (make invoke-list)"; exit 2; }; \
+	file=events/$$(dirname $$default)/$${EVENT:-$$(basename $$default)}.json; \
+	test -f $$file || { echo "no $$file (make invoke-list)"; exit 2; }; \
+	set -a; . local/.run/env; set +a; export PATH=$(VENV_BIN):$$PATH; \
+	if [ "$*" = webhook ]; then \
+	  local/sign-webhook-event.py $$file > local/.run/signed-event.json; file=local/.run/signed-event.json; \
+	fi; \
+	cargo lambda invoke $* --invoke-address 127.0.0.1 --invoke-port $${LAMBDA_PORT:-9000} --data-file $$file
+
+invoke-list:     ## The functions and events make invoke-<function> EVENT=<name> takes
+	@for entry in $(FUNCTION_EVENTS); do fn=$${entry%%=*}; dir=$$(dirname $${entry#*=}); \
+	  echo "make invoke-$$fn EVENT=<$$(ls events/$$dir | sed 's/\.json$$//' | tr '\n' ' ' | sed 's/ $$//')>"; done
+
+# make logs-<LogicalId>, e.g. make logs-WebhookFunction (deployed stack $(STACK))
+logs-%:
+	$(CURDIR)/local/.venv-sam/bin/sam logs --stack-name $(STACK) --name $* --tail

@@ -124,15 +124,17 @@ impl StripeBilling {
         if let Some(metadata) = self.product_plans.lock().await.get(product_id) {
             return Ok(metadata.clone());
         }
-        let product = RetrieveProduct::new(product_id)
-            .send(&self.client)
-            .await
-            .map_err(|e| classify_stripe("RetrieveProduct", e))?;
+        // A product Stripe no longer has names no plan and no template: retrying cannot help.
+        let metadata = match RetrieveProduct::new(product_id).send(&self.client).await {
+            Ok(product) => product.metadata,
+            Err(StripeError::Stripe(_, 404)) => HashMap::new(),
+            Err(e) => return Err(classify_stripe("RetrieveProduct", e)),
+        };
         self.product_plans
             .lock()
             .await
-            .insert(product_id.to_owned(), product.metadata.clone());
-        Ok(product.metadata)
+            .insert(product_id.to_owned(), metadata.clone());
+        Ok(metadata)
     }
 
     async fn cached_product_plan(&self, product_id: &str) -> Result<Option<PlanName>> {
