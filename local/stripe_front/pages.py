@@ -1,5 +1,7 @@
-"""Bare HTML pages behind the `url` of Checkout and portal sessions, for clicking through a demo."""
+"""Bare HTML pages behind the `url` of Checkout and portal sessions (and the renewals'
+`hosted_invoice_url`), for clicking through a demo."""
 import html
+import time
 
 from aiohttp import web
 
@@ -65,8 +67,8 @@ async def portal_page(request):
     session = front.portal_sessions.get(request.match_info["id"])
     if session is None:
         return _page("Unknown portal session", "", status=404)
-    subs = await front.upstream.list_all("/v1/subscriptions",
-                                         query={"customer": session["customer"]})
+    subs = front.patch(await front.upstream.list_all("/v1/subscriptions",
+                                                     query={"customer": session["customer"]}))
     rows = "".join(
         "<li>%s (%s%s) <form method=post action=/portal/%s/cancel style=display:inline>"
         "<input type=hidden name=subscription value=%s>"
@@ -95,8 +97,29 @@ async def portal_cancel(request):
     raise web.HTTPSeeOther("/portal/" + session["id"])
 
 
+async def invoice_page(request):
+    """The `hosted_invoice_url` of the invoices the renewals make up (read only)."""
+    invoice = request.app["front"].renewals.invoices.get(request.match_info["id"])
+    if invoice is None:
+        return _page("Unknown invoice", "", status=404)
+    line = invoice["lines"]["data"][0]
+    return _page("Invoice %s" % invoice["number"], (
+        "<p>%s</p><p>Period: %s to %s</p><p>Amount due: %.2f %s, paid: %.2f</p>"
+        "<p>Status: %s (%d payment attempt%s)</p>" % (
+            html.escape(line["description"] or ""), _day(line["period"]["start"]),
+            _day(line["period"]["end"]), invoice["amount_due"] / 100,
+            html.escape(invoice["currency"].upper()), invoice["amount_paid"] / 100,
+            html.escape(invoice["status"]), invoice["attempt_count"],
+            "" if invoice["attempt_count"] == 1 else "s")))
+
+
+def _day(ts):
+    return time.strftime("%Y-%m-%d", time.gmtime(ts))
+
+
 def setup(app):
     app.router.add_get("/checkout/pay/{id}", checkout_page)
     app.router.add_post("/checkout/pay/{id}", checkout_submit)
     app.router.add_get("/portal/{id}", portal_page)
     app.router.add_post("/portal/{id}/cancel", portal_cancel)
+    app.router.add_get("/invoices/{id}", invoice_page)

@@ -7,6 +7,7 @@ verbatim to localstripe and its JSON patched to the current API shape (see READM
 """
 import argparse
 import asyncio
+import copy
 import json
 import logging
 import re
@@ -22,10 +23,11 @@ import idempotency
 import pages
 import portal
 import prices
+import renewals
 import search
 import shapes
 import webhooks
-from common import api_key
+from common import api_key, now, paginate
 from errors import StripeError, json_response
 from upstream import Upstream
 
@@ -33,6 +35,8 @@ log = logging.getLogger("stripe_front")
 RELAY_ID = "stripe_front_relay"
 LOCAL = "http://127.0.0.1:"
 _FORWARDED_HEADERS = ("Authorization", "Content-Type", "Accept", "Stripe-Version")
+_SUBSCRIPTION_STATUSES = {"active", "all", "canceled", "ended", "incomplete",
+                          "incomplete_expired", "past_due", "paused", "trialing", "unpaid"}
 
 
 class Front:
@@ -46,6 +50,7 @@ class Front:
         self.portal_sessions = {}
         self.webhooks = webhooks.Webhooks()
         self.idempotency = idempotency.Idempotency()
+        self.renewals = renewals.Renewals()
         self._locks = {}
 
     def reset(self, endpoints=False):
@@ -54,12 +59,13 @@ class Front:
         self.portal_sessions.clear()
         self.webhooks.reset(endpoints)
         self.idempotency.reset()
+        self.renewals.reset()
 
     def lock(self, name):
         return self._locks.setdefault(name, asyncio.Lock())
 
     def patch(self, value):
-        return shapes.patch(value, self.prices.price_for_plan)
+        return self.renewals.apply(shapes.patch(value, self.prices.price_for_plan))
 
     async def product(self, product_id, param=None):
         return self.patch(await self.upstream.call("GET", "/v1/products/" + product_id,
@@ -147,6 +153,10 @@ async def proxy(request):
         if isinstance(data, dict):
             if status < 300:
                 data = front.patch(data)
+                if request.method != "GET" and data.get("object") == "subscription" \
+                        and request.path.startswith("/v1/subscriptions"):
+                    # localstripe may send an event about it, created up to now, a second later
+                    front.webhooks.note(data.get("id"), now())
             elif status == 404 and isinstance(data.get("error"), dict):
                 data["error"].setdefault("code", "resource_missing")
                 m = re.match(r"^/v1/(\w+?)s/([^/]+)$", request.path)
@@ -175,6 +185,34 @@ async def delete_customer(request):
     return await proxy(request)
 
 
+async def list_subscriptions(request):
+    """A `status` filter applies to the patched statuses (trialing, and the renewals' past_due /
+    unpaid), which localstripe does not know: list all, patch, filter, paginate here."""
+    status = request.query.get("status")
+    if status in (None, "all"):
+        return await proxy(request)
+    if status not in _SUBSCRIPTION_STATUSES:
+        raise StripeError(400, "Invalid status: must be one of %s"
+                          % ", ".join(sorted(_SUBSCRIPTION_STATUSES)), param="status")
+    wanted = ("canceled", "incomplete_expired") if status == "ended" else (status,)
+    front = request.app["front"]
+    p = forms.parse_query(request.query)
+    query = {k: v for k, v in p.items()
+             if k not in ("status", "limit", "starting_after", "ending_before")}
+    subs = front.patch(await front.upstream.list_all("/v1/subscriptions",
+                                                     query=dict(query, status="all")))
+    return json_response(paginate([s for s in subs if s.get("status") in wanted], p,
+                                  "/v1/subscriptions"))
+
+
+async def retrieve_invoice(request):
+    """The invoices the renewals made up are the front's; others are localstripe's."""
+    invoice = request.app["front"].renewals.invoices.get(request.match_info["id"])
+    if invoice is None:
+        return await proxy(request)
+    return json_response(copy.deepcopy(invoice))
+
+
 async def health(request):
     front = request.app["front"]
     try:
@@ -198,9 +236,11 @@ def make_app(port, localstripe_url):
     app = web.Application(middlewares=[log_middleware, errors_middleware, auth_middleware,
                                        idempotency.middleware, errors_middleware])
     front = app["front"] = Front(port, localstripe_url)
-    for module in (search, prices, checkout, portal, webhooks, pages):
+    for module in (search, prices, checkout, portal, webhooks, pages, renewals):
         module.setup(app)
     app.router.add_delete("/v1/customers/{id}", delete_customer)
+    app.router.add_get("/v1/subscriptions", list_subscriptions)
+    app.router.add_get("/v1/invoices/{id}", retrieve_invoice)
     app.router.add_get("/_test/health", health)
     app.router.add_post("/_test/reset", reset)
     app.router.add_route("*", "/{tail:.*}", proxy)

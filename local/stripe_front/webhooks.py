@@ -3,6 +3,12 @@
 localstripe's own events are relayed: localstripe posts them to the front (signed with a
 per-process secret), the front patches their objects to the current shape and delivers them
 like its own events, so every endpoint sees one consistent, current-shaped stream.
+
+Per subscription the front remembers the latest `created` of the events about it (the clock);
+`next_created` gives a later one, so an event the front makes up (renewals.py) is always newer
+than everything already sent about that subscription. Events emitted with a `chain` key are
+delivered to each endpoint one after the other, in emit order (each waits until the previous
+one was accepted or given up).
 """
 import asyncio
 import hashlib
@@ -46,7 +52,9 @@ class Webhooks:
         self.endpoints = {}  # id -> {"url", "secret", "events"}
         self.events = []  # sent events, oldest first
         self.relay_secret = new_id("whsec_relay_")
+        self.clock = {}  # subscription id -> latest `created` about it (kept across reset)
         self._tasks = set()
+        self._chains = {}  # (endpoint id, chain key) -> the chain's latest delivery task
         self._http = None
 
     def reset(self, endpoints=False):
@@ -60,24 +68,42 @@ class Webhooks:
         if self._http is not None:
             await self._http.close()
 
-    def emit(self, type, obj, previous_attributes=None, event_id=None, created=None):
-        """Record an event and deliver it in the background to every matching endpoint."""
+    def note(self, subscription_id, created):
+        """Something about the subscription happened (or was sent) at `created`."""
+        if subscription_id:
+            self.clock[subscription_id] = max(self.clock.get(subscription_id, 0), created)
+
+    def next_created(self, subscription_id):
+        """A `created` strictly after every event sent about the subscription: max(now, last+1)."""
+        return max(now(), self.clock.get(subscription_id, -1) + 1)
+
+    def emit(self, type, obj, previous_attributes=None, event_id=None, created=None,
+             chain=None):
+        """Record an event and deliver it in the background to every matching endpoint
+        (after the previous event of the same `chain`, if given, for each endpoint)."""
         event = {"id": event_id or new_id("evt_"), "object": "event", "account": None,
                  "api_version": API_VERSION, "context": None, "created": created or now(),
                  "data": {"object": obj}, "livemode": False, "pending_webhooks": 1,
                  "request": {"id": None, "idempotency_key": None}, "type": type}
         if previous_attributes is not None:
             event["data"]["previous_attributes"] = previous_attributes
+        self.note(subscription_of(obj), event["created"])
         self.events.append(event)
         del self.events[:-MAX_EVENTS]
         targets = self._targets(type)
         event["pending_webhooks"] = len(targets)
         payload = json.dumps(event, indent=2, sort_keys=True).encode()
         for endpoint_id, ep in targets:
+            key = (endpoint_id, chain)
+            after = self._chains.get(key) if chain else None
             task = asyncio.ensure_future(self._deliver(endpoint_id, ep, type, event["id"],
-                                                       payload))
+                                                       payload, after))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+            if chain:
+                self._chains[key] = task
+                task.add_done_callback(
+                    lambda t, k=key: self._chains.pop(k) if self._chains.get(k) is t else None)
         return event
 
     def _targets(self, type):
@@ -97,7 +123,9 @@ class Webhooks:
         except (aiohttp.ClientError, asyncio.TimeoutError) as e:
             return type(e).__name__
 
-    async def _deliver(self, endpoint_id, ep, type, event_id, payload):
+    async def _deliver(self, endpoint_id, ep, type, event_id, payload, after=None):
+        if after is not None and not after.done():
+            await asyncio.wait([after])
         for attempt in range(len(RETRY_DELAYS) + 1):
             status = await self._post(ep, payload, now())
             if isinstance(status, int) and 200 <= status < 300:
@@ -123,6 +151,22 @@ class Webhooks:
                      status)
             results.append({"endpoint": endpoint_id, "status": status})
         return {"id": event_id, "object": "event_delivery", "deliveries": results}
+
+
+def subscription_of(obj):
+    """The id of the subscription an event's object is about (itself, or its `subscription`
+    or `parent.subscription_details.subscription`), else None."""
+    if not isinstance(obj, dict):
+        return None
+    if obj.get("object") == "subscription":
+        return obj.get("id")
+    ref = obj.get("subscription")
+    parent = obj.get("parent")
+    if ref is None and isinstance(parent, dict):
+        ref = (parent.get("subscription_details") or {}).get("subscription")
+    if isinstance(ref, dict):
+        ref = ref.get("id")
+    return ref if isinstance(ref, str) else None
 
 
 # -- routes --------------------------------------------------------------------------------

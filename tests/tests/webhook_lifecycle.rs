@@ -285,3 +285,184 @@ async fn stripe_webhooks_should_provision_refuse_replays_survive_an_outage_and_t
     .unwrap();
     assert_ne!(string(&record, "status"), "active");
 }
+
+async fn customer_items(
+    dynamo: &DynamoClient,
+    env: &LocalEnv,
+    customer_id: &str,
+    prefix: &str,
+) -> Vec<Value> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    dynamo
+        .query()
+        .table_name(&env.table_name)
+        .consistent_read(true)
+        .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+        .expression_attribute_values(":pk", AttributeValue::S(format!("CUSTOMER#{customer_id}")))
+        .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned()))
+        .send()
+        .await
+        .unwrap()
+        .items()
+        .iter()
+        .map(|item| serde_json::from_str(&string(item, "doc")).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+#[ignore = "needs the local emulators: run `make test`"]
+async fn renewal_then_failed_payments_should_keep_access_in_grace_then_downgrade_and_tear_down() {
+    let env = LocalEnv::from_env();
+    let sdk = env.sdk().await;
+    let cognito = CognitoClient::new(&sdk);
+    let dynamo = DynamoClient::new(&sdk);
+    let apigw = aws_sdk_apigateway::Client::new(&sdk);
+    let cloudformation = aws_sdk_cloudformation::Client::new(&sdk);
+    let user = signed_up_user(&env, &cognito).await;
+    let customer_id = user_attribute(&cognito, &env, &user.username, "custom:stripe_customer_id")
+        .await
+        .unwrap();
+
+    let start = http_api_event(
+        "POST",
+        "/checkout",
+        &[],
+        Some(&json!({"lookup_key": "pro_monthly"})),
+        Some(&user.claims),
+    );
+    let (status, body, _) = call_api(&env, "checkout", &start).await;
+    assert_eq!(status, 200, "{body}");
+    let session_id = body["id"].as_str().unwrap().to_owned();
+    stripe_front(
+        &env,
+        Method::POST,
+        &format!("/_test/checkout/sessions/{session_id}/complete"),
+    )
+    .await;
+    let session = stripe_front(
+        &env,
+        Method::GET,
+        &format!("/v1/checkout/sessions/{session_id}"),
+    )
+    .await;
+    let subscription_id = session["subscription"].as_str().unwrap().to_owned();
+    let stack_name = format!("billing-{subscription_id}").replace('_', "-");
+    eventually(
+        Duration::from_secs(60),
+        "plan pro and the stack",
+        || async {
+            let pro = user_attribute(&cognito, &env, &user.username, "custom:plan_type")
+                .await
+                .as_deref()
+                == Some("pro");
+            let described = cloudformation
+                .describe_stacks()
+                .stack_name(&stack_name)
+                .send()
+                .await
+                .ok()?;
+            let created = described.stacks().first()?.stack_status()?.as_str() == "CREATE_COMPLETE";
+            (pro && created).then_some(())
+        },
+    )
+    .await;
+
+    // Renewal: the invoice is recorded paid, the plan stays.
+    stripe_front(
+        &env,
+        Method::POST,
+        &format!("/_test/subscriptions/{subscription_id}/renew"),
+    )
+    .await;
+    eventually(
+        Duration::from_secs(30),
+        "a paid renewal invoice",
+        || async {
+            customer_items(&dynamo, &env, &customer_id, "INVOICE#")
+                .await
+                .into_iter()
+                .find(|invoice| {
+                    invoice["status"] == "paid" && invoice["billing_reason"] == "subscription_cycle"
+                })
+        },
+    )
+    .await;
+
+    // A failed renewal: past_due, delinquent, access kept for the grace period (grace:7).
+    stripe_front(
+        &env,
+        Method::POST,
+        &format!("/_test/subscriptions/{subscription_id}/renewal_failed"),
+    )
+    .await;
+    eventually(
+        Duration::from_secs(30),
+        "the customer marked delinquent",
+        || async {
+            customer_items(&dynamo, &env, &customer_id, "DELINQUENCY")
+                .await
+                .into_iter()
+                .find(|doc| doc["delinquent"] == true)
+        },
+    )
+    .await;
+    eventually(
+        Duration::from_secs(30),
+        "the subscription stored past_due",
+        || async {
+            customer_items(&dynamo, &env, &customer_id, "SUB#")
+                .await
+                .into_iter()
+                .find(|subscription| subscription["status"] == "past_due")
+        },
+    )
+    .await;
+    assert_eq!(
+        user_attribute(&cognito, &env, &user.username, "custom:plan_type")
+            .await
+            .as_deref(),
+        Some("pro")
+    );
+
+    // The last retry fails: unpaid -> free, key moved to the free plan, stack deleted.
+    stripe_front(
+        &env,
+        Method::POST,
+        &format!("/_test/subscriptions/{subscription_id}/renewal_failed?final=true"),
+    )
+    .await;
+    eventually(
+        Duration::from_secs(60),
+        "plan free after unpaid",
+        || async {
+            (user_attribute(&cognito, &env, &user.username, "custom:plan_type")
+                .await
+                .as_deref()
+                == Some("free"))
+            .then_some(())
+        },
+    )
+    .await;
+    let free = usage_plan("free");
+    assert_eq!(
+        key_usage_plans(&apigw, &user.sub).await,
+        Some((vec![free], true))
+    );
+    eventually(Duration::from_secs(30), "the stack deleted", || async {
+        let described = cloudformation
+            .describe_stacks()
+            .stack_name(&stack_name)
+            .send()
+            .await;
+        let gone = match described {
+            Ok(output) => output
+                .stacks()
+                .first()
+                .and_then(|s| s.stack_status())
+                .is_none_or(|s| s.as_str() == "DELETE_COMPLETE"),
+            Err(_) => true,
+        };
+        gone.then_some(())
+    })
+    .await;
+}

@@ -46,7 +46,7 @@ class Schema:
     def _parse_struct(self, text, name, body):
         if name.endswith("Builder"):
             return
-        impl = re.search(r"impl MapBuilder for %sBuilder \{(.*?)\n        fn take_out" % name,
+        impl = re.search(r"impl MapBuilder\s+for %sBuilder\s*\{(.*?)\n        fn take_out" % name,
                          text, re.S)
         if not impl:
             return

@@ -2,6 +2,7 @@
 
     local/.venv/bin/python -m pytest local/stripe_front/tests -q
 """
+import calendar
 import hashlib
 import hmac
 import json
@@ -14,6 +15,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -377,6 +379,16 @@ def test_trial_checkout_should_complete_without_payment(api, catalog):
     sub = api.get("/v1/subscriptions/" + done["subscription"])
     assert sub["status"] == "trialing" and sub["trial_end"] > time.time() + 13 * 86400
     assert_shape(sub, "Subscription")
+    trialing = api.get("/v1/subscriptions", customer=customer["id"], status="trialing")
+    assert [s["id"] for s in trialing["data"]] == [sub["id"]]
+    # the trial ends, paid: the first cycle starts at trial_end (the new billing anchor)
+    reply = api.ok("POST", "/_test/subscriptions/%s/renew" % sub["id"], {})
+    renewed = reply["subscription"]
+    assert renewed["status"] == "active"
+    assert period(renewed) == (sub["trial_end"], add_months(sub["trial_end"], 1))
+    updated = next(e for e in api.get("/_test/events", type="customer.subscription.updated")
+                   ["data"] if e["id"] == reply["events"][-1])
+    assert updated["data"]["previous_attributes"]["status"] == "trialing"
 
 
 def test_async_payment_and_declined_card_flows(api, catalog, receiver):
@@ -449,3 +461,190 @@ def test_errors_should_be_stripe_shaped(api, catalog):
     status, body, _ = api.call("POST", "/v1/billing_portal/sessions", {"customer": "cus_nope"})
     assert status == 400 and body["error"]["param"] == "customer"
     assert_shape(body["error"], "ApiErrors")
+
+
+# -- renewals (test-only) ------------------------------------------------------------------
+
+def subscribe(api, catalog, email, quantity=1):
+    customer = new_customer(api, email)
+    session = subscription_session(api, catalog, customer,
+                                   **{"line_items[0][quantity]": quantity})
+    done = api.ok("POST", "/_test/checkout/sessions/%s/complete" % session["id"], {})
+    return customer, api.get("/v1/subscriptions/" + done["subscription"])
+
+
+def add_months(ts, n):
+    d = datetime.fromtimestamp(ts, timezone.utc)
+    m = d.month - 1 + n
+    year, month = d.year + m // 12, m % 12 + 1
+    day = min(d.day, calendar.monthrange(year, month)[1])
+    return int(d.replace(year=year, month=month, day=day).timestamp())
+
+
+def period(sub):
+    """(start, end) from the items (current API), checked against the top-level (old API)."""
+    item = sub["items"]["data"][0]
+    assert (item["current_period_start"], item["current_period_end"]) \
+        == (sub["current_period_start"], sub["current_period_end"])
+    return item["current_period_start"], item["current_period_end"]
+
+
+def delivered_in_order(receiver, ids, timeout=8.0):
+    """The /hook deliveries of these events, waited for; asserts they arrived in this order."""
+    def all_there():
+        with receiver.lock:
+            got = [d for d in receiver.deliveries
+                   if d["path"] == "/hook" and d["event"]["id"] in ids]
+        return got if {d["event"]["id"] for d in got} == set(ids) else None
+    got = wait_until(all_there, timeout)
+    assert got, "not all of %s delivered" % ids
+    first = {}
+    for d in got:
+        first.setdefault(d["event"]["id"], d)
+    assert list(first) == ids
+    for d in first.values():
+        verify_signature(d)
+    return [d["event"] for d in first.values()]
+
+
+def about(event, sub_id):
+    obj = event["data"]["object"]
+    parent = obj.get("parent") if isinstance(obj.get("parent"), dict) else {}
+    return sub_id in (obj["id"] if obj.get("object") == "subscription" else None,
+                      obj.get("subscription"),
+                      (parent.get("subscription_details") or {}).get("subscription"))
+
+
+def assert_created_after_the_rest(api, sub_id, ours):
+    """Ours strictly increase and come after every other event sent about the subscription
+    (localstripe's, relayed a second late, included)."""
+    created = [e["created"] for e in ours]
+    assert created == sorted(set(created))
+    others = [e for e in api.get("/_test/events")["data"]
+              if about(e, sub_id) and e["id"] not in {o["id"] for o in ours}]
+    assert others and max(e["created"] for e in others) < created[0]
+
+
+def test_renew_should_move_the_period_and_send_ordered_signed_events(api, catalog, receiver):
+    customer, before = subscribe(api, catalog, "renew@example.com", quantity=2)
+    sub_id, (start0, end0) = before["id"], period(before)
+    anchor = before["billing_cycle_anchor"]
+    assert end0 == add_months(anchor, 1)
+
+    reply = api.ok("POST", "/_test/subscriptions/%s/renew" % sub_id, {})
+    assert reply["object"] == "test_renewal" and len(reply["events"]) == 3
+    paid, succeeded, updated = delivered_in_order(receiver, reply["events"])
+    assert [e["type"] for e in (paid, succeeded, updated)] \
+        == ["invoice.paid", "invoice.payment_succeeded", "customer.subscription.updated"]
+    invoice = paid["data"]["object"]
+    assert succeeded["data"]["object"]["id"] == invoice["id"] and invoice["id"].startswith("in_")
+    assert (invoice["customer"], invoice["status"], invoice["currency"]) \
+        == (customer["id"], "paid", "usd")
+    assert invoice["amount_due"] == invoice["amount_paid"] == 3000
+    assert invoice["amount_remaining"] == 0 and invoice["attempt_count"] == 1
+    assert invoice["billing_reason"] == "subscription_cycle"
+    assert invoice["parent"]["subscription_details"]["subscription"] == sub_id
+    assert (invoice["period_start"], invoice["period_end"]) == (start0, end0)  # looks back
+    line = invoice["lines"]["data"][0]
+    assert line["period"] == {"start": end0, "end": add_months(anchor, 2)}
+    assert line["price"]["id"] == line["pricing"]["price_details"]["price"] \
+        == catalog["monthly"]["id"]
+    assert line["quantity"] == 2 and line["amount"] == 3000
+    assert invoice["hosted_invoice_url"].startswith(api.base + "/invoices/")
+    for event in (paid, succeeded, updated):
+        assert_shape(event, "Event")
+    assert_shape(invoice, "Invoice")
+    assert api.get("/v1/invoices/" + invoice["id"]) == invoice
+
+    sub = updated["data"]["object"]
+    assert sub["id"] == sub_id and sub["status"] == "active"
+    assert period(sub) == (end0, add_months(anchor, 2)) and sub["latest_invoice"] == invoice["id"]
+    previous = updated["data"]["previous_attributes"]
+    assert (previous["current_period_start"], previous["current_period_end"]) == (start0, end0)
+    assert previous["items"]["data"][0]["current_period_end"] == end0
+    assert_shape(sub, "Subscription")
+    got = api.get("/v1/subscriptions/" + sub_id)
+    assert period(got) == period(sub) and got["latest_invoice"] == invoice["id"]
+    assert got == reply["subscription"]
+    listed = api.get("/v1/subscriptions", customer=customer["id"])["data"]
+    assert [period(s) for s in listed] == [period(sub)]
+    assert reply["events"][0] in {e["id"] for e in api.get("/_test/events")["data"]}
+
+    # in order even when an endpoint fails first: /flaky answers 500 to each event's first try
+    status, _, _ = api.call("POST", "/_config/webhooks/flaky_renewals", {
+        "url": receiver.url + "/flaky", "secret": SECRET,
+        "events[]": ["invoice.paid", "customer.subscription.updated"]}, key=None)
+    assert status == 200
+    again = api.ok("POST", "/_test/subscriptions/%s/renew" % sub_id, {})
+    later = delivered_in_order(receiver, again["events"])
+    flaky = receiver.find("customer.subscription.updated", sub_id, path="/flaky", count=2)
+    with receiver.lock:
+        tries = [d["event"]["id"] for d in receiver.deliveries if d["path"] == "/flaky"
+                 and d["event"]["id"] in again["events"]]
+    assert tries == [again["events"][0]] * 2 + [again["events"][2]] * 2
+    assert flaky[0]["event"]["id"] == again["events"][2]
+    assert period(api.get("/v1/subscriptions/" + sub_id)) \
+        == (add_months(anchor, 2), add_months(anchor, 3))
+    # localstripe's own events about the subscription arrive a second late, created earlier
+    receiver.find("customer.subscription.created", sub_id)
+    receiver.find("invoice.payment_succeeded", before["latest_invoice"])
+    assert_created_after_the_rest(api, sub_id, [paid, succeeded, updated] + later)
+
+
+def test_renewal_failed_should_go_past_due_then_unpaid_and_a_paid_retry_recovers(
+        api, catalog, receiver):
+    customer, before = subscribe(api, catalog, "dunning@example.com")
+    sub_id, (start0, end0) = before["id"], period(before)
+    path = "/_test/subscriptions/%s/" % sub_id
+
+    reply = api.ok("POST", path + "renewal_failed", {})
+    failed, updated = delivered_in_order(receiver, reply["events"])
+    assert (failed["type"], updated["type"]) \
+        == ("invoice.payment_failed", "customer.subscription.updated")
+    invoice = failed["data"]["object"]
+    assert (invoice["status"], invoice["amount_paid"], invoice["amount_due"]) \
+        == ("open", 0, 1500)
+    assert invoice["attempt_count"] == 1 and invoice["billing_reason"] == "subscription_cycle"
+    assert invoice["next_payment_attempt"] >= invoice["created"] + 2 * 86400
+    assert_shape(invoice, "Invoice")
+    assert updated["data"]["object"]["status"] == "past_due"
+    assert updated["data"]["previous_attributes"]["status"] == "active"
+    got = api.get("/v1/subscriptions/" + sub_id)
+    assert got["status"] == "past_due" and period(got) == period(updated["data"]["object"])
+    assert period(got)[0] == end0  # the cycle happened, unpaid
+    assert [s["id"] for s in api.get("/v1/subscriptions", customer=customer["id"],
+                                     status="past_due")["data"]] == [sub_id]
+    assert api.get("/v1/subscriptions", customer=customer["id"], status="active")["data"] == []
+
+    final = api.ok("POST", path + "renewal_failed?final=true", {})
+    last_try, unpaid = delivered_in_order(receiver, final["events"])
+    retried = last_try["data"]["object"]
+    assert retried["id"] == invoice["id"] and retried["status"] == "open"
+    assert (retried["attempt_count"], retried["next_payment_attempt"]) == (4, None)
+    assert unpaid["data"]["object"]["status"] == "unpaid"
+    assert unpaid["data"]["previous_attributes"] == {"status": "past_due"}
+    got = api.get("/v1/subscriptions/" + sub_id)
+    assert got["status"] == "unpaid" and period(got)[0] == end0
+    assert [s["status"] for s in api.get("/v1/subscriptions", customer=customer["id"],
+                                         status="all")["data"]] == ["unpaid"]
+    status, body, _ = api.call("POST", path + "renewal_failed", {"final": "true"}, key=None)
+    assert status == 400 and body["error"]["type"] == "invalid_request_error"
+
+    recovered = api.ok("POST", path + "renew", {})
+    paid, succeeded, active = delivered_in_order(receiver, recovered["events"])
+    assert paid["data"]["object"]["id"] == invoice["id"]
+    assert paid["data"]["object"]["status"] == "paid"
+    assert active["data"]["previous_attributes"] == {"status": "unpaid"}
+    assert api.get("/v1/subscriptions/" + sub_id)["status"] == "active"
+    receiver.find("customer.subscription.created", sub_id)
+    assert_created_after_the_rest(api, sub_id,
+                                  [failed, updated, last_try, unpaid, paid, succeeded, active])
+
+    api.ok("DELETE", "/v1/subscriptions/" + sub_id)
+    status, body, _ = api.call("POST", path + "renew", {}, key=None)
+    assert status == 400 and "canceled" in body["error"]["message"]
+    for action in ("renew", "renewal_failed"):
+        status, body, _ = api.call("POST", "/_test/subscriptions/sub_missing/" + action, {},
+                                   key=None)
+        assert status == 404 and body["error"]["code"] == "resource_missing"
+        assert body["error"]["message"] == "No such subscription: 'sub_missing'"
