@@ -1,5 +1,5 @@
 # cognito-stripe-billing: short targets; the scripts in local/ do the work.
-.PHONY: demo dev up down test unit lint fmt build deploy check-template invoke-list
+.PHONY: demo dev up down test unit lint fmt build release deploy check-template invoke-list
 
 VENV_BIN := $(CURDIR)/local/.venv/bin
 STACK ?= cognito-stripe-billing-dev
@@ -33,7 +33,12 @@ fmt:             ## Format the code
 check-template:  ## cfn-lint and sam validate --lint, offline
 	local/check-template.sh
 
+release:         ## Release build of every function for arm64, zipped, with their sizes
+	local/release.sh
+
 build:           ## sam build: every function for arm64 with cargo-lambda (zig from PyPI)
+	local/.venv/bin/pip install -q -r local/requirements-build.txt
+	rustup target add aarch64-unknown-linux-gnu
 	PATH=$(VENV_BIN):$$PATH $(CURDIR)/local/.venv-sam/bin/sam build --beta-features
 
 deploy:          ## sam deploy (GUIDED=1 the first time: asks for the parameters, saves them)
