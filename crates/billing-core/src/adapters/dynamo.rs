@@ -91,6 +91,16 @@ fn number_attr(item: &HashMap<String, AttributeValue>, name: &str) -> Result<i64
         })
 }
 
+/// Both directions of a link carry the same four attributes.
+fn link_of(item: &HashMap<String, AttributeValue>) -> Result<CustomerLink> {
+    Ok(CustomerLink {
+        sub: UserSub::parse(string_attr(item, attr::SUB)?).map_err(invalid)?,
+        customer_id: CustomerId::parse(string_attr(item, attr::CUSTOMER_ID)?).map_err(invalid)?,
+        pool_id: UserPoolId::parse(string_attr(item, attr::USER_POOL_ID)?).map_err(invalid)?,
+        username: Username::parse(string_attr(item, attr::USERNAME)?).map_err(invalid)?,
+    })
+}
+
 fn invalid(error: crate::domain::ParseError) -> Error {
     Error::InvalidData {
         service: Upstream::DynamoDb,
@@ -119,26 +129,10 @@ fn transaction_error(
 #[async_trait]
 impl CustomerLinks for DynamoStore {
     async fn customer_of_user(&self, sub: &UserSub) -> Result<Option<CustomerLink>> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(table::PK, s(table::user_pk(sub.as_str())))
-            .key(table::SK, s(table::SK_CUSTOMER))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| classify(Upstream::DynamoDb, "GetItem", e))?;
-        let Some(item) = output.item else {
-            return Ok(None);
-        };
-        Ok(Some(CustomerLink {
-            sub: sub.clone(),
-            customer_id: CustomerId::parse(string_attr(&item, attr::CUSTOMER_ID)?)
-                .map_err(invalid)?,
-            pool_id: UserPoolId::parse(string_attr(&item, attr::USER_POOL_ID)?).map_err(invalid)?,
-            username: Username::parse(string_attr(&item, attr::USERNAME)?).map_err(invalid)?,
-        }))
+        self.get(table::user_pk(sub.as_str()), table::SK_CUSTOMER)
+            .await?
+            .map(|item| link_of(&item))
+            .transpose()
     }
 
     async fn link(&self, link: &CustomerLink) -> Result<()> {
@@ -175,25 +169,10 @@ impl CustomerLinks for DynamoStore {
     }
 
     async fn user_of_customer(&self, customer_id: &CustomerId) -> Result<Option<CustomerLink>> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(table::PK, s(table::customer_pk(customer_id.as_str())))
-            .key(table::SK, s(table::SK_USER))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| classify(Upstream::DynamoDb, "GetItem", e))?;
-        let Some(item) = output.item else {
-            return Ok(None);
-        };
-        Ok(Some(CustomerLink {
-            sub: UserSub::parse(string_attr(&item, attr::SUB)?).map_err(invalid)?,
-            customer_id: customer_id.clone(),
-            pool_id: UserPoolId::parse(string_attr(&item, attr::USER_POOL_ID)?).map_err(invalid)?,
-            username: Username::parse(string_attr(&item, attr::USERNAME)?).map_err(invalid)?,
-        }))
+        self.get(table::customer_pk(customer_id.as_str()), table::SK_USER)
+            .await?
+            .map(|item| link_of(&item))
+            .transpose()
     }
 
     async fn unlink(&self, link: &CustomerLink) -> Result<()> {
@@ -253,17 +232,9 @@ impl CheckoutRecords for DynamoStore {
     }
 
     async fn get(&self, session_id: &str) -> Result<Option<CheckoutRecord>> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(table::PK, s(table::checkout_pk(session_id)))
-            .key(table::SK, s(table::SK_SESSION))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| classify(Upstream::DynamoDb, "GetItem", e))?;
-        let Some(item) = output.item else {
+        let Some(item) =
+            DynamoStore::get(self, table::checkout_pk(session_id), table::SK_SESSION).await?
+        else {
             return Ok(None);
         };
         Ok(Some(CheckoutRecord {
