@@ -188,7 +188,8 @@ pub struct TestUser {
     pub claims: serde_json::Map<String, Value>,
 }
 
-pub async fn signed_up_user(env: &LocalEnv, cognito: &CognitoClient) -> TestUser {
+/// A new user signed up (not confirmed yet): username, email, sub.
+pub async fn sign_up(env: &LocalEnv, cognito: &CognitoClient) -> (String, String, String) {
     let username = unique("e2e-user-");
     let email = format!("{username}@example.com");
     let signed_up = cognito
@@ -200,21 +201,32 @@ pub async fn signed_up_user(env: &LocalEnv, cognito: &CognitoClient) -> TestUser
         .send()
         .await
         .unwrap();
+    assert!(!signed_up.user_confirmed());
+    (username, email, signed_up.user_sub().to_owned())
+}
+
+/// Confirms the sign-up with the code cognito-local stored: this fires the trigger.
+pub async fn confirm_sign_up(env: &LocalEnv, cognito: &CognitoClient, username: &str) {
     cognito
         .confirm_sign_up()
         .client_id(&env.client_id)
-        .username(&username)
-        .confirmation_code(env.confirmation_code(&username).await)
+        .username(username)
+        .confirmation_code(env.confirmation_code(username).await)
         .send()
         .await
         .unwrap();
+}
+
+pub async fn signed_up_user(env: &LocalEnv, cognito: &CognitoClient) -> TestUser {
+    let (username, email, sub) = sign_up(env, cognito).await;
+    confirm_sign_up(env, cognito, &username).await;
     eventually(Duration::from_secs(90), "custom:stripe_customer_id", || {
         user_attribute(cognito, env, &username, "custom:stripe_customer_id")
     })
     .await;
     let claims = id_token_claims(env, cognito, &username).await;
     TestUser {
-        sub: signed_up.user_sub().to_owned(),
+        sub,
         username,
         email,
         claims,

@@ -16,33 +16,13 @@ async fn when_user_signs_up_and_confirms_should_get_exactly_one_linked_customer(
     let cognito = CognitoClient::new(&sdk);
     let dynamo = DynamoClient::new(&sdk);
     let stripe = env.stripe();
-    let username = unique("e2e-user-");
-    let email = format!("{username}@example.com");
-
-    let signed_up = cognito
-        .sign_up()
-        .client_id(&env.client_id)
-        .username(&username)
-        .password(PASSWORD)
-        .user_attributes(attribute("email", &email))
-        .send()
-        .await
-        .unwrap();
-    let sub = signed_up.user_sub().to_owned();
-    assert!(!signed_up.user_confirmed());
+    let (username, email, sub) = sign_up(&env, &cognito).await;
     assert!(
         customers_with_sub(&stripe, &sub).await.is_empty(),
         "no customer before confirmation"
     );
 
-    cognito
-        .confirm_sign_up()
-        .client_id(&env.client_id)
-        .username(&username)
-        .confirmation_code(env.confirmation_code(&username).await)
-        .send()
-        .await
-        .unwrap();
+    confirm_sign_up(&env, &cognito, &username).await;
 
     // cognito-local awaits the trigger; the poll only covers a slow first (compiling) start.
     let customer_id = eventually(Duration::from_secs(90), "custom:stripe_customer_id", || {

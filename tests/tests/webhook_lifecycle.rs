@@ -77,6 +77,62 @@ fn signal(pid: i32, name: &str) {
     assert!(status.success());
 }
 
+/// Checks out pro for the user and pays in the Stripe emulator (no success return: whatever
+/// follows comes from the webhook). Returns the subscription id.
+async fn buy_pro(env: &LocalEnv, user: &TestUser) -> String {
+    let start = http_api_event(
+        "POST",
+        "/checkout",
+        &[],
+        Some(&json!({"lookup_key": "pro_monthly"})),
+        Some(&user.claims),
+    );
+    let (status, body, _) = call_api(env, "checkout", &start).await;
+    assert_eq!(status, 200, "{body}");
+    let session_id = body["id"].as_str().unwrap().to_owned();
+    let complete = format!("/_test/checkout/sessions/{session_id}/complete");
+    stripe_front(env, Method::POST, &complete).await;
+    let session = stripe_front(
+        env,
+        Method::GET,
+        &format!("/v1/checkout/sessions/{session_id}"),
+    )
+    .await;
+    session["subscription"].as_str().unwrap().to_owned()
+}
+
+async fn wait_for_plan(cognito: &CognitoClient, env: &LocalEnv, username: &str, plan: &str) {
+    eventually(Duration::from_secs(60), &format!("plan {plan}"), || async {
+        (user_attribute(cognito, env, username, "custom:plan_type")
+            .await
+            .as_deref()
+            == Some(plan))
+        .then_some(())
+    })
+    .await;
+}
+
+/// The stack's CloudFormation status, `None` when there is no such stack.
+async fn stack_status(
+    cloudformation: &aws_sdk_cloudformation::Client,
+    name: &str,
+) -> Option<String> {
+    let described = cloudformation
+        .describe_stacks()
+        .stack_name(name)
+        .send()
+        .await
+        .ok()?;
+    Some(
+        described
+            .stacks()
+            .first()?
+            .stack_status()?
+            .as_str()
+            .to_owned(),
+    )
+}
+
 #[tokio::test]
 #[ignore = "needs the local emulators: run `make test`"]
 async fn stripe_webhooks_should_provision_refuse_replays_survive_an_outage_and_tear_down() {
@@ -89,42 +145,9 @@ async fn stripe_webhooks_should_provision_refuse_replays_survive_an_outage_and_t
     let user = signed_up_user(&env, &cognito).await;
 
     // Checkout and payment; no success return: the webhook alone provisions.
-    let start = http_api_event(
-        "POST",
-        "/checkout",
-        &[],
-        Some(&json!({"lookup_key": "pro_monthly"})),
-        Some(&user.claims),
-    );
-    let (status, body, _) = call_api(&env, "checkout", &start).await;
-    assert_eq!(status, 200, "{body}");
-    let session_id = body["id"].as_str().unwrap().to_owned();
-    stripe_front(
-        &env,
-        Method::POST,
-        &format!("/_test/checkout/sessions/{session_id}/complete"),
-    )
-    .await;
-    let session = stripe_front(
-        &env,
-        Method::GET,
-        &format!("/v1/checkout/sessions/{session_id}"),
-    )
-    .await;
-    let subscription_id = session["subscription"].as_str().unwrap().to_owned();
+    let subscription_id = buy_pro(&env, &user).await;
 
-    eventually(
-        Duration::from_secs(60),
-        "plan pro from the webhook",
-        || async {
-            (user_attribute(&cognito, &env, &user.username, "custom:plan_type")
-                .await
-                .as_deref()
-                == Some("pro"))
-            .then_some(())
-        },
-    )
-    .await;
+    wait_for_plan(&cognito, &env, &user.username, "pro").await;
     let pro = usage_plan("pro");
     eventually(
         Duration::from_secs(30),
@@ -142,19 +165,8 @@ async fn stripe_webhooks_should_provision_refuse_replays_survive_an_outage_and_t
         Duration::from_secs(30),
         "the subscription's stack",
         || async {
-            let described = cloudformation
-                .describe_stacks()
-                .stack_name(&stack_name)
-                .send()
-                .await
-                .ok()?;
-            let status = described
-                .stacks()
-                .first()?
-                .stack_status()?
-                .as_str()
-                .to_owned();
-            (status == "CREATE_COMPLETE").then_some(())
+            (stack_status(&cloudformation, &stack_name).await.as_deref() == Some("CREATE_COMPLETE"))
+                .then_some(())
         },
     )
     .await;
@@ -241,38 +253,17 @@ async fn stripe_webhooks_should_provision_refuse_replays_survive_an_outage_and_t
     )
     .await;
 
-    eventually(
-        Duration::from_secs(60),
-        "plan free after cancellation",
-        || async {
-            (user_attribute(&cognito, &env, &user.username, "custom:plan_type")
-                .await
-                .as_deref()
-                == Some("free"))
-            .then_some(())
-        },
-    )
-    .await;
+    wait_for_plan(&cognito, &env, &user.username, "free").await;
     let free = usage_plan("free");
     assert_eq!(
         key_usage_plans(&apigw, &user.sub).await,
         Some((vec![free], true))
     );
     eventually(Duration::from_secs(30), "the stack deleted", || async {
-        let described = cloudformation
-            .describe_stacks()
-            .stack_name(&stack_name)
-            .send()
-            .await;
-        let gone = match described {
-            Ok(output) => output
-                .stacks()
-                .first()
-                .and_then(|s| s.stack_status())
-                .is_none_or(|s| s.as_str() == "DELETE_COMPLETE"),
-            Err(_) => true,
-        };
-        gone.then_some(())
+        stack_status(&cloudformation, &stack_name)
+            .await
+            .is_none_or(|status| status == "DELETE_COMPLETE")
+            .then_some(())
     })
     .await;
     let record = get_item(
@@ -323,46 +314,15 @@ async fn renewal_then_failed_payments_should_keep_access_in_grace_then_downgrade
         .await
         .unwrap();
 
-    let start = http_api_event(
-        "POST",
-        "/checkout",
-        &[],
-        Some(&json!({"lookup_key": "pro_monthly"})),
-        Some(&user.claims),
-    );
-    let (status, body, _) = call_api(&env, "checkout", &start).await;
-    assert_eq!(status, 200, "{body}");
-    let session_id = body["id"].as_str().unwrap().to_owned();
-    stripe_front(
-        &env,
-        Method::POST,
-        &format!("/_test/checkout/sessions/{session_id}/complete"),
-    )
-    .await;
-    let session = stripe_front(
-        &env,
-        Method::GET,
-        &format!("/v1/checkout/sessions/{session_id}"),
-    )
-    .await;
-    let subscription_id = session["subscription"].as_str().unwrap().to_owned();
+    let subscription_id = buy_pro(&env, &user).await;
     let stack_name = format!("billing-{subscription_id}").replace('_', "-");
+    wait_for_plan(&cognito, &env, &user.username, "pro").await;
     eventually(
-        Duration::from_secs(60),
-        "plan pro and the stack",
+        Duration::from_secs(30),
+        "the subscription's stack",
         || async {
-            let pro = user_attribute(&cognito, &env, &user.username, "custom:plan_type")
-                .await
-                .as_deref()
-                == Some("pro");
-            let described = cloudformation
-                .describe_stacks()
-                .stack_name(&stack_name)
-                .send()
-                .await
-                .ok()?;
-            let created = described.stacks().first()?.stack_status()?.as_str() == "CREATE_COMPLETE";
-            (pro && created).then_some(())
+            (stack_status(&cloudformation, &stack_name).await.as_deref() == Some("CREATE_COMPLETE"))
+                .then_some(())
         },
     )
     .await;
@@ -431,38 +391,17 @@ async fn renewal_then_failed_payments_should_keep_access_in_grace_then_downgrade
         &format!("/_test/subscriptions/{subscription_id}/renewal_failed?final=true"),
     )
     .await;
-    eventually(
-        Duration::from_secs(60),
-        "plan free after unpaid",
-        || async {
-            (user_attribute(&cognito, &env, &user.username, "custom:plan_type")
-                .await
-                .as_deref()
-                == Some("free"))
-            .then_some(())
-        },
-    )
-    .await;
+    wait_for_plan(&cognito, &env, &user.username, "free").await;
     let free = usage_plan("free");
     assert_eq!(
         key_usage_plans(&apigw, &user.sub).await,
         Some((vec![free], true))
     );
     eventually(Duration::from_secs(30), "the stack deleted", || async {
-        let described = cloudformation
-            .describe_stacks()
-            .stack_name(&stack_name)
-            .send()
-            .await;
-        let gone = match described {
-            Ok(output) => output
-                .stacks()
-                .first()
-                .and_then(|s| s.stack_status())
-                .is_none_or(|s| s.as_str() == "DELETE_COMPLETE"),
-            Err(_) => true,
-        };
-        gone.then_some(())
+        stack_status(&cloudformation, &stack_name)
+            .await
+            .is_none_or(|status| status == "DELETE_COMPLETE")
+            .then_some(())
     })
     .await;
 }
