@@ -37,9 +37,7 @@ release:         ## Release build of every function for arm64, zipped, with thei
 	local/release.sh
 
 build:           ## sam build: every function for arm64 with cargo-lambda (zig from PyPI)
-	local/.venv/bin/pip install -q -r local/requirements-build.txt
-	rustup target add aarch64-unknown-linux-gnu
-	PATH=$(VENV_BIN):$$PATH $(CURDIR)/local/.venv-sam/bin/sam build --beta-features
+	local/sam-build.sh
 
 deploy:          ## sam deploy (GUIDED=1 the first time: asks for the parameters, saves them)
 	$(CURDIR)/local/.venv-sam/bin/sam deploy $(if $(GUIDED),--guided,)
