@@ -4,16 +4,6 @@
 # `local/demo.sh --keep` leaves the environment running afterwards (make dev).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-
-keep=false
-[ "${1:-}" = "--keep" ] && keep=true
-
-local/install.sh
-local/build-functions.sh
-$keep || trap 'local/down.sh' EXIT
-local/up.sh
-set -a
-# shellcheck disable=SC1091
-. local/.run/env
-set +a
-local/.venv/bin/python local/demo.py
+keep=()
+[ "${1:-}" = "--keep" ] && keep=(--keep)
+exec local/with-env.sh "${keep[@]}" local/.venv/bin/python local/demo.py

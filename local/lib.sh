@@ -15,6 +15,7 @@ RUN_DIR=$LOCAL_DIR/.run
 LOG_DIR=$RUN_DIR/logs
 PID_DIR=$RUN_DIR/pids
 ENV_FILE=$RUN_DIR/env
+MOTO_STATE=$RUN_DIR/moto-state.pickle
 # cognito-local keeps its config and data in .cognito/ under its working directory.
 COGNITO_HOME=$RUN_DIR/cognito
 COGNITO_LOCAL_DATA_DIR=$COGNITO_HOME/.cognito/db

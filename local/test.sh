@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every test, from a fresh clone: installs the local tools, runs the unit tests, then starts the
-# emulators and the functions, runs the end-to-end tests and the Stripe front's tests, and stops
+# emulators and the functions, runs the end-to-end tests, a short soak run and the Stripe front's
+# tests, and stops
 # everything it started, whether the tests pass or not.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +26,8 @@ set -a
 set +a
 
 cargo test -p integration-tests -- --ignored --test-threads=1
+# The soak run, short: 200 deliveries for 20 customers, with the AWS emulator restarted mid-run.
+local/.venv/bin/python local/soak.py --customers 20 --events 200
 local/.venv/bin/python -m pytest -q local/stripe_front/tests
 
 echo "all tests passed in $(( $(date +%s) - started )) s"

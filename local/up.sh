@@ -86,8 +86,11 @@ ensure() {
 }
 
 # --- moto: DynamoDB, API Gateway, CloudFormation ----------------------------------------------
+# moto_durable.py saves its state on SIGTERM and loads it on start (local/restart-moto.sh); a
+# fresh start begins empty like the other emulators.
+running_pid moto >/dev/null || rm -f "$MOTO_STATE"
 ensure moto MOTO_PORT "$ROOT_DIR" http_answers "http://127.0.0.1:$MOTO_PORT/moto-api/" -- \
-    "$VENV/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" || true
+    "$VENV/bin/python" "$LOCAL_DIR/moto_durable.py" --port "$MOTO_PORT" --state "$MOTO_STATE" || true
 
 # --- localstripe and our Stripe front ---------------------------------------------------------
 ensure localstripe LOCALSTRIPE_PORT "$ROOT_DIR" http_answers "http://127.0.0.1:$LOCALSTRIPE_PORT/v1/customers" -- \
