@@ -1,5 +1,5 @@
 # cognito-stripe-billing: short targets; the scripts in local/ do the work.
-.PHONY: demo dev up down test unit lint fmt build release deploy check-template invoke-list
+.PHONY: demo dev up down soak bench test unit lint fmt build release deploy check-template invoke-list
 
 VENV_BIN := $(CURDIR)/local/.venv/bin
 STACK ?= cognito-stripe-billing-dev
@@ -15,6 +15,12 @@ up:              ## Start the emulators and the functions (cargo lambda watch)
 
 down:            ## Stop everything local/up.sh started
 	local/down.sh
+
+soak:            ## Load and fault run: 2,000 signed events, 200 customers, AWS restarted mid-run
+	local/with-env.sh local/.venv/bin/python local/soak.py $(SOAK_ARGS)
+
+bench:           ## Benchmark against Node.js and Python peers: bench/results.md and .png
+	bench/run.sh
 
 test:            ## Set up and run every test: unit, end to end on the emulators, Stripe front, template
 	local/test.sh

@@ -105,6 +105,11 @@ async def errors_middleware(request, handler):
 
 @web.middleware
 async def log_middleware(request, handler):
+    if request.path.startswith("/v1/"):
+        calls = request.app["calls"]
+        caller = request.headers.get("User-Agent", "").split("/", 1)[0] or "unknown"
+        key = "%s %s" % (caller, request.method)
+        calls[key] = calls.get(key, 0) + 1
     start = time.monotonic()
     response = await handler(request)
     if request.path != webhooks.RELAY_PATH:
@@ -225,6 +230,14 @@ async def health(request):
     return json_response({"ok": True})
 
 
+async def calls(request):
+    """Stripe API calls received, by the caller's User-Agent product and method (the
+    benchmark counts a lifecycle's calls); DELETE clears them."""
+    if request.method == "DELETE":
+        request.app["calls"].clear()
+    return json_response(dict(sorted(request.app["calls"].items())))
+
+
 async def reset(request):
     p = forms.parse_body(await request.read())
     p.update(forms.parse_query(request.query))
@@ -236,6 +249,7 @@ def make_app(port, localstripe_url):
     app = web.Application(middlewares=[log_middleware, errors_middleware, auth_middleware,
                                        idempotency.middleware, errors_middleware])
     front = app["front"] = Front(port, localstripe_url)
+    app["calls"] = {}
     for module in (search, prices, checkout, portal, webhooks, pages, renewals):
         module.setup(app)
     app.router.add_delete("/v1/customers/{id}", delete_customer)
@@ -243,6 +257,8 @@ def make_app(port, localstripe_url):
     app.router.add_get("/v1/invoices/{id}", retrieve_invoice)
     app.router.add_get("/_test/health", health)
     app.router.add_post("/_test/reset", reset)
+    app.router.add_get("/_test/calls", calls)
+    app.router.add_delete("/_test/calls", calls)
     app.router.add_route("*", "/{tail:.*}", proxy)
 
     async def register_when_up():

@@ -10,7 +10,7 @@ use lambda_runtime::{Error, run, service_fn};
 mod config;
 mod handler;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     billing_core::telemetry::init();
     let config = config::Config::from_env(&EnvReader::process())?;

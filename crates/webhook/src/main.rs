@@ -11,7 +11,8 @@ use lambda_http::{Error, run, service_fn};
 use webhook::config::{Config, split_secrets};
 use webhook::{Deps, handler};
 
-#[tokio::main]
+// A Lambda sandbox handles one invocation at a time: one thread, no cross-thread wake-ups.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     billing_core::telemetry::init();
     let config = Config::from_env(&EnvReader::process(), true)?;

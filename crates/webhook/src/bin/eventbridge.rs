@@ -15,7 +15,7 @@ use serde_json::Value;
 use webhook::config::Config;
 use webhook::{Deps, eventbridge};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     billing_core::telemetry::init();
     let config = Config::from_env(&EnvReader::process(), false)?;

@@ -1,0 +1,442 @@
+#!/usr/bin/env python3
+"""Smoke test of the Node.js and Python webhook peers, each under its real runtime client.
+
+Starts moto (DynamoDB) and, per peer, a minimal Lambda Runtime API on 127.0.0.1, spawns the
+peer as bench/peers/peers.json says, sends it API Gateway v2 events signed like Stripe and
+checks the answers and the table. Everything runs on 127.0.0.1 and is stopped at the end.
+
+Run after bench/peers/install.sh, with a python3 that has boto3, e.g.:
+    local/.venv/bin/python bench/peers/smoke.py [node] [python]
+Exits non-zero if any check fails.
+"""
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import boto3
+
+PEERS_DIR = Path(__file__).resolve().parent
+ROOT = PEERS_DIR.parent.parent
+SECRET = "whsec_bench"
+TABLE = "bench-peers"
+RUNTIME_PREFIX = "/2018-06-01/runtime"
+FUNCTION_ARN = "arn:aws:lambda:us-east-1:000000000000:function:webhook-peer"
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port, process, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode} before listening")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+class QuietServer(ThreadingHTTPServer):
+    """Threaded, and quiet about the keep-alive connection a stopped peer resets."""
+
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
+class RuntimeApi:
+    """The Lambda Runtime API, as much of it as a runtime client uses for buffered invokes."""
+
+    def __init__(self):
+        self.pending = queue.Queue()
+        self.results = {}
+        self.done = {}
+        self.init_error = None
+        self.lock = threading.Lock()
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def read_body(self):
+                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                    body = b""
+                    while True:
+                        size = int(self.rfile.readline().split(b";")[0], 16)
+                        chunk = self.rfile.read(size + 2)[:size]
+                        if size == 0:
+                            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                                pass
+                            return body
+                        body += chunk
+                return self.rfile.read(int(self.headers.get("Content-Length", 0)))
+
+            def send(self, status, body=b"", headers=None):
+                self.send_response(status)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self):
+                if self.path != f"{RUNTIME_PREFIX}/invocation/next":
+                    return self.send(404, b'{"errorType":"NotFound"}')
+                request_id, payload = api.pending.get()
+                headers = {
+                    "Lambda-Runtime-Aws-Request-Id": request_id,
+                    "Lambda-Runtime-Deadline-Ms": str(int(time.time() * 1000) + 30_000),
+                    "Lambda-Runtime-Invoked-Function-Arn": FUNCTION_ARN,
+                    "Lambda-Runtime-Trace-Id": f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Parent={uuid.uuid4().hex[:16]};Sampled=0",
+                }
+                self.send(200, payload, headers)
+
+            def do_POST(self):
+                body = self.read_body()
+                parts = self.path[len(RUNTIME_PREFIX) :].strip("/").split("/")
+                if parts == ["init", "error"]:
+                    api.init_error = body.decode("utf-8", "replace")
+                    return self.send(202, b'{"status":"OK"}')
+                if len(parts) == 3 and parts[0] == "invocation" and parts[2] in ("response", "error"):
+                    with api.lock:
+                        done = api.done.get(parts[1])
+                        if done is None:
+                            return self.send(400, b'{"errorType":"InvalidRequestID"}')
+                        api.results[parts[1]] = (parts[2], body)
+                    done.set()
+                    return self.send(202, b'{"status":"OK"}')
+                self.send(404, b'{"errorType":"NotFound"}')
+
+        self.server = QuietServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def invoke(self, event, process, timeout=30):
+        """Queues one invocation and waits for the peer's answer: ("response"|"error", bytes)."""
+        request_id = str(uuid.uuid4())
+        done = threading.Event()
+        with self.lock:
+            self.done[request_id] = done
+        self.pending.put((request_id, json.dumps(event).encode()))
+        deadline = time.monotonic() + timeout
+        while not done.wait(0.1):
+            if self.init_error is not None:
+                raise RuntimeError(f"init error: {self.init_error}")
+            if process.poll() is not None:
+                raise RuntimeError(f"the peer exited with {process.returncode}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"no answer after {timeout}s")
+        return self.results.pop(request_id)
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def stripe_event(event_id, product_id, created, name="Pro", plan="pro", event_type="product.updated", livemode=False):
+    return {
+        "id": event_id,
+        "object": "event",
+        "type": event_type,
+        "created": created,
+        "livemode": livemode,
+        "api_version": "2025-10-29.clover",
+        "pending_webhooks": 1,
+        "request": {"id": None, "idempotency_key": None},
+        "data": {
+            "object": {
+                "id": product_id,
+                "object": "product",
+                "name": name,
+                "active": True,
+                "metadata": {"plan": plan},
+                "created": created - 2_592_000,
+                "updated": created,
+            }
+        },
+    }
+
+
+def sign(body, secret=SECRET):
+    timestamp = int(time.time())
+    mac = hmac.new(secret.encode(), f"{timestamp}.{body}".encode(), hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={mac}"
+
+
+def gateway_event(body, signature, method="POST", base64_encoded=False):
+    now = time.time()
+    return {
+        "version": "2.0",
+        "routeKey": "POST /stripe/webhook",
+        "rawPath": "/stripe/webhook",
+        "rawQueryString": "",
+        "headers": {
+            "content-type": "application/json; charset=utf-8",
+            "stripe-signature": signature,
+            "user-agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+            "host": "api.example.test",
+        },
+        "requestContext": {
+            "accountId": "000000000000",
+            "apiId": "bench",
+            "domainName": "api.example.test",
+            "http": {
+                "method": method,
+                "path": "/stripe/webhook",
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": "Stripe/1.0",
+            },
+            "requestId": str(uuid.uuid4()),
+            "routeKey": "POST /stripe/webhook",
+            "stage": "$default",
+            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+            "timeEpoch": int(now * 1000),
+        },
+        "body": base64.b64encode(body.encode()).decode() if base64_encoded else body,
+        "isBase64Encoded": base64_encoded,
+    }
+
+
+class Checks:
+    def __init__(self):
+        self.failed = 0
+        self.passed = 0
+
+    def check(self, label, condition, detail=""):
+        if condition:
+            self.passed += 1
+            print(f"  ok   {label}")
+        else:
+            self.failed += 1
+            print(f"  FAIL {label} {detail}")
+
+
+def run_peer(name, spec, dynamodb_url, checks, logs_dir):
+    dynamodb = boto3.client(
+        "dynamodb",
+        endpoint_url=dynamodb_url,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    api = RuntimeApi()
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "LANG": "C.UTF-8",
+        "TZ": ":UTC",
+        "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{api.port}",
+        "TABLE_NAME": TABLE,
+        "AWS_ENDPOINT_URL_DYNAMODB": dynamodb_url,
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "STRIPE_WEBHOOK_SECRETS": f"whsec_other,{SECRET}",
+        "STRIPE_SECRET_KEY": "sk_test_bench",
+        "STRIPE_API_BASE": "http://127.0.0.1:9",
+        "LIVEMODE": "false",
+        **spec.get("env", {}),
+    }
+    argv = [str(ROOT / arg) if "/" in arg else arg for arg in spec["cmd"]]
+    log_path = logs_dir / f"{name}.log"
+    print(f"{name}: {' '.join(argv)} (cwd {spec['cwd']})")
+    with open(log_path, "wb") as log_file:
+        process = subprocess.Popen(
+            argv,
+            cwd=ROOT / spec["cwd"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    failed_before = checks.failed
+    try:
+        product_id = f"prod_{name}_1"
+        created = int(time.time()) - 60
+
+        def send(body, signature=None, **kwargs):
+            signature = sign(body) if signature is None else signature
+            started = time.monotonic()
+            kind, raw = api.invoke(gateway_event(body, signature, **kwargs), process)
+            elapsed = (time.monotonic() - started) * 1000
+            if kind != "response":
+                return None, {"invoke_error": raw.decode("utf-8", "replace")}, elapsed
+            answer = json.loads(raw)
+            return answer.get("statusCode"), json.loads(answer.get("body") or "null"), elapsed
+
+        def item(pk, sk):
+            return dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": pk}, "sk": {"S": sk}}, ConsistentRead=True).get("Item")
+
+        first = json.dumps(stripe_event(f"evt_{name}_1", product_id, created))
+        status, body, ms = send(first)
+        checks.check(f"{name}: signed product.updated -> 200 applied ({ms:.0f} ms, first invoke)",
+                     (status, body) == (200, {"received": True, "outcome": "applied"}), f"got {status} {body}")
+        product = item(f"PRODUCT#{product_id}", "PRODUCT")
+        doc = json.loads(product["doc"]["S"]) if product else None
+        checks.check(f"{name}: PRODUCT item written",
+                     product is not None
+                     and doc == {"name": "Pro", "active": True, "metadata": {"plan": "pro"}, "plan": "pro"}
+                     and product["event_created"]["N"] == str(created)
+                     and product["event_id"]["S"] == f"evt_{name}_1",
+                     f"got {product}")
+        event_item = item(f"EVENT#evt_{name}_1", "EVENT")
+        checks.check(f"{name}: EVENT item status done",
+                     event_item is not None and event_item["status"]["S"] == "done" and "expires_at" in event_item
+                     and "lease_until" not in event_item,
+                     f"got {event_item}")
+
+        status, body, ms = send(first)
+        checks.check(f"{name}: same event again -> 200 duplicate ({ms:.0f} ms)",
+                     (status, body) == (200, {"received": True, "outcome": "duplicate"}), f"got {status} {body}")
+
+        older = json.dumps(stripe_event(f"evt_{name}_0", product_id, created - 100, name="Old", plan="free"))
+        status, body, ms = send(older)
+        checks.check(f"{name}: older event, same product -> 200 stale ({ms:.0f} ms)",
+                     (status, body) == (200, {"received": True, "outcome": "stale"}), f"got {status} {body}")
+        product = item(f"PRODUCT#{product_id}", "PRODUCT")
+        checks.check(f"{name}: PRODUCT item kept the newer event",
+                     product is not None and product["event_id"]["S"] == f"evt_{name}_1", f"got {product}")
+
+        newer = json.dumps(stripe_event(f"evt_{name}_2", product_id, created + 100, name="Pro 2"))
+        status, body, ms = send(newer, base64_encoded=True)
+        checks.check(f"{name}: newer event, base64 body -> 200 applied ({ms:.0f} ms)",
+                     (status, body) == (200, {"received": True, "outcome": "applied"}), f"got {status} {body}")
+
+        bad = json.dumps(stripe_event(f"evt_{name}_3", product_id, created + 200))
+        status, body, _ = send(bad, signature=sign(bad, secret="whsec_wrong"))
+        checks.check(f"{name}: bad signature -> 400 invalid_signature",
+                     status == 400 and isinstance(body, dict) and body.get("error") == "invalid_signature",
+                     f"got {status} {body}")
+        checks.check(f"{name}: bad signature wrote nothing", item(f"EVENT#evt_{name}_3", "EVENT") is None)
+
+        # A product document over DynamoDB's 400 KB item limit: step 6 fails, the claim is released.
+        too_big = json.dumps(stripe_event(f"evt_{name}_6", product_id, created + 400, name="x" * 420_000))
+        status, body, _ = send(too_big)
+        checks.check(f"{name}: failing product write -> 500 retry_later",
+                     (status, body) == (500, {"error": "retry_later"}), f"got {status} {body}")
+        checks.check(f"{name}: failing product write released the event",
+                     item(f"EVENT#evt_{name}_6", "EVENT") is None)
+
+        huge = json.dumps(stripe_event(f"evt_{name}_7", product_id, created + 500, name="x" * (512 * 1024)))
+        status, body, _ = send(huge)
+        checks.check(f"{name}: body over 512 KiB -> 413", status == 413, f"got {status} {body}")
+
+        status, body, _ = send(first, method="GET")
+        checks.check(f"{name}: GET -> 405", status == 405, f"got {status} {body}")
+
+        live = json.dumps(stripe_event(f"evt_{name}_4", product_id, created + 300, livemode=True))
+        status, body, _ = send(live)
+        checks.check(f"{name}: livemode event -> 400", status == 400, f"got {status} {body}")
+
+        other = json.dumps(stripe_event(f"evt_{name}_5", product_id, created, event_type="customer.updated"))
+        status, body, _ = send(other)
+        checks.check(f"{name}: customer.updated -> 200 ignored",
+                     (status, body) == (200, {"received": True, "outcome": "ignored"}), f"got {status} {body}")
+    except Exception as err:
+        checks.check(f"{name}: ran", False, repr(err))
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(5)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        api.close()
+    output = log_path.read_text(errors="replace")
+    leaked = [secret for secret in (SECRET, "sk_test_bench", "v1=") if secret in output]
+    checks.check(f"{name}: log shows no secret nor signature", not leaked, f"found {leaked}")
+    if checks.failed > failed_before:
+        print(f"--- {name} output ---\n{output}--- end ---")
+    else:
+        lines = [line for line in output.splitlines() if '"outcome"' in line]
+        print(f"  {name} logged {len(lines)} outcome lines, e.g. {lines[0] if lines else None}")
+
+
+def main():
+    wanted = sys.argv[1:] or ["node", "python"]
+    peers = json.loads((PEERS_DIR / "peers.json").read_text())
+    moto_server = Path(sys.executable).parent / "moto_server"
+    if not moto_server.exists():
+        moto_server = ROOT / "local" / ".venv" / "bin" / "moto_server"
+    checks = Checks()
+    moto = None
+    with tempfile.TemporaryDirectory(prefix="peers-smoke-") as tmp:
+        logs_dir = Path(tmp)
+        try:
+            port = free_port()
+            with open(logs_dir / "moto.log", "wb") as moto_log:
+                moto = subprocess.Popen(
+                    [str(moto_server), "-H", "127.0.0.1", "-p", str(port)],
+                    stdin=subprocess.DEVNULL,
+                    stdout=moto_log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            wait_for_port(port, moto)
+            dynamodb_url = f"http://127.0.0.1:{port}"
+            boto3.client(
+                "dynamodb",
+                endpoint_url=dynamodb_url,
+                region_name="us-east-1",
+                aws_access_key_id="local",
+                aws_secret_access_key="local",
+            ).create_table(
+                TableName=TABLE,
+                BillingMode="PAY_PER_REQUEST",
+                AttributeDefinitions=[
+                    {"AttributeName": "pk", "AttributeType": "S"},
+                    {"AttributeName": "sk", "AttributeType": "S"},
+                ],
+                KeySchema=[
+                    {"AttributeName": "pk", "KeyType": "HASH"},
+                    {"AttributeName": "sk", "KeyType": "RANGE"},
+                ],
+            )
+            for name in wanted:
+                run_peer(name, peers[name], dynamodb_url, checks, logs_dir)
+        except Exception as err:
+            checks.check("setup", False, repr(err))
+        finally:
+            if moto is not None and moto.poll() is None:
+                os.killpg(moto.pid, signal.SIGTERM)
+                try:
+                    moto.wait(5)
+                except subprocess.TimeoutExpired:
+                    os.killpg(moto.pid, signal.SIGKILL)
+                    moto.wait()
+    print(f"smoke: {checks.passed} passed, {checks.failed} failed")
+    return 1 if checks.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

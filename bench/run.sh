@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# make bench: builds ours (release), the Node.js and Python peers and bench-harness, starts the
+# local environment (moto for the store, the rest for the lifecycle call count), measures
+# (bench/run.py, bench/lifecycle_calls.py) and writes bench/results.md and bench/results.png.
+# Everything listens on 127.0.0.1 and is stopped at the end, also on failure.
+#   BENCH_ROUNDS=20 (default) make bench
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+local/install.sh
+local/.venv/bin/pip install -q -r bench/requirements.txt
+bench/peers/install.sh
+# The peers do the same work as ours, checked before they are measured.
+local/.venv/bin/python bench/peers/smoke.py
+cargo build --release -p webhook --bin webhook --example core_instructions
+(cd bench/harness && CARGO_TARGET_DIR="$root/target" cargo build --release)
+mkdir -p bench/.out/zips
+rm -f bench/.out/zips/rust-webhook.zip
+local/.venv/bin/python - <<'PY'
+import zipfile
+with zipfile.ZipFile("bench/.out/zips/rust-webhook.zip", "w", zipfile.ZIP_DEFLATED) as z:
+    z.write("target/release/webhook", "bootstrap")
+PY
+
+local/build-functions.sh
+harness_pid=
+cleanup() {
+    [ -z "$harness_pid" ] || kill "$harness_pid" 2>/dev/null || true
+    local/down.sh
+}
+trap cleanup EXIT
+local/up.sh
+set -a
+# shellcheck disable=SC1091
+. local/.run/env
+set +a
+target/release/bench-harness 9301 3 9390 9391 &
+harness_pid=$!
+export BENCH_DYNAMODB=$AWS_ENDPOINT_URL_DYNAMODB
+
+rm -f bench/.out/lifecycle-calls.json
+local/.venv/bin/python bench/lifecycle_calls.py
+local/.venv/bin/python bench/run.py --rounds "${BENCH_ROUNDS:-20}"
+local/.venv/bin/python bench/report.py
