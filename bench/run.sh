@@ -30,7 +30,8 @@ cleanup() {
     local/down.sh
 }
 trap cleanup EXIT
-local/up.sh
+# cognito-local logs every request in debug: bench/lifecycle_calls.py counts ours there.
+COGNITO_DEBUG=1 local/up.sh
 set -a
 # shellcheck disable=SC1091
 . local/.run/env

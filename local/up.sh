@@ -113,9 +113,10 @@ with open(sys.argv[2], "w") as f:
     f.write(text)
 PY
 fi
-# HOST and PORT are its own variables (config.json sets the same).
+# HOST and PORT are its own variables (config.json sets the same). COGNITO_DEBUG=1 makes it log
+# every request with its headers (make bench counts our calls in that log).
 ensure cognito COGNITO_PORT "$COGNITO_HOME" http_ok "http://127.0.0.1:$COGNITO_PORT/health" -- \
-    env HOST=127.0.0.1 PORT="$COGNITO_PORT" \
+    env HOST=127.0.0.1 PORT="$COGNITO_PORT" ${COGNITO_DEBUG:+DEBUG=1} \
     node "$LOCAL_DIR/node_modules/cognito-local/lib/bin/start.js" || true
 
 # --- bootstrap: table, user pool and app client, Stripe catalogue, local/.run/env --------------
