@@ -373,6 +373,63 @@ async fn when_past_due_should_follow_the_configured_dunning_policy() {
     }
 }
 
+fn in_period(id: &str, created: i64, status: &str, period_end: i64) -> Value {
+    let mut event = sub_event(id, "customer.subscription.updated", created, status);
+    event["data"]["object"]["items"]["data"][0]["current_period_end"] = json!(period_end);
+    event
+}
+
+#[tokio::test]
+async fn when_a_later_renewal_fails_should_count_the_grace_period_from_that_failure() {
+    let t = now();
+    let day = 24 * 3600;
+    let (first_period_end, second_period_end) = (t - 10 * day, t + 20 * day);
+    let first_failure = in_period("evt_1", t - 40 * day, "past_due", first_period_end);
+    let paid = in_period("evt_2", t - 39 * day, "active", first_period_end);
+    let second_failure = in_period("evt_3", t - 3600, "past_due", second_period_end);
+    // With the payment between the failures delivered, and with it still on its way: the new
+    // delinquency starts at its own failure, and 7 days of grace keep the plan either way.
+    for events in [
+        vec![&first_failure, &paid, &second_failure],
+        vec![&first_failure, &second_failure],
+    ] {
+        let deps = linked_deps().await;
+        for event in &events {
+            deliver(&deps, event).await;
+        }
+        let stored = deps.store.stored_subscriptions()[0].clone();
+        assert_eq!(
+            stored.past_due_since,
+            Some(t - 3600),
+            "{} events",
+            events.len()
+        );
+        assert_eq!(
+            plan(&deps).as_deref(),
+            Some("pro"),
+            "{} events",
+            events.len()
+        );
+    }
+}
+
+#[tokio::test]
+async fn when_the_same_renewal_stays_unpaid_should_keep_the_first_failure_time() {
+    let t = now();
+    let period_end = t + 20 * 24 * 3600;
+    let deps = linked_deps().await;
+    deliver(
+        &deps,
+        &in_period("evt_1", t - 3 * 24 * 3600, "past_due", period_end),
+    )
+    .await;
+    deliver(&deps, &in_period("evt_2", t - 3600, "past_due", period_end)).await;
+    assert_eq!(
+        deps.store.stored_subscriptions()[0].past_due_since,
+        Some(t - 3 * 24 * 3600)
+    );
+}
+
 #[tokio::test]
 async fn when_events_arrive_out_of_order_should_keep_the_newest_state() {
     let deps = linked_deps().await;

@@ -720,7 +720,9 @@ fn parse_customer(raw: &str) -> Result<CustomerId> {
 }
 
 /// Since when the subscription has been past due: kept from the stored state while it stays
-/// past due, else the event's time.
+/// past due in the same billing period (the same unpaid renewal), else the event's time. A
+/// past-due state stored for another period is a delinquency that a payment, whose event may
+/// still be on its way, has ended: keeping its time would shorten the new grace period.
 fn past_due_since(
     stored: Option<&SubscriptionState>,
     incoming: &SubscriptionState,
@@ -730,7 +732,10 @@ fn past_due_since(
         return None;
     }
     stored
-        .filter(|stored| stored.status == SubscriptionStatus::PastDue)
+        .filter(|stored| {
+            stored.status == SubscriptionStatus::PastDue
+                && stored.current_period_end == incoming.current_period_end
+        })
         .and_then(|stored| stored.past_due_since)
         .or(Some(event_created))
 }
