@@ -14,7 +14,6 @@ bench/peers/install.sh
 # The peers do the same work as ours, checked before they are measured.
 local/.venv/bin/python bench/peers/smoke.py
 cargo build --release -p webhook --bin webhook --example core_instructions
-(cd bench/harness && CARGO_TARGET_DIR="$root/target" cargo build --release)
 mkdir -p bench/.out/zips
 rm -f bench/.out/zips/rust-webhook.zip
 local/.venv/bin/python - <<'PY'

@@ -8,6 +8,9 @@ past_due, canceled or unpaid at the end):
   - the "soak" group gets EVENTS deliveries (DUPLICATES of them repeated events), shuffled, at
     CONCURRENCY, while the AWS emulator (moto) is restarted once mid-run; every non-2xx answer is
     retried the way Stripe does (with backoff), each retry signed anew.
+Deliveries go to FUNCTIONS webhook processes polling a local Lambda Runtime API (bench-harness),
+so concurrent deliveries really run at once, as on Lambda; --functions 0 sends them through
+cargo lambda watch instead, which runs one invocation of a function at a time.
 At the end it checks that no delivery was lost (every event is recorded done and was answered
 2xx), that each soak customer's state (subscription, plan attribute, API keys and their usage
 plans, stack) equals its replay twin's, and that no user has two API keys or two Stripe
@@ -29,6 +32,7 @@ import hmac
 import json
 import os
 import random
+import socket
 import subprocess
 import sys
 import threading
@@ -121,6 +125,7 @@ class Env:
         self.cloudformation = boto3.client("cloudformation", config=config, **creds,
                                            endpoint_url=env("AWS_ENDPOINT_URL_CLOUDFORMATION"))
         self.run_deadline = float("inf")
+        self.functions: Functions | None = None
         self.pool_id = env("USER_POOL_ID")
         self.client_id = env("USER_POOL_CLIENT_ID")
         self.table = env("TABLE_NAME")
@@ -208,6 +213,77 @@ def sign(secret: str, body: bytes) -> str:
     return f"t={timestamp},v1={signature.hexdigest()}"
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Functions:
+    """COUNT webhook processes polling one Runtime API of bench-harness, as Lambda runs
+    concurrent invocations in separate sandboxes (cargo lambda watch runs one invocation of a
+    function at a time, so races between deliveries never meet there)."""
+
+    def __init__(self, count: int) -> None:
+        harness = ROOT / "target" / "release" / "bench-harness"
+        binary = ROOT / "target" / "debug" / "webhook"
+        for needed in (harness, binary):
+            if not needed.exists():
+                sys.exit(f"soak: {needed} is missing (make soak builds it)")
+        runtime, null, self.control = free_port(), free_port(), free_port()
+        self.processes = [subprocess.Popen(
+            [str(harness), str(runtime), "1", str(null), str(self.control)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+        environment = {
+            **os.environ, "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{runtime}",
+            "AWS_LAMBDA_FUNCTION_NAME": "webhook", "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256", "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/webhook",
+            "AWS_LAMBDA_LOG_STREAM_NAME": "soak", "RUST_LOG": "warn"}
+        log = open(ROOT / "local" / ".run" / "logs" / "soak-functions.log", "ab")
+        self.processes += [subprocess.Popen([str(binary)], env=environment, stdin=subprocess.DEVNULL,
+                                            stdout=log, stderr=log) for _ in range(count)]
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                self.call("GET", "/first-next?timeout_ms=1000")
+                break
+            except (urllib.error.URLError, ConnectionError):
+                if time.monotonic() > deadline:
+                    self.stop()
+                    sys.exit("soak: the webhook processes did not start polling in 30 s")
+                time.sleep(0.1)
+
+    def call(self, method: str, path: str, body: bytes | None = None) -> dict:
+        request = urllib.request.Request(f"http://127.0.0.1:{self.control}{path}", data=body,
+                                         method=method)
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return json.load(response)
+
+    def post(self, body: bytes, signature: str) -> tuple[int, bytes]:
+        """The function's answer to an HTTP API event carrying the delivery."""
+        answer = self.call("POST", "/invoke", json.dumps({
+            "version": "2.0", "routeKey": "POST /stripe/webhook", "rawPath": "/stripe/webhook",
+            "rawQueryString": "",
+            "headers": {"content-type": "application/json; charset=utf-8",
+                        "stripe-signature": signature},
+            "requestContext": {"http": {"method": "POST", "path": "/stripe/webhook",
+                                        "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1",
+                                        "userAgent": "Stripe/1.0"},
+                               "requestId": "soak", "routeKey": "POST /stripe/webhook",
+                               "stage": "$default", "timeEpoch": 0},
+            "body": body.decode(), "isBase64Encoded": False}).encode())
+        if not answer.get("ok"):
+            return 502, answer.get("response", "").encode()
+        response = json.loads(answer["response"])
+        return int(response.get("statusCode", 502)), response.get("body", "").encode()
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.kill()
+        for process in self.processes:
+            process.wait()
+
+
 def deliver(e: Env, event: Event, figures: Figures) -> None:
     """Posts until a 2xx, retrying every other answer as Stripe does; a 4xx other than 409
     (in progress) is a failure: Stripe would retry it too, but it cannot come from the run."""
@@ -215,12 +291,16 @@ def deliver(e: Env, event: Event, figures: Figures) -> None:
     attempt = 0
     while True:
         attempt += 1
-        request = urllib.request.Request(e.webhook_url, data=event.body, method="POST", headers={
-            "Content-Type": "application/json; charset=utf-8",
-            "Stripe-Signature": sign(e.webhook_secret, event.body)})
+        signature = sign(e.webhook_secret, event.body)
         try:
-            with urllib.request.urlopen(request, timeout=60) as response:
-                status, answer = response.status, response.read()
+            if e.functions is not None:
+                status, answer = e.functions.post(event.body, signature)
+            else:
+                request = urllib.request.Request(e.webhook_url, data=event.body, method="POST",
+                                                 headers={"Content-Type": "application/json; charset=utf-8",
+                                                          "Stripe-Signature": signature})
+                with urllib.request.urlopen(request, timeout=60) as response:
+                    status, answer = response.status, response.read()
         except urllib.error.HTTPError as error:
             status, answer = error.code, error.read()
         except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
@@ -308,6 +388,9 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--duplicates", type=float, default=0.30)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--functions", type=int, default=16,
+                        help="webhook processes polling a local Runtime API (Lambda's concurrency); "
+                             "0 sends through cargo lambda watch, one invocation at a time")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--time-limit", type=float, default=1200.0,
                         help="seconds after which no delivery is retried any more")
@@ -321,14 +404,27 @@ def main() -> int:
     if args.customers < 1 or unique % args.customers or unique // args.customers < 4:
         sys.exit(f"soak: {unique} unique events do not split into {args.customers} lifecycles "
                  "of 4 or more events each")
-    length = unique // args.customers
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
-    rng = random.Random(seed)
-    run = f"{int(time.time()) % 10**6:06d}{rng.randrange(1000):03d}"
     e = Env()
     e.run_deadline = time.monotonic() + args.time_limit
+    if args.functions:
+        e.functions = Functions(args.functions)
+    try:
+        return soak(args, e, seed, duplicates, unique)
+    finally:
+        if e.functions is not None:
+            e.functions.stop()
+
+
+def soak(args: argparse.Namespace, e: Env, seed: int, duplicates: int, unique: int) -> int:
+    length = unique // args.customers
+    rng = random.Random(seed)
+    run = f"{int(time.time()) % 10**6:06d}{rng.randrange(1000):03d}"
+    via = (f"{args.functions} webhook processes" if args.functions
+           else "cargo lambda watch (one invocation at a time)")
     print(f"soak {run}: {args.customers} customers, {args.events} deliveries ({unique} events, "
-          f"{duplicates} duplicates), concurrency {args.concurrency}, seed {seed}", flush=True)
+          f"{duplicates} duplicates), concurrency {args.concurrency} into {via}, seed {seed}",
+          flush=True)
 
     prices = e.stripe("/v1/prices", {"lookup_keys[]": PRO_LOOKUP_KEY})["data"]
     if not prices:

@@ -9,8 +9,10 @@ use crate::domain::{CognitoUser, CustomerId, CustomerLink, UserSub};
 use crate::error::{Error, Result};
 use crate::onboarding::Onboarding;
 use crate::plans::{AccessPolicy, PlanCatalog, PlanName};
-use crate::ports::{ApiKeys, Billing, Checkout, CheckoutRecords, CustomerLinks, Directory};
-use crate::provisioning::{Provisioned, Provisioner};
+use crate::ports::{
+    ApiKeys, Billing, Checkout, CheckoutRecords, CustomerLinks, Directory, ProvisioningLeases,
+};
+use crate::provisioning::{Provisioned, Provisioner, under_lease};
 
 /// A price as checkout needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -195,7 +197,7 @@ pub enum Completion {
 
 impl<L, R, B, C, D, K> CheckoutService<'_, L, R, B, C, D, K>
 where
-    L: CustomerLinks,
+    L: CustomerLinks + ProvisioningLeases,
     R: CheckoutRecords,
     B: Billing,
     C: Checkout,
@@ -329,7 +331,11 @@ where
         let Some(link) = self.links.customer_of_user(&record.sub).await? else {
             return Ok(Completion::Rejected("user no longer linked"));
         };
-        let provisioned = self.provisioner().reconcile(&link, now).await?;
+        let provisioner = self.provisioner();
+        let provisioned = under_lease(self.links, &link.sub, now, || {
+            provisioner.reconcile(&link, now)
+        })
+        .await?;
         if !self.records.mark_completed(session_id).await? {
             return Ok(Completion::AlreadyProvisioned);
         }

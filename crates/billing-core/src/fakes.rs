@@ -21,8 +21,8 @@ use crate::error::{Error, Result, Upstream};
 use crate::plans::{PlanName, SubscriptionState};
 use crate::ports::{
     ApiKey, ApiKeys, Billing, Checkout, CheckoutRecords, CognitoUserRef, CustomerLinks, Directory,
-    Document, EventClaim, EventLog, Freshness, StackRecord, StackStatus, Stacks, SyncStore,
-    UserLookup, Versioned,
+    Document, EventClaim, EventLog, Freshness, ProvisioningLeases, StackRecord, StackStatus,
+    Stacks, SyncStore, UserLookup, Versioned,
 };
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -45,6 +45,8 @@ struct LinkTables {
     documents: BTreeMap<(String, String), Versioned<Document>>,
     unmapped: Vec<(String, String)>,
     stacks: BTreeMap<(String, String), StackRecord>,
+    /// user -> (holder, until)
+    leases: HashMap<UserSub, (String, i64)>,
 }
 
 /// The ordering rule of versioned writes: newer applies, same event or older is stale, another
@@ -215,6 +217,37 @@ impl CustomerLinks for InMemoryStore {
         let mut tables = lock(&self.tables);
         tables.by_user.remove(&link.sub);
         tables.by_customer.remove(&link.customer_id);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ProvisioningLeases for InMemoryStore {
+    async fn take_lease(&self, owner: &UserSub, holder: &str, now: i64) -> Result<bool> {
+        self.enter("PutItem")?;
+        let mut tables = lock(&self.tables);
+        match tables.leases.get(owner) {
+            Some((_, until)) if *until >= now => Ok(false),
+            _ => {
+                let until = now + crate::table::PROVISIONING_LEASE_SECS;
+                tables
+                    .leases
+                    .insert(owner.clone(), (holder.to_owned(), until));
+                Ok(true)
+            }
+        }
+    }
+
+    async fn release_lease(&self, owner: &UserSub, holder: &str) -> Result<()> {
+        self.enter("DeleteItem")?;
+        let mut tables = lock(&self.tables);
+        if tables
+            .leases
+            .get(owner)
+            .is_some_and(|(held_by, _)| held_by == holder)
+        {
+            tables.leases.remove(owner);
+        }
         Ok(())
     }
 }

@@ -1,6 +1,8 @@
 //! Applying a customer's plan: `custom:plan_type` on the Cognito user and the user's API key on
 //! the plan's usage plan. Shared by the success return and the webhook; every step is
-//! idempotent, so running it twice or concurrently converges on the same state.
+//! idempotent, and callers read the state and apply it under the user's provisioning lease
+//! (`under_lease`), so concurrent deliveries cannot apply an older view after a newer one nor
+//! create two keys.
 
 use std::future::Future;
 use std::time::Duration;
@@ -8,9 +10,52 @@ use std::time::Duration;
 use tracing::warn;
 
 use crate::domain::{CustomerLink, UserSub};
-use crate::error::Result;
+use crate::error::{Error, Result, Upstream};
 use crate::plans::{AccessPolicy, PlanCatalog, PlanConfig, PlanName, SubscriptionState};
-use crate::ports::{ApiKeys, Billing, Directory};
+use crate::ports::{ApiKeys, Billing, Directory, ProvisioningLeases};
+
+/// How long a caller waits for another provisioning of the same user before giving up with a
+/// retryable error (Stripe retries the delivery; the success return answers "try again").
+const LEASE_WAIT: Duration = Duration::from_secs(10);
+
+/// Runs `work` (read the user's state, apply it) while holding the user's provisioning lease:
+/// a state read before another delivery's write is never applied after that delivery's own.
+pub async fn under_lease<L, T, F, Fut>(leases: &L, owner: &UserSub, now: i64, work: F) -> Result<T>
+where
+    L: ProvisioningLeases,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    let holder = lease_holder()?;
+    let started = tokio::time::Instant::now();
+    let mut delay = Duration::from_millis(20);
+    while !leases.take_lease(owner, &holder, now).await? {
+        if started.elapsed() >= LEASE_WAIT {
+            return Err(Error::upstream(
+                Upstream::DynamoDb,
+                "PutItem",
+                true,
+                "another provisioning of this user is under way",
+            ));
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_millis(500));
+    }
+    let outcome = work().await;
+    if let Err(error) = leases.release_lease(owner, &holder).await {
+        warn!(sub = %owner, error = %crate::error::Chain(&error), "could not release the provisioning lease; it expires");
+    }
+    outcome
+}
+
+fn lease_holder() -> Result<String> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| Error::InvalidData {
+        service: Upstream::DynamoDb,
+        detail: format!("no randomness for a lease holder: {e}"),
+    })?;
+    Ok(hex::encode(bytes))
+}
 
 /// API Gateway allows a few key operations per second: throttled calls are retried with
 /// exponential backoff, as are other transient failures.
@@ -106,5 +151,84 @@ impl<B: Billing, D: Directory, K: ApiKeys> Provisioner<'_, B, D, K> {
             .await?;
         }
         Ok(Some(key.id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::fakes::InMemoryStore;
+
+    fn alice() -> UserSub {
+        UserSub::parse("sub-alice").unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn when_provisionings_overlap_should_run_one_at_a_time() {
+        let store = Arc::new(InMemoryStore::default());
+        let inside = Arc::new(AtomicUsize::new(0));
+        let most_inside = Arc::new(AtomicUsize::new(0));
+        let runs = (0..4).map(|_| {
+            let (store, inside, most_inside) = (store.clone(), inside.clone(), most_inside.clone());
+            tokio::spawn(async move {
+                under_lease(store.as_ref(), &alice(), 1_000, || async {
+                    let now_inside = inside.fetch_add(1, Ordering::SeqCst) + 1;
+                    most_inside.fetch_max(now_inside, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    inside.fetch_sub(1, Ordering::SeqCst);
+                    Ok(())
+                })
+                .await
+            })
+        });
+        for run in runs.collect::<Vec<_>>() {
+            run.await.unwrap().unwrap();
+        }
+        assert_eq!(most_inside.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn when_the_lease_stays_taken_should_give_up_with_a_retryable_error() {
+        let store = InMemoryStore::default();
+        assert!(store.take_lease(&alice(), "another", 1_000).await.unwrap());
+        let ran = AtomicUsize::new(0);
+        let error = under_lease(&store, &alice(), 1_000, || async {
+            ran.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        })
+        .await
+        .unwrap_err();
+        assert!(error.is_retryable());
+        assert_eq!(ran.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn when_the_holder_died_should_take_the_expired_lease_over() {
+        let store = InMemoryStore::default();
+        assert!(store.take_lease(&alice(), "dead", 1_000).await.unwrap());
+        let later = 1_000 + crate::table::PROVISIONING_LEASE_SECS + 1;
+        let outcome = under_lease(&store, &alice(), later, || async { Ok(7) }).await;
+        assert_eq!(outcome.unwrap(), 7);
+        // Released after the work: the next one takes it at once.
+        assert!(store.take_lease(&alice(), "next", later).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn when_work_fails_should_release_the_lease_and_pass_the_error_on() {
+        let store = InMemoryStore::default();
+        let outcome: Result<()> = under_lease(&store, &alice(), 1_000, || async {
+            Err(Error::upstream(
+                Upstream::ApiGateway,
+                "CreateApiKey",
+                true,
+                "throttled",
+            ))
+        })
+        .await;
+        assert!(outcome.is_err());
+        assert!(store.take_lease(&alice(), "next", 1_000).await.unwrap());
     }
 }

@@ -16,6 +16,7 @@
 //! | `PRODUCT#<id>` / `PRICE#<id>` / `TAX_RATE#<id>` | same word | the catalogue | GetItem; gsi1 `LOOKUP#<lookup_key>`: price by lookup key |
 //! | `EVENT#<evt>`    | `EVENT`    | processed Stripe event: processing (with a lease) or done; TTL 35 days | conditional PutItem per delivery |
 //! | `UNMAPPED#<cus>` | `EVENT#<evt>` | event of a customer nobody is linked to | gsi1 `UNMAPPED` / `<created>#<cus>`: list them |
+//! | `USER#<sub>`     | `PROVISIONING` | the user's provisioning lease (holder, until when); TTL | conditional PutItem before applying a plan |
 //! | `SUBSCRIPTION#<id>` | `STACK#<name>` | CloudFormation stack of a subscription: active, deleting, deleted | Query by subscription; gsi1 `STACKSTATE#<state>`: the sweep |
 //!
 //! Versioned items (subscriptions, documents) are written only if their event's `created` is
@@ -55,6 +56,9 @@ pub const EVENT_TTL_SECS: i64 = 35 * 24 * 3600;
 /// long: longer than the webhook function's timeout (20 s in template.yaml), so a live delivery
 /// is never taken over.
 pub const EVENT_LEASE_SECS: i64 = 30;
+/// A provisioning whose holder died is taken over after this long (see `provisioning::under_lease`).
+pub const PROVISIONING_LEASE_SECS: i64 = 30;
+pub const SK_PROVISIONING: &str = "PROVISIONING";
 
 pub fn event_pk(event_id: &str) -> String {
     format!("EVENT#{event_id}")

@@ -10,7 +10,9 @@ use billing_core::http::{
     upstream_failure,
 };
 use billing_core::plans::{AccessPolicy, PlanCatalog};
-use billing_core::ports::{ApiKeys, Billing, Checkout, CheckoutRecords, CustomerLinks, Directory};
+use billing_core::ports::{
+    ApiKeys, Billing, Checkout, CheckoutRecords, CustomerLinks, Directory, ProvisioningLeases,
+};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 use serde::Deserialize;
@@ -33,7 +35,7 @@ pub struct Deps<S, P, D, K> {
 
 impl<S, P, D, K> Deps<S, P, D, K>
 where
-    S: CustomerLinks + CheckoutRecords,
+    S: CustomerLinks + CheckoutRecords + ProvisioningLeases,
     P: Billing + Checkout,
     D: Directory,
     K: ApiKeys,
@@ -131,7 +133,7 @@ pub async fn handle<S, P, D, K>(
     request: Request,
 ) -> Result<Response<Body>, Error>
 where
-    S: CustomerLinks + CheckoutRecords,
+    S: CustomerLinks + CheckoutRecords + ProvisioningLeases,
     P: Billing + Checkout,
     D: Directory,
     K: ApiKeys,
@@ -147,7 +149,7 @@ where
 
 async fn start<S, P, D, K>(deps: &Deps<S, P, D, K>, request: &Request) -> Response<Body>
 where
-    S: CustomerLinks + CheckoutRecords,
+    S: CustomerLinks + CheckoutRecords + ProvisioningLeases,
     P: Billing + Checkout,
     D: Directory,
     K: ApiKeys,
@@ -214,7 +216,7 @@ where
 
 async fn complete<S, P, D, K>(deps: &Deps<S, P, D, K>, request: &Request) -> Response<Body>
 where
-    S: CustomerLinks + CheckoutRecords,
+    S: CustomerLinks + CheckoutRecords + ProvisioningLeases,
     P: Billing + Checkout,
     D: Directory,
     K: ApiKeys,

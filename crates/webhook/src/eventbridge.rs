@@ -1,7 +1,8 @@
 //! Stripe events from Amazon EventBridge, and the scheduled stack sweep.
 
 use billing_core::ports::{
-    ApiKeys, Billing, CustomerLinks, Directory, EventLog, Stacks, SyncStore, UserLookup,
+    ApiKeys, Billing, CustomerLinks, Directory, EventLog, ProvisioningLeases, Stacks, SyncStore,
+    UserLookup,
 };
 use billing_core::webhook::parse_event;
 use billing_core::webhook::sync::Outcome;
@@ -18,7 +19,7 @@ pub async fn handle<S, B, D, K, C>(
     payload: Value,
 ) -> Result<Value, Error>
 where
-    S: SyncStore + EventLog + CustomerLinks,
+    S: SyncStore + EventLog + CustomerLinks + ProvisioningLeases,
     B: Billing,
     D: Directory + UserLookup,
     K: ApiKeys,

@@ -3,7 +3,8 @@
 
 use billing_core::http::{error_response, json_response, now};
 use billing_core::ports::{
-    ApiKeys, Billing, CustomerLinks, Directory, EventLog, Stacks, SyncStore, UserLookup,
+    ApiKeys, Billing, CustomerLinks, Directory, EventLog, ProvisioningLeases, Stacks, SyncStore,
+    UserLookup,
 };
 use billing_core::webhook::sync::Outcome;
 use billing_core::webhook::{DEFAULT_TOLERANCE_SECS, parse_event, verify};
@@ -22,7 +23,7 @@ pub async fn handle<S, B, D, K, C>(
     request: Request,
 ) -> Result<Response<Body>, Error>
 where
-    S: SyncStore + EventLog + CustomerLinks,
+    S: SyncStore + EventLog + CustomerLinks + ProvisioningLeases,
     B: Billing,
     D: Directory + UserLookup,
     K: ApiKeys,

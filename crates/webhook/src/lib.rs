@@ -8,7 +8,8 @@ pub mod handler;
 
 use billing_core::plans::PlanCatalog;
 use billing_core::ports::{
-    ApiKeys, Billing, CustomerLinks, Directory, EventLog, Stacks, SyncStore, UserLookup,
+    ApiKeys, Billing, CustomerLinks, Directory, EventLog, ProvisioningLeases, Stacks, SyncStore,
+    UserLookup,
 };
 use billing_core::webhook::StripeEvent;
 use billing_core::webhook::sync::{Outcome, SyncService, SyncSettings};
@@ -31,7 +32,7 @@ pub struct Deps<S, B, D, K, C> {
 
 impl<S, B, D, K, C> Deps<S, B, D, K, C>
 where
-    S: SyncStore + EventLog + CustomerLinks,
+    S: SyncStore + EventLog + CustomerLinks + ProvisioningLeases,
     B: Billing,
     D: Directory + UserLookup,
     K: ApiKeys,

@@ -15,8 +15,8 @@ use crate::domain::{CustomerId, CustomerLink, UserPoolId, UserSub, Username};
 use crate::error::{Error, Result, Upstream};
 use crate::plans::SubscriptionState;
 use crate::ports::{
-    CheckoutRecords, CustomerLinks, Document, EventClaim, EventLog, Freshness, StackRecord,
-    StackState, SyncStore, Versioned,
+    CheckoutRecords, CustomerLinks, Document, EventClaim, EventLog, Freshness, ProvisioningLeases,
+    StackRecord, StackState, SyncStore, Versioned,
 };
 use crate::table::{self, attr};
 
@@ -329,6 +329,7 @@ const EVENT_ID: &str = "event_id";
 const DOC: &str = "doc";
 const STATUS: &str = "status";
 const LEASE_UNTIL: &str = "lease_until";
+const HOLDER: &str = "holder";
 
 fn conditional_failed<E, R>(error: &SdkError<E, R>) -> bool
 where
@@ -400,7 +401,11 @@ impl DynamoStore {
                     .map(String::as_str)
                     == Some(event_id);
                 let tie = number_attr(&stored, EVENT_CREATED)? == event_created;
-                Ok(if tie && !same_event {
+                Ok(if same_event {
+                    // A retry of a delivery that failed after storing this state: what follows
+                    // the write (provisioning) must still run.
+                    Freshness::Same
+                } else if tie {
                     Freshness::Tie
                 } else {
                     Freshness::Stale
@@ -425,6 +430,54 @@ fn to_doc(value: &impl serde::Serialize) -> Result<AttributeValue> {
             service: Upstream::DynamoDb,
             detail: e.to_string(),
         })
+}
+
+#[async_trait]
+impl ProvisioningLeases for DynamoStore {
+    async fn take_lease(&self, owner: &UserSub, holder: &str, now: i64) -> Result<bool> {
+        let until = now + table::PROVISIONING_LEASE_SECS;
+        let outcome = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(table::PK, s(format!("USER#{owner}")))
+            .item(table::SK, s(table::SK_PROVISIONING))
+            .item(HOLDER, s(holder))
+            .item(LEASE_UNTIL, AttributeValue::N(until.to_string()))
+            .item(table::EXPIRES_AT, AttributeValue::N(until.to_string()))
+            .condition_expression("attribute_not_exists(#pk) OR #lease < :now")
+            .expression_attribute_names("#pk", table::PK)
+            .expression_attribute_names("#lease", LEASE_UNTIL)
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .send()
+            .await;
+        match outcome {
+            Ok(_) => Ok(true),
+            Err(e) if conditional_failed(&e) => Ok(false),
+            Err(e) => Err(classify(Upstream::DynamoDb, "PutItem", e)),
+        }
+    }
+
+    async fn release_lease(&self, owner: &UserSub, holder: &str) -> Result<()> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key(table::PK, s(format!("USER#{owner}")))
+            .key(table::SK, s(table::SK_PROVISIONING))
+            .condition_expression("#holder = :holder")
+            .expression_attribute_names("#holder", HOLDER)
+            .expression_attribute_values(":holder", s(holder))
+            .send()
+            .await
+            .map(|_| ())
+            .or_else(|e| {
+                if conditional_failed(&e) {
+                    Ok(())
+                } else {
+                    Err(classify(Upstream::DynamoDb, "DeleteItem", e))
+                }
+            })
+    }
 }
 
 #[async_trait]

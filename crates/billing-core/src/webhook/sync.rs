@@ -15,9 +15,10 @@ use crate::error::{Error, Result, Upstream};
 use crate::plans::{AccessPolicy, PlanCatalog, SubscriptionState, SubscriptionStatus};
 use crate::ports::{
     ApiKeys, Billing, CustomerLinks, Directory, Document, EventClaim, EventLog, Freshness,
-    StackRecord, StackState, StackStatus, Stacks, SyncStore, UserLookup, Versioned,
+    ProvisioningLeases, StackRecord, StackState, StackStatus, Stacks, SyncStore, UserLookup,
+    Versioned,
 };
-use crate::provisioning::Provisioner;
+use crate::provisioning::{Provisioner, under_lease};
 use crate::webhook::event::{
     CheckoutSessionObject, CustomerObject, EventObject, InvoiceObject, PaymentIntentObject,
     PriceObject, ProductObject, StripeEvent, TaxRateObject,
@@ -94,7 +95,7 @@ fn is_handled(event_type: &str) -> bool {
 
 impl<S, B, D, K, C, U> SyncService<'_, S, B, D, K, C, U>
 where
-    S: SyncStore + EventLog + CustomerLinks,
+    S: SyncStore + EventLog + CustomerLinks + ProvisioningLeases,
     B: Billing,
     D: Directory,
     K: ApiKeys,
@@ -535,8 +536,11 @@ where
         let Some(link) = self.link_for(customer_id, &hints, event, now).await? else {
             return Ok(Outcome::Unmapped);
         };
-        let subscriptions = self.store.subscriptions_of(customer_id).await?;
-        let provisioned = self.provisioner().apply(&link, subscriptions, now).await?;
+        let provisioned = under_lease(self.store, &link.sub, now, || async {
+            let subscriptions = self.store.subscriptions_of(customer_id).await?;
+            self.provisioner().apply(&link, subscriptions, now).await
+        })
+        .await?;
         info!(event_id = %event.id, customer_id = %customer_id, sub = %link.sub, plan = %provisioned.plan, "customer reconciled");
         Ok(Outcome::Applied)
     }
