@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use billing_core::adapters::dynamo::DynamoStore;
-use billing_core::domain::UserSub;
+use billing_core::domain::CustomerId;
 use billing_core::plans::{PlanName, SubscriptionState, SubscriptionStatus};
 use billing_core::ports::{Freshness, ProvisioningLeases, SyncStore, Versioned};
 use integration_tests::*;
@@ -67,7 +67,7 @@ async fn versioned_writes_should_tell_a_retry_of_the_same_event_from_an_older_on
 async fn the_provisioning_lease_should_have_one_holder_until_released_or_expired() {
     let env = LocalEnv::from_env();
     let store = DynamoStore::from_sdk(&env.sdk().await, &env.table_name);
-    let user = UserSub::parse(unique("sub-lease")).unwrap();
+    let user = CustomerId::parse(unique("cus_lease")).unwrap();
 
     assert!(store.take_lease(&user, "a", 1_000).await.unwrap());
     assert!(!store.take_lease(&user, "b", 1_001).await.unwrap());

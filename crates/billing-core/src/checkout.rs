@@ -332,7 +332,7 @@ where
             return Ok(Completion::Rejected("user no longer linked"));
         };
         let provisioner = self.provisioner();
-        let provisioned = under_lease(self.links, &link.sub, now, || {
+        let provisioned = under_lease(self.links, &link.customer_id, now, || {
             provisioner.reconcile(&link, now)
         })
         .await?;

@@ -45,8 +45,8 @@ struct LinkTables {
     documents: BTreeMap<(String, String), Versioned<Document>>,
     unmapped: Vec<(String, String)>,
     stacks: BTreeMap<(String, String), StackRecord>,
-    /// user -> (holder, until)
-    leases: HashMap<UserSub, (String, i64)>,
+    /// customer -> (holder, until)
+    leases: HashMap<CustomerId, (String, i64)>,
 }
 
 /// The ordering rule of versioned writes: newer applies, same event or older is stale, another
@@ -223,30 +223,30 @@ impl CustomerLinks for InMemoryStore {
 
 #[async_trait]
 impl ProvisioningLeases for InMemoryStore {
-    async fn take_lease(&self, owner: &UserSub, holder: &str, now: i64) -> Result<bool> {
+    async fn take_lease(&self, customer: &CustomerId, holder: &str, now: i64) -> Result<bool> {
         self.enter("PutItem")?;
         let mut tables = lock(&self.tables);
-        match tables.leases.get(owner) {
+        match tables.leases.get(customer) {
             Some((_, until)) if *until >= now => Ok(false),
             _ => {
                 let until = now + crate::table::PROVISIONING_LEASE_SECS;
                 tables
                     .leases
-                    .insert(owner.clone(), (holder.to_owned(), until));
+                    .insert(customer.clone(), (holder.to_owned(), until));
                 Ok(true)
             }
         }
     }
 
-    async fn release_lease(&self, owner: &UserSub, holder: &str) -> Result<()> {
+    async fn release_lease(&self, customer: &CustomerId, holder: &str) -> Result<()> {
         self.enter("DeleteItem")?;
         let mut tables = lock(&self.tables);
         if tables
             .leases
-            .get(owner)
+            .get(customer)
             .is_some_and(|(held_by, _)| held_by == holder)
         {
-            tables.leases.remove(owner);
+            tables.leases.remove(customer);
         }
         Ok(())
     }

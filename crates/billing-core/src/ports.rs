@@ -166,15 +166,15 @@ pub enum EventClaim {
     InProgress,
 }
 
-/// One provisioning at a time per user (see `provisioning::under_lease`).
+/// One provisioning at a time per customer, so per user (see `provisioning::under_lease`).
 #[async_trait]
 pub trait ProvisioningLeases: Send + Sync {
-    /// Takes the user's lease for `holder` until `now + PROVISIONING_LEASE_SECS`; false while
-    /// another holder's lease runs.
-    async fn take_lease(&self, owner: &UserSub, holder: &str, now: i64) -> Result<bool>;
+    /// Takes the customer's lease for `holder` until `now + PROVISIONING_LEASE_SECS`; false
+    /// while another holder's lease runs.
+    async fn take_lease(&self, customer: &CustomerId, holder: &str, now: i64) -> Result<bool>;
 
     /// Ends `holder`'s lease; nothing when the lease is not (or no longer) theirs.
-    async fn release_lease(&self, owner: &UserSub, holder: &str) -> Result<()>;
+    async fn release_lease(&self, customer: &CustomerId, holder: &str) -> Result<()>;
 }
 
 /// Processed Stripe events, kept beyond Stripe's 30-day resend window.

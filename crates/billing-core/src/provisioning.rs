@@ -1,6 +1,6 @@
 //! Applying a customer's plan: `custom:plan_type` on the Cognito user and the user's API key on
 //! the plan's usage plan. Shared by the success return and the webhook; every step is
-//! idempotent, and callers read the state and apply it under the user's provisioning lease
+//! idempotent, and callers read the state and apply it under the customer's provisioning lease
 //! (`under_lease`), so concurrent deliveries cannot apply an older view after a newer one nor
 //! create two keys.
 
@@ -9,18 +9,23 @@ use std::time::Duration;
 
 use tracing::warn;
 
-use crate::domain::{CustomerLink, UserSub};
+use crate::domain::{CustomerId, CustomerLink, UserSub};
 use crate::error::{Error, Result, Upstream};
 use crate::plans::{AccessPolicy, PlanCatalog, PlanConfig, PlanName, SubscriptionState};
 use crate::ports::{ApiKeys, Billing, Directory, ProvisioningLeases};
 
-/// How long a caller waits for another provisioning of the same user before giving up with a
+/// How long a caller waits for another provisioning of the same customer before giving up with a
 /// retryable error (Stripe retries the delivery; the success return answers "try again").
 const LEASE_WAIT: Duration = Duration::from_secs(10);
 
-/// Runs `work` (read the user's state, apply it) while holding the user's provisioning lease:
-/// a state read before another delivery's write is never applied after that delivery's own.
-pub async fn under_lease<L, T, F, Fut>(leases: &L, owner: &UserSub, now: i64, work: F) -> Result<T>
+/// Runs `work` (read the customer's state, apply it) while holding the customer's provisioning
+/// lease: a state read before another delivery's write is never applied after that delivery's.
+pub async fn under_lease<L, T, F, Fut>(
+    leases: &L,
+    customer: &CustomerId,
+    now: i64,
+    work: F,
+) -> Result<T>
 where
     L: ProvisioningLeases,
     F: FnOnce() -> Fut,
@@ -29,21 +34,21 @@ where
     let holder = lease_holder()?;
     let started = tokio::time::Instant::now();
     let mut delay = Duration::from_millis(20);
-    while !leases.take_lease(owner, &holder, now).await? {
+    while !leases.take_lease(customer, &holder, now).await? {
         if started.elapsed() >= LEASE_WAIT {
             return Err(Error::upstream(
                 Upstream::DynamoDb,
                 "PutItem",
                 true,
-                "another provisioning of this user is under way",
+                "another provisioning of this customer is under way",
             ));
         }
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_millis(500));
     }
     let outcome = work().await;
-    if let Err(error) = leases.release_lease(owner, &holder).await {
-        warn!(sub = %owner, error = %crate::error::Chain(&error), "could not release the provisioning lease; it expires");
+    if let Err(error) = leases.release_lease(customer, &holder).await {
+        warn!(customer_id = %customer, error = %crate::error::Chain(&error), "could not release the provisioning lease; it expires");
     }
     outcome
 }
@@ -162,8 +167,8 @@ mod tests {
     use super::*;
     use crate::fakes::InMemoryStore;
 
-    fn alice() -> UserSub {
-        UserSub::parse("sub-alice").unwrap()
+    fn alice() -> CustomerId {
+        CustomerId::parse("cus_alice").unwrap()
     }
 
     #[tokio::test(start_paused = true)]

@@ -434,13 +434,13 @@ fn to_doc(value: &impl serde::Serialize) -> Result<AttributeValue> {
 
 #[async_trait]
 impl ProvisioningLeases for DynamoStore {
-    async fn take_lease(&self, owner: &UserSub, holder: &str, now: i64) -> Result<bool> {
+    async fn take_lease(&self, customer: &CustomerId, holder: &str, now: i64) -> Result<bool> {
         let until = now + table::PROVISIONING_LEASE_SECS;
         let outcome = self
             .client
             .put_item()
             .table_name(&self.table)
-            .item(table::PK, s(format!("USER#{owner}")))
+            .item(table::PK, s(table::customer_pk(customer.as_str())))
             .item(table::SK, s(table::SK_PROVISIONING))
             .item(HOLDER, s(holder))
             .item(LEASE_UNTIL, AttributeValue::N(until.to_string()))
@@ -458,11 +458,11 @@ impl ProvisioningLeases for DynamoStore {
         }
     }
 
-    async fn release_lease(&self, owner: &UserSub, holder: &str) -> Result<()> {
+    async fn release_lease(&self, customer: &CustomerId, holder: &str) -> Result<()> {
         self.client
             .delete_item()
             .table_name(&self.table)
-            .key(table::PK, s(format!("USER#{owner}")))
+            .key(table::PK, s(table::customer_pk(customer.as_str())))
             .key(table::SK, s(table::SK_PROVISIONING))
             .condition_expression("#holder = :holder")
             .expression_attribute_names("#holder", HOLDER)

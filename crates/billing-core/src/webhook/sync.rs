@@ -211,13 +211,8 @@ where
         };
         if freshness == Freshness::Stale {
             // Nothing to apply, but an ended subscription's teardown may still be under way.
-            let latest = self
-                .store
-                .subscription(&customer_id, &versioned.state.id)
+            self.settle_stacks(&customer_id, &versioned.state.id, now, false)
                 .await?;
-            if latest.is_some_and(|latest| latest.state.status.is_ended()) {
-                self.deprovision(&versioned.state.id, now).await?;
-            }
             return Ok(Outcome::Stale);
         }
         let hints = LinkHints {
@@ -229,12 +224,39 @@ where
             email: None,
         };
         let outcome = self.reconcile(&customer_id, hints, event, now).await?;
-        if versioned.state.status.is_ended() {
-            self.deprovision(&versioned.state.id, now).await?;
-        } else if self.settings.policy.entitles(&versioned.state, now) {
-            self.provision_stack(&versioned.state, now).await?;
-        }
+        self.settle_stacks(&customer_id, &versioned.state.id, now, true)
+            .await?;
         Ok(outcome)
+    }
+
+    /// Tears down the stacks of an ended subscription and, when `provision`, creates the stack
+    /// of an entitled one: decided on the latest stored state, under the customer's lease, so a
+    /// delivery that stored an older state cannot create a stack after the ending one tore it
+    /// down.
+    async fn settle_stacks(
+        &self,
+        customer_id: &CustomerId,
+        subscription_id: &str,
+        now: i64,
+        provision: bool,
+    ) -> Result<()> {
+        under_lease(self.store, customer_id, now, || async {
+            let Some(latest) = self
+                .store
+                .subscription(customer_id, subscription_id)
+                .await?
+            else {
+                return Ok(());
+            };
+            if latest.state.status.is_ended() {
+                self.deprovision(subscription_id, now).await
+            } else if provision && self.settings.policy.entitles(&latest.state, now) {
+                self.provision_stack(&latest.state, now).await
+            } else {
+                Ok(())
+            }
+        })
+        .await
     }
 
     async fn on_checkout_session(
@@ -536,7 +558,7 @@ where
         let Some(link) = self.link_for(customer_id, &hints, event, now).await? else {
             return Ok(Outcome::Unmapped);
         };
-        let provisioned = under_lease(self.store, &link.sub, now, || async {
+        let provisioned = under_lease(self.store, customer_id, now, || async {
             let subscriptions = self.store.subscriptions_of(customer_id).await?;
             self.provisioner().apply(&link, subscriptions, now).await
         })
