@@ -223,10 +223,16 @@ where
                 .cloned(),
             email: None,
         };
-        let outcome = self.reconcile(&customer_id, hints, event, now).await?;
-        self.settle_stacks(&customer_id, &versioned.state.id, now, true)
-            .await?;
-        Ok(outcome)
+        // One lease for the plan and the stacks: both act on the state read under it.
+        under_lease(self.store, &customer_id, now, || async {
+            let outcome = self
+                .reconcile_holding_lease(&customer_id, hints, event, now)
+                .await?;
+            self.settle_stacks_holding_lease(&customer_id, &versioned.state.id, now, true)
+                .await?;
+            Ok(outcome)
+        })
+        .await
     }
 
     /// Tears down the stacks of an ended subscription and, when `provision`, creates the stack
@@ -240,23 +246,33 @@ where
         now: i64,
         provision: bool,
     ) -> Result<()> {
-        under_lease(self.store, customer_id, now, || async {
-            let Some(latest) = self
-                .store
-                .subscription(customer_id, subscription_id)
-                .await?
-            else {
-                return Ok(());
-            };
-            if latest.state.status.is_ended() {
-                self.deprovision(subscription_id, now).await
-            } else if provision && self.settings.policy.entitles(&latest.state, now) {
-                self.provision_stack(&latest.state, now).await
-            } else {
-                Ok(())
-            }
+        under_lease(self.store, customer_id, now, || {
+            self.settle_stacks_holding_lease(customer_id, subscription_id, now, provision)
         })
         .await
+    }
+
+    async fn settle_stacks_holding_lease(
+        &self,
+        customer_id: &CustomerId,
+        subscription_id: &str,
+        now: i64,
+        provision: bool,
+    ) -> Result<()> {
+        let Some(latest) = self
+            .store
+            .subscription(customer_id, subscription_id)
+            .await?
+        else {
+            return Ok(());
+        };
+        if latest.state.status.is_ended() {
+            self.deprovision(subscription_id, now).await
+        } else if provision && self.settings.policy.entitles(&latest.state, now) {
+            self.provision_stack(&latest.state, now).await
+        } else {
+            Ok(())
+        }
     }
 
     async fn on_checkout_session(
@@ -547,8 +563,22 @@ where
         .await
     }
 
-    /// Applies the plan of all of the customer's stored subscriptions to their user.
+    /// Applies the plan of all of the customer's stored subscriptions to their user, under the
+    /// customer's provisioning lease.
     async fn reconcile(
+        &self,
+        customer_id: &CustomerId,
+        hints: LinkHints,
+        event: &StripeEvent,
+        now: i64,
+    ) -> Result<Outcome> {
+        under_lease(self.store, customer_id, now, || {
+            self.reconcile_holding_lease(customer_id, hints, event, now)
+        })
+        .await
+    }
+
+    async fn reconcile_holding_lease(
         &self,
         customer_id: &CustomerId,
         hints: LinkHints,
@@ -558,11 +588,8 @@ where
         let Some(link) = self.link_for(customer_id, &hints, event, now).await? else {
             return Ok(Outcome::Unmapped);
         };
-        let provisioned = under_lease(self.store, customer_id, now, || async {
-            let subscriptions = self.store.subscriptions_of(customer_id).await?;
-            self.provisioner().apply(&link, subscriptions, now).await
-        })
-        .await?;
+        let subscriptions = self.store.subscriptions_of(customer_id).await?;
+        let provisioned = self.provisioner().apply(&link, subscriptions, now).await?;
         info!(event_id = %event.id, customer_id = %customer_id, sub = %link.sub, plan = %provisioned.plan, "customer reconciled");
         Ok(Outcome::Applied)
     }
