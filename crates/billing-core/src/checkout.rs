@@ -151,11 +151,16 @@ pub fn hash_key(key: &str) -> String {
 
 /// 32 random bytes, hex.
 pub fn new_one_time_key() -> Result<String> {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| Error::InvalidData {
+    random_hex::<32>().map_err(|e| Error::InvalidData {
         service: crate::error::Upstream::Stripe,
         detail: format!("no randomness: {e}"),
-    })?;
+    })
+}
+
+/// N random bytes from the OS, hex.
+pub(crate) fn random_hex<const N: usize>() -> std::result::Result<String, getrandom::Error> {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes)?;
     Ok(hex::encode(bytes))
 }
 

@@ -54,12 +54,10 @@ where
 }
 
 fn lease_holder() -> Result<String> {
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).map_err(|e| Error::InvalidData {
+    crate::checkout::random_hex::<16>().map_err(|e| Error::InvalidData {
         service: Upstream::DynamoDb,
         detail: format!("no randomness for a lease holder: {e}"),
-    })?;
-    Ok(hex::encode(bytes))
+    })
 }
 
 /// API Gateway allows a few key operations per second: throttled calls are retried with
