@@ -354,6 +354,32 @@ impl DynamoStore {
     }
 
     /// Writes `item` if its event is newer than the stored one's (or as new, with `allow_tie`).
+    /// Deletes the item while `attribute` still equals `value`; an item changed (or gone) since
+    /// is left alone, which is not an error.
+    async fn delete_if_still(
+        &self,
+        (pk, sk): (String, &str),
+        attribute: &str,
+        value: &str,
+    ) -> Result<()> {
+        let outcome = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key(table::PK, s(pk))
+            .key(table::SK, s(sk))
+            .condition_expression("#attribute = :value")
+            .expression_attribute_names("#attribute", attribute)
+            .expression_attribute_values(":value", s(value))
+            .send()
+            .await;
+        match outcome {
+            Ok(_) => Ok(()),
+            Err(e) if conditional_failed(&e) => Ok(()),
+            Err(e) => Err(classify(Upstream::DynamoDb, "DeleteItem", e)),
+        }
+    }
+
     async fn put_versioned(
         &self,
         mut item: HashMap<String, AttributeValue>,
@@ -459,24 +485,11 @@ impl ProvisioningLeases for DynamoStore {
     }
 
     async fn release_lease(&self, customer: &CustomerId, holder: &str) -> Result<()> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .key(table::PK, s(table::customer_pk(customer.as_str())))
-            .key(table::SK, s(table::SK_PROVISIONING))
-            .condition_expression("#holder = :holder")
-            .expression_attribute_names("#holder", HOLDER)
-            .expression_attribute_values(":holder", s(holder))
-            .send()
-            .await
-            .map(|_| ())
-            .or_else(|e| {
-                if conditional_failed(&e) {
-                    Ok(())
-                } else {
-                    Err(classify(Upstream::DynamoDb, "DeleteItem", e))
-                }
-            })
+        let key = (
+            table::customer_pk(customer.as_str()),
+            table::SK_PROVISIONING,
+        );
+        self.delete_if_still(key, HOLDER, holder).await
     }
 }
 
@@ -545,24 +558,8 @@ impl EventLog for DynamoStore {
     }
 
     async fn release(&self, event_id: &str) -> Result<()> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .key(table::PK, s(table::event_pk(event_id)))
-            .key(table::SK, s("EVENT"))
-            .condition_expression("#status = :processing")
-            .expression_attribute_names("#status", STATUS)
-            .expression_attribute_values(":processing", s("processing"))
-            .send()
-            .await
-            .map(|_| ())
-            .or_else(|e| {
-                if conditional_failed(&e) {
-                    Ok(())
-                } else {
-                    Err(classify(Upstream::DynamoDb, "DeleteItem", e))
-                }
-            })
+        let key = (table::event_pk(event_id), "EVENT");
+        self.delete_if_still(key, STATUS, "processing").await
     }
 }
 
