@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Stops what local/up.sh started, newest first: SIGTERM to every process of each part's session,
-# SIGKILL after STOP_TIMEOUT seconds, then removes the pid files. Safe to run twice; touches only
-# processes recorded in local/.run/pids (pid and start time must both match). Logs stay in
+# Stops what local/up.sh started, newest first: SIGTERM to every process carrying a part's tag
+# (local/lib.sh), SIGKILL after STOP_TIMEOUT seconds, then removes the pid files. Safe to run
+# twice; touches no process without the tag of a part in local/.run/pids. Logs stay in
 # local/.run/logs.
 #
 #   local/down.sh             everything

@@ -48,8 +48,9 @@ for arg in "$@"; do
     esac
 done
 
-[ -x "$VENV/bin/python" ] && [ -x "$LOCAL_DIR/node_modules/.bin/cognito-local" ] ||
+if [ ! -x "$VENV/bin/python" ] || [ ! -x "$LOCAL_DIR/node_modules/.bin/cognito-local" ]; then
     die "local tools missing: run local/install.sh first"
+fi
 mkdir -p "$LOG_DIR" "$PID_DIR"
 cd "$ROOT_DIR"
 
