@@ -15,29 +15,10 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 SAM_VENV=$LOCAL_DIR/.venv-sam
-REQUIREMENTS=$LOCAL_DIR/requirements-sam.txt
 
 command -v python3 >/dev/null 2>&1 || die "python3 not found on PATH: Python 3.10+ is needed for local/.venv-sam"
 
-if ! "$SAM_VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
-    [ ! -e "$SAM_VENV" ] || log "local/.venv-sam is broken: recreating it"
-    rm -rf "$SAM_VENV"
-    log "creating local/.venv-sam"
-    python3 -m venv "$SAM_VENV"
-    # The folder ignores itself, like the venvs of Python 3.13+.
-    printf '*\n' >"$SAM_VENV/.gitignore"
-    "$SAM_VENV/bin/python" -m pip install -q --upgrade pip
-fi
-stamp=$SAM_VENV/.requirements.sha256
-want=$({
-    cat "$REQUIREMENTS"
-    "$SAM_VENV/bin/python" -VV
-} | sha256sum | cut -d' ' -f1)
-if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-    log "pip install -r local/requirements-sam.txt"
-    "$SAM_VENV/bin/python" -m pip install -q -r "$REQUIREMENTS"
-    printf '%s\n' "$want" >"$stamp"
-fi
+ensure_venv "$SAM_VENV" "$LOCAL_DIR/requirements-sam.txt"
 
 unset AWS_PROFILE AWS_SESSION_TOKEN AWS_SECURITY_TOKEN AWS_ENDPOINT_URL
 export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1

@@ -18,28 +18,8 @@ need npm "npm is needed for cognito-local"
 need curl "curl is needed by local/up.sh"
 need setsid "setsid (util-linux) is needed by local/up.sh"
 
-hash_of() { cat "$@" | sha256sum | cut -d' ' -f1; }
-
 # --- Python: local/.venv ----------------------------------------------------------------------
-if ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
-    [ ! -e "$VENV" ] || log "local/.venv is broken: recreating it"
-    rm -rf "$VENV"
-    log "creating local/.venv"
-    python3 -m venv "$VENV"
-    "$VENV/bin/python" -m pip install -q --upgrade pip
-fi
-py_stamp=$VENV/.requirements.sha256
-py_want=$({
-    cat "$LOCAL_DIR/requirements.txt"
-    "$VENV/bin/python" -VV
-} | sha256sum | cut -d' ' -f1)
-if [ "$(cat "$py_stamp" 2>/dev/null)" != "$py_want" ]; then
-    log "pip install -r local/requirements.txt"
-    "$VENV/bin/python" -m pip install -q -r "$LOCAL_DIR/requirements.txt"
-    printf '%s\n' "$py_want" >"$py_stamp"
-else
-    log "local/.venv up to date"
-fi
+ensure_venv "$VENV" "$LOCAL_DIR/requirements.txt"
 
 # --- Node: local/node_modules -----------------------------------------------------------------
 node_stamp=$LOCAL_DIR/node_modules/.install.sha256

@@ -53,6 +53,35 @@ load_defaults() {
     done
 }
 
+# ensure_venv DIR REQUIREMENTS [PIP_ARGS...]: a venv in DIR (made again when broken) where `pip
+# install -r REQUIREMENTS PIP_ARGS...` has run, run again only when that file or the Python version
+# changed (a hash stamp per requirements file in DIR).
+ensure_venv() {
+    local venv=$1 requirements=$2 stamp want
+    shift 2
+    if ! "$venv/bin/python" -c 'import sys' >/dev/null 2>&1; then
+        [ ! -e "$venv" ] || log "${venv#"$ROOT_DIR"/} is broken: recreating it"
+        rm -rf "$venv"
+        log "creating ${venv#"$ROOT_DIR"/}"
+        python3 -m venv "$venv"
+        # The folder ignores itself, like the venvs of Python 3.13+.
+        printf '*\n' >"$venv/.gitignore"
+        "$venv/bin/python" -m pip install -q --upgrade pip
+    fi
+    stamp=$venv/.$(basename "$requirements" .txt).sha256
+    want=$({
+        cat "$requirements"
+        "$venv/bin/python" -VV
+    } | sha256sum | cut -d' ' -f1)
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+        log "pip install -r ${requirements#"$ROOT_DIR"/}"
+        "$venv/bin/python" -m pip install -q -r "$requirements" "$@"
+        printf '%s\n' "$want" >"$stamp"
+    else
+        log "${venv#"$ROOT_DIR"/} up to date with ${requirements#"$ROOT_DIR"/}"
+    fi
+}
+
 pid_file() { printf '%s/%s.pid\n' "$PID_DIR" "$1"; }
 
 # Pids of the processes whose environment holds LOCAL_ENV_TAG=$1 (zombies show none).

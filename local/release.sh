@@ -2,9 +2,11 @@
 # Release build of every function for Lambda arm64 (cargo-lambda with zig from PyPI), zipped as
 # Lambda takes them, then their sizes. About 9 minutes on 2 cores from a clean target.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+# shellcheck source=local/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT_DIR"
 local/install.sh
-local/.venv/bin/pip install -q -r local/requirements-build.txt
+ensure_venv "$VENV" "$LOCAL_DIR/requirements-build.txt"
 rustup target add aarch64-unknown-linux-gnu >/dev/null
 PATH=$PWD/local/.venv/bin:$PATH cargo lambda build --release --arm64 --output-format zip --workspace
 printf '%-22s %12s %12s\n' function zip bootstrap
