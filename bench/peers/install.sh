@@ -9,6 +9,9 @@
 set -euo pipefail
 
 PEERS=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# ensure_venv; the definitions below override its VENV, log and die.
+# shellcheck source=local/lib.sh
+. "$PEERS/../../local/lib.sh"
 NODE_DIR=$PEERS/node
 PY_DIR=$PEERS/python
 VENV=$PY_DIR/.venv
@@ -90,25 +93,8 @@ else
 fi
 
 # --- Python: .venv ----------------------------------------------------------------------------
-if ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
-    rm -rf "$VENV"
-    log "creating bench/peers/python/.venv"
-    python3 -m venv "$VENV"
-    "$VENV/bin/python" -m pip install -q --upgrade pip
-fi
-py_stamp=$VENV/.requirements.sha256
-py_want=$({
-    cat "$PY_DIR/requirements.txt"
-    "$VENV/bin/python" -VV
-} | sha256sum | cut -d' ' -f1)
-if [ "$(cat "$py_stamp" 2>/dev/null)" != "$py_want" ]; then
-    log "pip install -r bench/peers/python/requirements.txt"
-    # awslambdaric as a wheel only: its sdist would build aws-lambda-cpp and curl from source.
-    "$VENV/bin/python" -m pip install -q --only-binary=awslambdaric -r "$PY_DIR/requirements.txt"
-    printf '%s\n' "$py_want" >"$py_stamp"
-else
-    log "bench/peers/python/.venv up to date"
-fi
+# awslambdaric as a wheel only: its sdist would build aws-lambda-cpp and curl from source.
+ensure_venv "$VENV" "$PY_DIR/requirements.txt" --only-binary=awslambdaric
 
 # --- Zips -------------------------------------------------------------------------------------
 mkdir -p "$OUT"
