@@ -4,9 +4,10 @@
 # Process bookkeeping: every component runs in a session of its own (setsid) with a random tag in
 # its environment, LOCAL_ENV_TAG, which every process it starts inherits: the functions that cargo
 # lambda watch starts in sessions of their own too, even once orphaned. Its pid file
-# local/.run/pids/<name>.pid holds "<pid> <tag>". A process belongs to the component exactly when
-# its environment holds that tag: down.sh signals those and nothing else, and a pid reused by
-# another process never matches.
+# local/.run/pids/<name>.pid holds "<pid> <start time> <tag>" (start time: field 22 of
+# /proc/<pid>/stat). The component runs while that pid is alive with that start time (a reused pid
+# has another); its processes are exactly the ones whose environment holds its tag, which down.sh
+# signals, and nothing else.
 
 LOCAL_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT_DIR=$(dirname "$LOCAL_DIR")
@@ -90,11 +91,24 @@ tagged_pids() {
     grep -lxzF "LOCAL_ENV_TAG=$1" /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3 || true
 }
 
-# Prints the pid of component $1 when its pid file names a live process that carries its tag.
+# "<state> <start time>" of a process, from /proc/<pid>/stat (the command name may hold spaces).
+# The start time is fixed at fork: unlike the environment, it reads the same during an exec.
+proc_state_start() {
+    local stat
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    stat=${stat##*) }
+    # shellcheck disable=SC2086
+    set -- $stat
+    printf '%s %s\n' "$1" "${20}"
+}
+
+# Prints the pid of component $1 when its pid file names a live process that is the one started.
 running_pid() {
-    local pid tag
-    read -r pid tag _ 2>/dev/null <"$(pid_file "$1")" || return 1
-    [[ $pid =~ ^[0-9]+$ ]] && grep -qxzF "LOCAL_ENV_TAG=$tag" "/proc/$pid/environ" 2>/dev/null || return 1
+    local pid start state now
+    read -r pid start _ 2>/dev/null <"$(pid_file "$1")" || return 1
+    [[ $pid =~ ^[0-9]+$ ]] || return 1
+    read -r state now < <(proc_state_start "$pid") || return 1
+    [ "$now" = "$start" ] && [ "$state" != Z ] || return 1
     printf '%s\n' "$pid"
 }
 
@@ -130,7 +144,7 @@ log_tail() {
 start_bg() {
     local name=$1 dir=$2
     shift 2
-    local logf=$LOG_DIR/$name.log pid tag
+    local logf=$LOG_DIR/$name.log pid state start tag
     tag=$name-$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')
     mkdir -p "$LOG_DIR" "$PID_DIR"
     printf '=== %s: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >"$logf"
@@ -138,17 +152,11 @@ start_bg() {
     # does not fork and $! is the pid of CMD itself, leader of its own session.
     (cd "$dir" && LOCAL_ENV_TAG=$tag exec setsid "$@") </dev/null >>"$logf" 2>&1 &
     pid=$!
-    printf '%s %s\n' "$pid" "$tag" >"$(pid_file "$name")"
-    # The tag shows in /proc/<pid>/environ once the subshell has exec'd; an exited process (or a
-    # zombie) shows no environment at all.
-    until running_pid "$name" >/dev/null; do
-        if ! grep -qz . "/proc/$pid/environ" 2>/dev/null; then
-            rm -f "$(pid_file "$name")"
-            log_tail "$name"
-            die "$name exited at once"
-        fi
-        sleep 0.05
-    done
+    read -r state start < <(proc_state_start "$pid") || {
+        log_tail "$name"
+        die "$name exited at once"
+    }
+    printf '%s %s %s\n' "$pid" "$start" "$tag" >"$(pid_file "$name")"
 }
 
 # wait_ready NAME TIMEOUT CHECK...: polls CHECK until it succeeds; fails at once when NAME dies,
@@ -170,25 +178,34 @@ wait_ready() {
     done
 }
 
-# stop_component NAME: SIGTERM to every process carrying NAME's tag, SIGKILL after STOP_TIMEOUT.
+# Pids of component $1 (tag $2): its leader while running_pid knows it (its environment reads
+# empty while it execs) and every process carrying the tag.
+component_pids() {
+    {
+        running_pid "$1" || true
+        tagged_pids "$2"
+    } | sort -u
+}
+
+# stop_component NAME: SIGTERM to every process of NAME, SIGKILL after STOP_TIMEOUT.
 stop_component() {
     local name=$1 file tag pids deadline
     file=$(pid_file "$name")
     [ -f "$file" ] || return 0
-    read -r _ tag _ <"$file" || true
-    pids=$(tagged_pids "$tag")
+    read -r _ _ tag _ <"$file" || true
+    pids=$(component_pids "$name" "$tag")
     if [ -n "$pids" ]; then
         log "stopping $name (${pids//$'\n'/ })"
         # shellcheck disable=SC2086
         kill -TERM $pids 2>/dev/null || true
         deadline=$((SECONDS + STOP_TIMEOUT))
-        while pids=$(tagged_pids "$tag") && [ -n "$pids" ]; do
+        while pids=$(component_pids "$name" "$tag") && [ -n "$pids" ]; do
             if ((SECONDS > deadline)); then
                 log "$name still running after ${STOP_TIMEOUT}s: SIGKILL ${pids//$'\n'/ }"
                 # shellcheck disable=SC2086
                 kill -KILL $pids 2>/dev/null || true
                 sleep 0.2
-                pids=$(tagged_pids "$tag")
+                pids=$(component_pids "$name" "$tag")
                 [ -z "$pids" ] || log "$name: could not kill ${pids//$'\n'/ }"
                 break
             fi
