@@ -8,7 +8,9 @@ use std::sync::atomic::Ordering;
 use billing_core::domain::{CustomerId, CustomerLink, UserPoolId, UserSub, Username};
 use billing_core::fakes::{FakeApiKeys, FakeDirectory, FakeStacks, FakeStripe, InMemoryStore};
 use billing_core::plans::{AccessPolicy, PlanCatalog};
-use billing_core::ports::{CustomerLinks, StackRecord, StackState, SyncStore};
+use billing_core::ports::{
+    BillingRecord, CustomerLinks, RecordKind, StackRecord, StackState, SyncStore,
+};
 use billing_core::webhook::sign;
 use billing_core::webhook::sync::SyncSettings;
 use lambda_http::http::StatusCode;
@@ -648,22 +650,26 @@ async fn invoices_payments_and_prices_should_be_recorded_small() {
         }),
     );
     deliver(&deps, &failed).await;
-    let invoice = deps
-        .store
-        .document(&format!("CUSTOMER#{CUSTOMER}"), "INVOICE#in_1")
-        .unwrap();
-    assert_eq!(invoice.body["subscription"], "sub_1");
+    let Some(BillingRecord::Invoice {
+        customer_id,
+        invoice,
+        ..
+    }) = deps.store.record(RecordKind::Invoice, "in_1")
+    else {
+        panic!("the invoice is recorded");
+    };
+    assert_eq!(customer_id, CUSTOMER);
+    assert_eq!(invoice.subscription.as_deref(), Some("sub_1"));
     assert!(
-        invoice.body.to_string().len() < 2_000,
+        serde_json::to_string(&invoice).unwrap().len() < 2_000,
         "not the whole invoice"
     );
-    assert_eq!(
-        deps.store
-            .document(&format!("CUSTOMER#{CUSTOMER}"), "DELINQUENCY")
-            .unwrap()
-            .body["delinquent"],
-        true
-    );
+    let Some(BillingRecord::Delinquency { delinquency, .. }) =
+        deps.store.record(RecordKind::Delinquency, CUSTOMER)
+    else {
+        panic!("the delinquency is recorded");
+    };
+    assert!(delinquency.delinquent);
 
     let price = event(
         "evt_p",
@@ -677,13 +683,15 @@ async fn invoices_payments_and_prices_should_be_recorded_small() {
         }),
     );
     deliver(&deps, &price).await;
-    let stored = deps.store.document("PRICE#price_t", "PRICE").unwrap();
-    assert_eq!(
-        stored.gsi1,
-        Some(("LOOKUP#pro_tiered".to_owned(), "PRICE#price_t".to_owned()))
-    );
-    assert_eq!(stored.body["tiers"][1]["up_to"], Value::Null);
-    assert_eq!(stored.body["metadata"]["k"], "v");
+    let Some(BillingRecord::Price { price: stored, .. }) =
+        deps.store.record(RecordKind::Price, "price_t")
+    else {
+        panic!("the price is recorded");
+    };
+    // Found by its lookup key (the index entry itself: adapters::dynamo::records).
+    assert_eq!(stored.active_lookup_key(), Some("pro_tiered"));
+    assert_eq!(stored.tiers[1].up_to, None);
+    assert_eq!(stored.metadata["k"], "v");
 }
 
 // --- property: order and duplicates do not matter -------------------------------------------
@@ -948,13 +956,15 @@ async fn a_completed_checkout_should_record_its_line_items_read_from_stripe() {
     let mut completed = checkout_completed("evt_1", 11, "unpaid", Some(SUB), "alice@example.com");
     completed["data"]["object"]["id"] = Value::String(created.id.clone());
     deliver(&deps, &completed).await;
-    let stored = deps
-        .store
-        .document(
-            &format!("CUSTOMER#{CUSTOMER}"),
-            &format!("CHECKOUT#{}", created.id),
-        )
-        .unwrap();
-    assert_eq!(stored.body["line_items"][0]["price"], "price_pro");
-    assert_eq!(stored.body["line_items"][0]["quantity"], 3);
+    let Some(BillingRecord::CheckoutSession {
+        customer_id,
+        session,
+        ..
+    }) = deps.store.record(RecordKind::CheckoutSession, &created.id)
+    else {
+        panic!("the session is recorded");
+    };
+    assert_eq!(customer_id, CUSTOMER);
+    assert_eq!(session.line_items[0].price.as_deref(), Some("price_pro"));
+    assert_eq!(session.line_items[0].quantity, Some(3));
 }

@@ -8,7 +8,7 @@ use super::{lock, outage};
 use crate::domain::{CustomerId, CustomerLink, UserSub};
 use crate::error::{Result, Upstream};
 use crate::plans::SubscriptionState;
-use crate::ports::{CheckoutRecord, Document, StackRecord, Versioned};
+use crate::ports::{BillingRecord, CheckoutRecord, RecordKind, StackRecord, Versioned};
 
 #[derive(Debug, Default)]
 pub(super) struct StoreTables {
@@ -17,7 +17,7 @@ pub(super) struct StoreTables {
     pub(super) checkouts: HashMap<String, CheckoutRecord>,
     pub(super) events: HashMap<String, bool>,
     pub(super) subscriptions: BTreeMap<(String, String), Versioned<SubscriptionState>>,
-    pub(super) documents: BTreeMap<(String, String), Versioned<Document>>,
+    pub(super) records: BTreeMap<(RecordKind, String), Versioned<BillingRecord>>,
     pub(super) unmapped: Vec<(String, String)>,
     pub(super) stacks: BTreeMap<(String, String), StackRecord>,
     /// customer -> (holder, until)
@@ -48,16 +48,17 @@ impl InMemoryStore {
             .collect()
     }
 
-    pub fn document(&self, pk: &str, sk: &str) -> Option<Document> {
+    /// The stored record of this kind about the Stripe object (or customer) `id`.
+    pub fn record(&self, kind: RecordKind, id: &str) -> Option<BillingRecord> {
         lock(&self.tables)
-            .documents
-            .get(&(pk.to_owned(), sk.to_owned()))
+            .records
+            .get(&(kind, id.to_owned()))
             .map(|versioned| versioned.state.clone())
     }
 
-    pub fn documents(&self) -> Vec<Document> {
+    pub fn records(&self) -> Vec<BillingRecord> {
         lock(&self.tables)
-            .documents
+            .records
             .values()
             .map(|versioned| versioned.state.clone())
             .collect()

@@ -6,7 +6,7 @@ use super::{InMemoryStore, lock};
 use crate::domain::CustomerId;
 use crate::error::Result;
 use crate::plans::SubscriptionState;
-use crate::ports::{Document, Freshness, StackRecord, StackState, SyncStore, Versioned};
+use crate::ports::{BillingRecord, Freshness, StackRecord, StackState, SyncStore, Versioned};
 
 /// The ordering rule of versioned writes: newer applies, same event or older is stale, another
 /// event of the same second is a tie (applied when allowed).
@@ -83,17 +83,17 @@ impl SyncStore for InMemoryStore {
             .collect())
     }
 
-    async fn put_document(&self, document: &Versioned<Document>) -> Result<Freshness> {
+    async fn put_record(&self, record: &Versioned<BillingRecord>) -> Result<Freshness> {
         self.enter("PutItem")?;
-        let key = (document.state.pk.clone(), document.state.sk.clone());
+        let key = (record.state.kind(), record.state.id().to_owned());
         let mut tables = lock(&self.tables);
         let stored = tables
-            .documents
+            .records
             .get(&key)
             .map(|v| (v.event_created, v.event_id.as_str()));
-        let outcome = freshness(stored, document.event_created, &document.event_id, false);
+        let outcome = freshness(stored, record.event_created, &record.event_id, false);
         if outcome == Freshness::Applied {
-            tables.documents.insert(key, document.clone());
+            tables.records.insert(key, record.clone());
         }
         Ok(outcome)
     }

@@ -9,6 +9,7 @@ mod directory;
 mod events;
 mod leases;
 mod links;
+mod records;
 mod stacks;
 mod sync_store;
 mod users;
@@ -23,6 +24,11 @@ pub use directory::Directory;
 pub use events::{EventClaim, EventLog};
 pub use leases::ProvisioningLeases;
 pub use links::CustomerLinks;
+pub use records::{
+    BillingRecord, CheckoutPaymentRecord, CheckoutSessionRecord, CustomerProfile,
+    DelinquencyRecord, InvoiceRecord, LineItemRecord, PaymentIntentRecord, PaymentRecord,
+    PriceRecord, ProductRecord, RecordKind, RecurringRecord, TaxRateRecord, TierRecord,
+};
 pub use stacks::{StackRecord, StackState, StackStatus, Stacks};
-pub use sync_store::{Document, Freshness, SyncStore, Versioned};
+pub use sync_store::{Freshness, SyncStore, Versioned};
 pub use users::{CognitoUserRef, UserLookup};

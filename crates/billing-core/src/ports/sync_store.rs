@@ -6,6 +6,7 @@ use crate::domain::CustomerId;
 use crate::error::Result;
 use crate::plans::SubscriptionState;
 
+use super::records::BillingRecord;
 use super::stacks::{StackRecord, StackState};
 
 /// How a versioned write compared with what was stored.
@@ -31,17 +32,6 @@ pub struct Versioned<T> {
     pub state: T,
 }
 
-/// A stored document of what a billing page shows (catalogue, invoices, payments, customers,
-/// checkout line items): a few fields, never the whole Stripe object (items stop at 400 KB).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Document {
-    pub pk: String,
-    pub sk: String,
-    /// Secondary access pattern, e.g. price by lookup key.
-    pub gsi1: Option<(String, String)>,
-    pub body: serde_json::Value,
-}
-
 /// What the webhook keeps in step with Stripe (DynamoDB).
 #[async_trait]
 pub trait SyncStore: Send + Sync {
@@ -61,8 +51,8 @@ pub trait SyncStore: Send + Sync {
     /// The stored subscriptions of a customer.
     async fn subscriptions_of(&self, customer_id: &CustomerId) -> Result<Vec<SubscriptionState>>;
 
-    /// Stores the document if its event is newer than the stored one's.
-    async fn put_document(&self, document: &Versioned<Document>) -> Result<Freshness>;
+    /// Stores the record if its event is newer than the stored one's.
+    async fn put_record(&self, record: &Versioned<BillingRecord>) -> Result<Freshness>;
 
     /// Keeps an event whose customer nobody is linked to, for later review.
     async fn park_unmapped(
