@@ -6,7 +6,9 @@
 use std::sync::atomic::Ordering;
 
 use billing_core::domain::{CustomerId, CustomerLink, UserPoolId, UserSub, Username};
-use billing_core::fakes::{FakeApiKeys, FakeDirectory, FakeStacks, FakeStripe, InMemoryStore};
+use billing_core::fakes::{
+    FakeApiKeys, FakeDirectory, FakePorts, FakeStacks, FakeStripe, InMemoryStore,
+};
 use billing_core::plans::{AccessPolicy, PlanCatalog};
 use billing_core::ports::{
     BillingRecord, CustomerLinks, RecordKind, StackRecord, StackState, SyncStore,
@@ -25,7 +27,7 @@ const OLD_SECRET: &str = "whsec_test_previous";
 const SUB: &str = "sub-alice";
 const CUSTOMER: &str = "cus_alice";
 
-type FakeDeps = Deps<InMemoryStore, FakeStripe, FakeDirectory, FakeApiKeys, FakeStacks>;
+type FakeDeps = Deps<FakePorts>;
 
 fn deps_with(policy: &str, plans: &str, create_users: bool) -> FakeDeps {
     let stripe = FakeStripe::default();

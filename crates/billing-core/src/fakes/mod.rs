@@ -27,6 +27,18 @@ pub use stacks::FakeStacks;
 pub use store::InMemoryStore;
 pub use stripe::{FakeCustomer, FakeStripe};
 
+/// The webhook's ports, every one in memory: `SyncService<'_, FakePorts>`.
+#[derive(Debug)]
+pub enum FakePorts {}
+
+impl crate::ports::SyncPorts for FakePorts {
+    type Store = InMemoryStore;
+    type Billing = FakeStripe;
+    type Users = FakeDirectory;
+    type Keys = FakeApiKeys;
+    type Stacks = FakeStacks;
+}
+
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()

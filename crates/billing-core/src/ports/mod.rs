@@ -7,6 +7,7 @@ mod billing;
 mod checkout;
 mod directory;
 mod events;
+mod groups;
 mod leases;
 mod links;
 mod records;
@@ -22,6 +23,7 @@ pub use checkout::{
 };
 pub use directory::Directory;
 pub use events::{EventClaim, EventLog};
+pub use groups::{SyncPorts, UserDirectory, WebhookStore};
 pub use leases::ProvisioningLeases;
 pub use links::CustomerLinks;
 pub use records::{

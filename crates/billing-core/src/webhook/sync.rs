@@ -13,9 +13,9 @@ use crate::domain::{CustomerId, CustomerLink, Email, UserPoolId};
 use crate::error::{Error, Result, Upstream};
 use crate::plans::{AccessPolicy, PlanCatalog, SubscriptionState, SubscriptionStatus};
 use crate::ports::{
-    ApiKeys, Billing, BillingRecord, CustomerLinks, DelinquencyRecord, Directory, EventClaim,
-    EventLog, Freshness, PaymentRecord, ProvisioningLeases, StackRecord, StackState, StackStatus,
-    Stacks, SyncStore, UserLookup, Versioned,
+    Billing, BillingRecord, CustomerLinks, DelinquencyRecord, Directory, EventClaim, EventLog,
+    Freshness, PaymentRecord, StackRecord, StackState, StackStatus, Stacks, SyncPorts, SyncStore,
+    UserLookup, Versioned,
 };
 use crate::ports::{
     CheckoutPaymentRecord, CheckoutSessionRecord, CustomerProfile, InvoiceRecord, LineItemRecord,
@@ -64,17 +64,17 @@ impl Outcome {
     }
 }
 
-pub struct SyncService<'a, S, B, D, K, C, U> {
-    pub store: &'a S,
-    pub billing: &'a B,
-    pub directory: &'a D,
-    pub keys: &'a K,
-    pub stacks: &'a C,
-    pub users: &'a U,
+pub struct SyncService<'a, P: SyncPorts> {
+    pub store: &'a P::Store,
+    pub billing: &'a P::Billing,
+    /// The user pool: attributes, and users found or created for payments made first.
+    pub users: &'a P::Users,
+    pub keys: &'a P::Keys,
+    pub stacks: &'a P::Stacks,
     pub settings: &'a SyncSettings,
 }
 
-impl<S, B, D, K, C, U> std::fmt::Debug for SyncService<'_, S, B, D, K, C, U> {
+impl<P: SyncPorts> std::fmt::Debug for SyncService<'_, P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("SyncService")
     }
@@ -96,15 +96,7 @@ fn is_handled(event_type: &str) -> bool {
     PREFIXES.iter().any(|prefix| event_type.starts_with(prefix))
 }
 
-impl<S, B, D, K, C, U> SyncService<'_, S, B, D, K, C, U>
-where
-    S: SyncStore + EventLog + CustomerLinks + ProvisioningLeases,
-    B: Billing,
-    D: Directory,
-    K: ApiKeys,
-    C: Stacks,
-    U: UserLookup,
-{
+impl<P: SyncPorts> SyncService<'_, P> {
     /// Applies the event once. An `Err` means "retry later": the event is released.
     pub async fn apply(&self, event: &StripeEvent, now: i64) -> Result<Outcome> {
         if !is_handled(&event.event_type) {
@@ -147,10 +139,10 @@ where
         }
     }
 
-    fn provisioner(&self) -> Provisioner<'_, B, D, K> {
+    fn provisioner(&self) -> Provisioner<'_, P::Billing, P::Users, P::Keys> {
         Provisioner {
             billing: self.billing,
-            directory: self.directory,
+            directory: self.users,
             keys: self.keys,
             plans: &self.settings.plans,
             policy: &self.settings.policy,
@@ -616,7 +608,7 @@ where
             }
             Err(other) => return Err(other),
         }
-        self.directory
+        self.users
             .set_customer_id(&link.pool_id, &link.username, customer_id)
             .await?;
         info!(customer_id = %customer_id, sub = %link.sub, "customer linked to its user");
