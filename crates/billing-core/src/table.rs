@@ -12,14 +12,14 @@
 //! |                  |            | hash), TTL 7 days       | account deletion                             |
 //!
 //! | `CUSTOMER#<cus>` | `SUB#<id>`  | subscription state + the `created`/id of its event | Query: the customer's subscriptions (reconcile) |
-//! | `CUSTOMER#<cus>` | `INVOICE#<id>`, `PAYMENT#<id>`, `CHECKOUT#<cs>`, `PROFILE`, `DELINQUENCY` | documents a billing page shows | Query by customer |
+//! | `CUSTOMER#<cus>` | `INVOICE#<id>`, `PAYMENT#<id>`, `CHECKOUT#<cs>`, `PROFILE`, `DELINQUENCY` | records a billing page shows (`ports::BillingRecord`) | Query by customer |
 //! | `PRODUCT#<id>` / `PRICE#<id>` / `TAX_RATE#<id>` | same word | the catalogue | GetItem; gsi1 `LOOKUP#<lookup_key>`: price by lookup key |
 //! | `EVENT#<evt>`    | `EVENT`    | processed Stripe event: processing (with a lease) or done; TTL 35 days | conditional PutItem per delivery |
 //! | `UNMAPPED#<cus>` | `EVENT#<evt>` | event of a customer nobody is linked to | gsi1 `UNMAPPED` / `<created>#<cus>`: list them |
 //! | `CUSTOMER#<cus>` | `PROVISIONING` | the customer's provisioning lease (holder, until when); TTL | conditional PutItem before provisioning |
 //! | `SUBSCRIPTION#<id>` | `STACK#<name>` | CloudFormation stack of a subscription: active, deleting, deleted | Query by subscription; gsi1 `STACKSTATE#<state>`: the sweep |
 //!
-//! Versioned items (subscriptions, documents) are written only if their event's `created` is
+//! Versioned items (subscriptions, records) are written only if their event's `created` is
 //! newer than the stored one (condition on `event_created`).
 //!
 //! Both links are written in one transaction, each conditional on not existing, so a user can
@@ -41,11 +41,38 @@ pub mod attr {
     pub const KEY_HASH: &str = "key_hash";
     pub const LOOKUP_KEY: &str = "lookup_key";
     pub const COMPLETED: &str = "completed";
+    /// Versioned items: the `created` and id of the event that carried the stored state.
+    pub const EVENT_CREATED: &str = "event_created";
+    pub const EVENT_ID: &str = "event_id";
+    /// Versioned items: the state as JSON.
+    pub const DOC: &str = "doc";
+    /// Subscriptions, events (`processing`, `done`) and stacks.
+    pub const STATUS: &str = "status";
+    pub const LEASE_UNTIL: &str = "lease_until";
+    pub const HOLDER: &str = "holder";
+    pub const EVENT_TYPE: &str = "event_type";
+    pub const STACK_NAME: &str = "stack_name";
+    pub const UPDATED_AT: &str = "updated_at";
 }
 
 pub const SK_CUSTOMER: &str = "CUSTOMER";
 pub const SK_USER: &str = "USER";
 pub const SK_SESSION: &str = "SESSION";
+pub const SK_EVENT: &str = "EVENT";
+pub const SK_PROVISIONING: &str = "PROVISIONING";
+pub const SK_PROFILE: &str = "PROFILE";
+pub const SK_DELINQUENCY: &str = "DELINQUENCY";
+pub const SK_PRODUCT: &str = "PRODUCT";
+pub const SK_PRICE: &str = "PRICE";
+pub const SK_TAX_RATE: &str = "TAX_RATE";
+/// The sort keys of a customer's subscriptions begin with it.
+pub const SUBSCRIPTION_SK_PREFIX: &str = "SUB#";
+/// The sort keys of a subscription's stacks begin with it.
+pub const STACK_SK_PREFIX: &str = "STACK#";
+/// Checkout session keys begin with it.
+pub const CHECKOUT_KEY_PREFIX: &str = "CHECKOUT#";
+/// The gsi1 partition of every unmapped event.
+pub const GSI1_UNMAPPED: &str = "UNMAPPED";
 
 /// Checkout records outlive the session (24 h) long enough for a late success return.
 pub const CHECKOUT_RECORD_TTL_SECS: i64 = 7 * 24 * 3600;
@@ -58,14 +85,14 @@ pub const EVENT_TTL_SECS: i64 = 35 * 24 * 3600;
 pub const EVENT_LEASE_SECS: i64 = 30;
 /// A provisioning whose holder died is taken over after this long (see `provisioning::under_lease`).
 pub const PROVISIONING_LEASE_SECS: i64 = 30;
-pub const SK_PROVISIONING: &str = "PROVISIONING";
 
 pub fn event_pk(event_id: &str) -> String {
     format!("EVENT#{event_id}")
 }
 
+/// The pk of a checkout session's record, and the sk of what the customer's page shows of it.
 pub fn checkout_pk(session_id: &str) -> String {
-    format!("CHECKOUT#{session_id}")
+    format!("{CHECKOUT_KEY_PREFIX}{session_id}")
 }
 
 pub fn user_pk(sub: &str) -> String {
@@ -74,4 +101,64 @@ pub fn user_pk(sub: &str) -> String {
 
 pub fn customer_pk(customer_id: &str) -> String {
     format!("CUSTOMER#{customer_id}")
+}
+
+pub fn subscription_sk(subscription_id: &str) -> String {
+    format!("{SUBSCRIPTION_SK_PREFIX}{subscription_id}")
+}
+
+pub fn invoice_sk(invoice_id: &str) -> String {
+    format!("INVOICE#{invoice_id}")
+}
+
+pub fn payment_sk(payment_intent_id: &str) -> String {
+    format!("PAYMENT#{payment_intent_id}")
+}
+
+pub fn product_pk(product_id: &str) -> String {
+    format!("PRODUCT#{product_id}")
+}
+
+pub fn price_pk(price_id: &str) -> String {
+    format!("PRICE#{price_id}")
+}
+
+/// The gsi1 partition of the active price with this lookup key.
+pub fn lookup_key_gsi1pk(lookup_key: &str) -> String {
+    format!("LOOKUP#{lookup_key}")
+}
+
+pub fn tax_rate_pk(tax_rate_id: &str) -> String {
+    format!("TAX_RATE#{tax_rate_id}")
+}
+
+pub fn unmapped_pk(customer_id: &str) -> String {
+    format!("UNMAPPED#{customer_id}")
+}
+
+/// Unmapped events sort by when they were parked.
+pub fn unmapped_gsi1sk(parked_at: i64, customer_id: &str) -> String {
+    format!("{parked_at}#{customer_id}")
+}
+
+pub fn stack_owner_pk(subscription_id: &str) -> String {
+    format!("SUBSCRIPTION#{subscription_id}")
+}
+
+pub fn stack_sk(stack_name: &str) -> String {
+    format!("{STACK_SK_PREFIX}{stack_name}")
+}
+
+/// The subscription of a stack item, from its pk.
+pub fn subscription_of_stack_pk(pk: &str) -> &str {
+    pk.trim_start_matches("SUBSCRIPTION#")
+}
+
+/// The gsi1 partition of the stacks in a state (`active`, `deleting`, `deleted`): the sweep.
+pub fn stack_state_gsi1pk(state: &str) -> String {
+    format!("STACKSTATE#{state}")
+}
+
+pub fn stack_gsi1sk(subscription_id: &str, stack_name: &str) -> String {
+    format!("{subscription_id}#{stack_name}")
 }

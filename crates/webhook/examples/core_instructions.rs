@@ -8,7 +8,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use billing_core::domain::UserPoolId;
-use billing_core::fakes::{FakeApiKeys, FakeDirectory, FakeStacks, FakeStripe, InMemoryStore};
+use billing_core::fakes::{
+    FakeApiKeys, FakeDirectory, FakePorts, FakeStacks, FakeStripe, InMemoryStore,
+};
 use billing_core::plans::{AccessPolicy, PlanCatalog};
 use billing_core::webhook::sign;
 use billing_core::webhook::sync::SyncSettings;
@@ -49,7 +51,7 @@ async fn main() {
         .nth(1)
         .map(|n| n.parse().expect("N: a number of events"))
         .unwrap_or(1000);
-    let deps = Deps {
+    let deps = Deps::<FakePorts> {
         store: InMemoryStore::default(),
         stripe: FakeStripe::default(),
         directory: FakeDirectory::default(),

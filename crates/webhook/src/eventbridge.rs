@@ -1,9 +1,6 @@
 //! Stripe events from Amazon EventBridge, and the scheduled stack sweep.
 
-use billing_core::ports::{
-    ApiKeys, Billing, CustomerLinks, Directory, EventLog, ProvisioningLeases, Stacks, SyncStore,
-    UserLookup,
-};
+use billing_core::ports::SyncPorts;
 use billing_core::webhook::parse_event;
 use billing_core::webhook::sync::Outcome;
 use lambda_runtime::Error;
@@ -14,17 +11,7 @@ use crate::Deps;
 
 /// The Stripe event is the EventBridge event's `detail`. An `Err` makes EventBridge retry
 /// (then dead-letter) the event; what retrying cannot fix is logged and answered `Ok`.
-pub async fn handle<S, B, D, K, C>(
-    deps: &Deps<S, B, D, K, C>,
-    payload: Value,
-) -> Result<Value, Error>
-where
-    S: SyncStore + EventLog + CustomerLinks + ProvisioningLeases,
-    B: Billing,
-    D: Directory + UserLookup,
-    K: ApiKeys,
-    C: Stacks,
-{
+pub async fn handle<P: SyncPorts>(deps: &Deps<P>, payload: Value) -> Result<Value, Error> {
     let now = billing_core::http::now();
     if payload["detail-type"] == "Scheduled Event" {
         let still_deleting = deps.sync().sweep(now).await?;

@@ -2,10 +2,7 @@
 //! Bad input is a 400 Stripe will not retry; a failure we may recover from is a 5xx it will.
 
 use billing_core::http::{error_response, json_response, now};
-use billing_core::ports::{
-    ApiKeys, Billing, CustomerLinks, Directory, EventLog, ProvisioningLeases, Stacks, SyncStore,
-    UserLookup,
-};
+use billing_core::ports::SyncPorts;
 use billing_core::webhook::sync::Outcome;
 use billing_core::webhook::{DEFAULT_TOLERANCE_SECS, parse_event, verify};
 use lambda_http::http::{Method, StatusCode};
@@ -18,17 +15,10 @@ use crate::Deps;
 /// Stripe events are far smaller; anything larger is refused before verifying.
 const MAX_EVENT_BYTES: usize = 512 * 1024;
 
-pub async fn handle<S, B, D, K, C>(
-    deps: &Deps<S, B, D, K, C>,
+pub async fn handle<P: SyncPorts>(
+    deps: &Deps<P>,
     request: Request,
-) -> Result<Response<Body>, Error>
-where
-    S: SyncStore + EventLog + CustomerLinks + ProvisioningLeases,
-    B: Billing,
-    D: Directory + UserLookup,
-    K: ApiKeys,
-    C: Stacks,
-{
+) -> Result<Response<Body>, Error> {
     if request.method() != Method::POST {
         return Ok(error_response(
             StatusCode::METHOD_NOT_ALLOWED,

@@ -6,50 +6,65 @@ pub mod config;
 pub mod eventbridge;
 pub mod handler;
 
+use billing_core::adapters::apigateway::ApiGatewayKeys;
+use billing_core::adapters::cloudformation::CloudFormationStacks;
+use billing_core::adapters::cognito::CognitoDirectory;
+use billing_core::adapters::dynamo::DynamoStore;
+use billing_core::adapters::stripe::StripeBilling;
 use billing_core::plans::PlanCatalog;
-use billing_core::ports::{
-    ApiKeys, Billing, CustomerLinks, Directory, EventLog, ProvisioningLeases, Stacks, SyncStore,
-    UserLookup,
-};
+use billing_core::ports::SyncPorts;
 use billing_core::webhook::StripeEvent;
 use billing_core::webhook::sync::{Outcome, SyncService, SyncSettings};
 use secrecy::SecretString;
 
+/// The webhook's ports in production: `Deps<Aws>`.
 #[derive(Debug)]
-pub struct Deps<S, B, D, K, C> {
-    /// DynamoDB: event log, links, subscriptions, documents, stacks.
-    pub store: S,
-    pub stripe: B,
+pub enum Aws {}
+
+impl SyncPorts for Aws {
+    type Store = DynamoStore;
+    type Billing = StripeBilling;
+    type Users = CognitoDirectory;
+    type Keys = ApiGatewayKeys;
+    type Stacks = CloudFormationStacks;
+}
+
+/// What both webhook functions are built on, once per cold start.
+pub struct Deps<P: SyncPorts> {
+    /// DynamoDB: event log, links, subscriptions, records, stacks.
+    pub store: P::Store,
+    pub stripe: P::Billing,
     /// Cognito: attributes, and users found or created for payments made first.
-    pub directory: D,
-    pub keys: K,
-    pub stacks: C,
+    pub directory: P::Users,
+    pub keys: P::Keys,
+    pub stacks: P::Stacks,
     pub settings: SyncSettings,
     /// Every secret currently accepted (rotation); empty for EventBridge.
     pub webhook_secrets: Vec<SecretString>,
     pub livemode: bool,
 }
 
-impl<S, B, D, K, C> Deps<S, B, D, K, C>
-where
-    S: SyncStore + EventLog + CustomerLinks + ProvisioningLeases,
-    B: Billing,
-    D: Directory + UserLookup,
-    K: ApiKeys,
-    C: Stacks,
-{
+impl<P: SyncPorts> std::fmt::Debug for Deps<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deps")
+            .field("settings", &self.settings)
+            .field("livemode", &self.livemode)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P: SyncPorts> Deps<P> {
     pub fn plans(&self) -> &PlanCatalog {
         &self.settings.plans
     }
 
-    pub fn sync(&self) -> SyncService<'_, S, B, D, K, C, D> {
+    pub fn sync(&self) -> SyncService<'_, P> {
         SyncService {
             store: &self.store,
             billing: &self.stripe,
-            directory: &self.directory,
+            users: &self.directory,
             keys: &self.keys,
             stacks: &self.stacks,
-            users: &self.directory,
             settings: &self.settings,
         }
     }

@@ -9,7 +9,7 @@ use billing_core::adapters::stripe::StripeBilling;
 use billing_core::config::EnvReader;
 use lambda_http::{Error, run, service_fn};
 use webhook::config::{Config, split_secrets};
-use webhook::{Deps, handler};
+use webhook::{Aws, Deps, handler};
 
 // A Lambda sandbox handles one invocation at a time: one thread, no cross-thread wake-ups.
 #[tokio::main(flavor = "current_thread")]
@@ -22,7 +22,7 @@ async fn main() -> Result<(), Error> {
         Some(source) => split_secrets(&resolve_secret(source, &sdk).await?),
         None => Vec::new(),
     };
-    let deps = Deps {
+    let deps = Deps::<Aws> {
         store: DynamoStore::from_sdk(&sdk, &config.table_name),
         stripe: StripeBilling::new(&config.stripe, &secret_key)?,
         directory: CognitoDirectory::from_sdk(&sdk),

@@ -13,7 +13,7 @@ use billing_core::config::EnvReader;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use serde_json::Value;
 use webhook::config::Config;
-use webhook::{Deps, eventbridge};
+use webhook::{Aws, Deps, eventbridge};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
@@ -21,7 +21,7 @@ async fn main() -> Result<(), Error> {
     let config = Config::from_env(&EnvReader::process(), false)?;
     let sdk = load_sdk_config(AwsLimits::HTTP).await;
     let secret_key = resolve_secret(&config.stripe.secret_key, &sdk).await?;
-    let deps = Deps {
+    let deps = Deps::<Aws> {
         store: DynamoStore::from_sdk(&sdk, &config.table_name),
         stripe: StripeBilling::new(&config.stripe, &secret_key)?,
         directory: CognitoDirectory::from_sdk(&sdk),

@@ -1,0 +1,138 @@
+//! Claims with an expiry: processed Stripe events and provisioning leases.
+
+use async_trait::async_trait;
+
+use super::DynamoStore;
+use super::items::{conditional_failed, n, s};
+use crate::adapters::aws::classify;
+use crate::domain::CustomerId;
+use crate::error::{Result, Upstream};
+use crate::ports::{EventClaim, EventLog, ProvisioningLeases};
+use crate::table::{self, attr};
+
+const PROCESSING: &str = "processing";
+const DONE: &str = "done";
+
+#[async_trait]
+impl EventLog for DynamoStore {
+    async fn claim(&self, event_id: &str, now: i64) -> Result<EventClaim> {
+        let outcome = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(table::PK, s(table::event_pk(event_id)))
+            .item(table::SK, s(table::SK_EVENT))
+            .item(attr::STATUS, s(PROCESSING))
+            .item(attr::LEASE_UNTIL, n(now + table::EVENT_LEASE_SECS))
+            .item(table::EXPIRES_AT, n(now + table::EVENT_TTL_SECS))
+            .condition_expression(
+                "attribute_not_exists(#pk) OR (#status = :processing AND #lease < :now)",
+            )
+            .expression_attribute_names("#pk", table::PK)
+            .expression_attribute_names("#status", attr::STATUS)
+            .expression_attribute_names("#lease", attr::LEASE_UNTIL)
+            .expression_attribute_values(":processing", s(PROCESSING))
+            .expression_attribute_values(":now", n(now))
+            .send()
+            .await;
+        match outcome {
+            Ok(_) => Ok(EventClaim::Claimed),
+            Err(e) if conditional_failed(&e) => {
+                let stored = self.get(table::event_pk(event_id), table::SK_EVENT).await?;
+                let done = stored
+                    .as_ref()
+                    .and_then(|item| item.get(attr::STATUS))
+                    .and_then(|v| v.as_s().ok())
+                    .is_some_and(|status| status == DONE);
+                Ok(if done {
+                    EventClaim::AlreadyDone
+                } else {
+                    EventClaim::InProgress
+                })
+            }
+            Err(e) => Err(classify(Upstream::DynamoDb, "PutItem", e)),
+        }
+    }
+
+    async fn complete(&self, event_id: &str, now: i64) -> Result<()> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item(table::PK, s(table::event_pk(event_id)))
+            .item(table::SK, s(table::SK_EVENT))
+            .item(attr::STATUS, s(DONE))
+            .item(table::EXPIRES_AT, n(now + table::EVENT_TTL_SECS))
+            .send()
+            .await
+            .map_err(|e| classify(Upstream::DynamoDb, "PutItem", e))?;
+        Ok(())
+    }
+
+    async fn release(&self, event_id: &str) -> Result<()> {
+        let key = (table::event_pk(event_id), table::SK_EVENT);
+        self.delete_if_still(key, attr::STATUS, PROCESSING).await
+    }
+}
+
+#[async_trait]
+impl ProvisioningLeases for DynamoStore {
+    async fn take_lease(&self, customer: &CustomerId, holder: &str, now: i64) -> Result<bool> {
+        let until = now + table::PROVISIONING_LEASE_SECS;
+        let outcome = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(table::PK, s(table::customer_pk(customer.as_str())))
+            .item(table::SK, s(table::SK_PROVISIONING))
+            .item(attr::HOLDER, s(holder))
+            .item(attr::LEASE_UNTIL, n(until))
+            .item(table::EXPIRES_AT, n(until))
+            .condition_expression("attribute_not_exists(#pk) OR #lease < :now")
+            .expression_attribute_names("#pk", table::PK)
+            .expression_attribute_names("#lease", attr::LEASE_UNTIL)
+            .expression_attribute_values(":now", n(now))
+            .send()
+            .await;
+        match outcome {
+            Ok(_) => Ok(true),
+            Err(e) if conditional_failed(&e) => Ok(false),
+            Err(e) => Err(classify(Upstream::DynamoDb, "PutItem", e)),
+        }
+    }
+
+    async fn release_lease(&self, customer: &CustomerId, holder: &str) -> Result<()> {
+        let key = (
+            table::customer_pk(customer.as_str()),
+            table::SK_PROVISIONING,
+        );
+        self.delete_if_still(key, attr::HOLDER, holder).await
+    }
+}
+
+impl DynamoStore {
+    /// Deletes the item while `attribute` still equals `value`; an item changed (or gone) since
+    /// is left alone, which is not an error.
+    async fn delete_if_still(
+        &self,
+        (pk, sk): (String, &str),
+        attribute: &str,
+        value: &str,
+    ) -> Result<()> {
+        let outcome = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key(table::PK, s(pk))
+            .key(table::SK, s(sk))
+            .condition_expression("#attribute = :value")
+            .expression_attribute_names("#attribute", attribute)
+            .expression_attribute_values(":value", s(value))
+            .send()
+            .await;
+        match outcome {
+            Ok(_) => Ok(()),
+            Err(e) if conditional_failed(&e) => Ok(()),
+            Err(e) => Err(classify(Upstream::DynamoDb, "DeleteItem", e)),
+        }
+    }
+}

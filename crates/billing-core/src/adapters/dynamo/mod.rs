@@ -1,0 +1,57 @@
+//! The store ports over the one DynamoDB table (layout and access patterns in `crate::table`):
+//! one file per port, over the item helpers of `items`. Every key is formatted here or in
+//! `crate::table`, nowhere else.
+
+mod checkout_records;
+mod events;
+mod items;
+mod links;
+mod records;
+mod sync_store;
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use crate::adapters::aws::classify;
+use crate::error::{Result, Upstream};
+use crate::table;
+
+use items::s;
+
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+type Item = HashMap<String, AttributeValue>;
+
+impl DynamoStore {
+    pub fn from_sdk(sdk: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
+        Self::new(Client::new(sdk), table)
+    }
+
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// A consistent read of one item.
+    async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>> {
+        Ok(self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(table::PK, s(pk))
+            .key(table::SK, s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify(Upstream::DynamoDb, "GetItem", e))?
+            .item)
+    }
+}

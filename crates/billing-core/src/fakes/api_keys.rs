@@ -1,0 +1,113 @@
+//! API Gateway keys in memory.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+
+use super::{lock, outage};
+use crate::domain::UserSub;
+use crate::error::{Error, Result, Upstream};
+use crate::ports::{ApiKey, ApiKeys};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FakeKey {
+    pub id: String,
+    pub owner: UserSub,
+    pub value: String,
+    pub enabled: bool,
+    pub usage_plan_ids: Vec<String>,
+}
+
+/// API Gateway keys; `throttle_next` makes that many calls fail as throttled first.
+#[derive(Debug, Default)]
+pub struct FakeApiKeys {
+    keys: Mutex<Vec<FakeKey>>,
+    pub throttle_next: AtomicUsize,
+    pub failing: AtomicBool,
+    pub creates: AtomicUsize,
+}
+
+impl FakeApiKeys {
+    pub fn keys(&self) -> Vec<FakeKey> {
+        lock(&self.keys).clone()
+    }
+
+    pub(super) fn enter(&self, operation: &'static str) -> Result<()> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(outage(Upstream::ApiGateway, operation));
+        }
+        let throttled = self
+            .throttle_next
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                left.checked_sub(1)
+            })
+            .is_ok();
+        if throttled {
+            return Err(Error::upstream(
+                Upstream::ApiGateway,
+                operation,
+                true,
+                "TooManyRequestsException",
+            ));
+        }
+        Ok(())
+    }
+
+    fn to_port(key: &FakeKey) -> ApiKey {
+        ApiKey {
+            id: key.id.clone(),
+            value: Some(secrecy::SecretString::from(key.value.clone())),
+            enabled: key.enabled,
+            usage_plan_ids: key.usage_plan_ids.clone(),
+        }
+    }
+}
+
+#[async_trait]
+impl ApiKeys for FakeApiKeys {
+    async fn find(&self, owner: &UserSub) -> Result<Option<ApiKey>> {
+        self.enter("GetApiKeys")?;
+        Ok(lock(&self.keys)
+            .iter()
+            .find(|key| &key.owner == owner)
+            .map(Self::to_port))
+    }
+
+    async fn create(&self, owner: &UserSub) -> Result<ApiKey> {
+        self.enter("CreateApiKey")?;
+        let mut keys = lock(&self.keys);
+        let key = FakeKey {
+            id: format!("key{}", keys.len() + 1),
+            owner: owner.clone(),
+            value: format!("value-of-key{}", keys.len() + 1),
+            enabled: true,
+            usage_plan_ids: Vec::new(),
+        };
+        keys.push(key.clone());
+        self.creates.fetch_add(1, Ordering::SeqCst);
+        Ok(Self::to_port(&key))
+    }
+
+    async fn attach_only(&self, key_id: &str, usage_plan_id: Option<&str>) -> Result<()> {
+        self.enter("CreateUsagePlanKey")?;
+        if let Some(key) = lock(&self.keys).iter_mut().find(|key| key.id == key_id) {
+            key.usage_plan_ids = usage_plan_id.map(str::to_owned).into_iter().collect();
+        }
+        Ok(())
+    }
+
+    async fn set_enabled(&self, key_id: &str, enabled: bool) -> Result<()> {
+        self.enter("UpdateApiKey")?;
+        if let Some(key) = lock(&self.keys).iter_mut().find(|key| key.id == key_id) {
+            key.enabled = enabled;
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, key_id: &str) -> Result<()> {
+        self.enter("DeleteApiKey")?;
+        lock(&self.keys).retain(|key| key.id != key_id);
+        Ok(())
+    }
+}

@@ -1,0 +1,89 @@
+//! The in-memory store: the DynamoDB table's ports in maps, with inspection helpers for tests.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use super::{lock, outage};
+use crate::domain::{CustomerId, CustomerLink, UserSub};
+use crate::error::{Result, Upstream};
+use crate::plans::SubscriptionState;
+use crate::ports::{BillingRecord, CheckoutRecord, RecordKind, StackRecord, Versioned};
+
+#[derive(Debug, Default)]
+pub(super) struct StoreTables {
+    pub(super) by_user: HashMap<UserSub, CustomerLink>,
+    pub(super) by_customer: HashMap<CustomerId, UserSub>,
+    pub(super) checkouts: HashMap<String, CheckoutRecord>,
+    pub(super) events: HashMap<String, bool>,
+    pub(super) subscriptions: BTreeMap<(String, String), Versioned<SubscriptionState>>,
+    pub(super) records: BTreeMap<(RecordKind, String), Versioned<BillingRecord>>,
+    pub(super) unmapped: Vec<(String, String)>,
+    pub(super) stacks: BTreeMap<(String, String), StackRecord>,
+    /// customer -> (holder, until)
+    pub(super) leases: HashMap<CustomerId, (String, i64)>,
+}
+
+#[derive(Debug, Default)]
+pub struct InMemoryStore {
+    pub(super) tables: Mutex<StoreTables>,
+    pub failing: AtomicBool,
+    pub writes: AtomicUsize,
+}
+
+impl InMemoryStore {
+    pub fn sub_of_customer(&self, customer_id: &CustomerId) -> Option<UserSub> {
+        lock(&self.tables).by_customer.get(customer_id).cloned()
+    }
+
+    pub fn link_count(&self) -> usize {
+        lock(&self.tables).by_user.len()
+    }
+
+    pub fn stored_subscriptions(&self) -> Vec<SubscriptionState> {
+        lock(&self.tables)
+            .subscriptions
+            .values()
+            .map(|versioned| versioned.state.clone())
+            .collect()
+    }
+
+    /// The stored record of this kind about the Stripe object (or customer) `id`.
+    pub fn record(&self, kind: RecordKind, id: &str) -> Option<BillingRecord> {
+        lock(&self.tables)
+            .records
+            .get(&(kind, id.to_owned()))
+            .map(|versioned| versioned.state.clone())
+    }
+
+    pub fn records(&self) -> Vec<BillingRecord> {
+        lock(&self.tables)
+            .records
+            .values()
+            .map(|versioned| versioned.state.clone())
+            .collect()
+    }
+
+    pub fn unmapped(&self) -> Vec<(String, String)> {
+        lock(&self.tables).unmapped.clone()
+    }
+
+    pub fn stacks(&self) -> Vec<StackRecord> {
+        lock(&self.tables).stacks.values().cloned().collect()
+    }
+
+    pub fn checkout_record(&self, session_id: &str) -> Option<CheckoutRecord> {
+        lock(&self.tables).checkouts.get(session_id).cloned()
+    }
+
+    pub fn checkout_count(&self) -> usize {
+        lock(&self.tables).checkouts.len()
+    }
+
+    pub(super) fn enter(&self, operation: &'static str) -> Result<()> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(outage(Upstream::DynamoDb, operation));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,143 @@
+//! Subscriptions, records and stacks in the in-memory store, with DynamoDB's ordering rule.
+
+use async_trait::async_trait;
+
+use super::{InMemoryStore, lock};
+use crate::domain::CustomerId;
+use crate::error::Result;
+use crate::plans::SubscriptionState;
+use crate::ports::{BillingRecord, Freshness, StackRecord, StackState, SyncStore, Versioned};
+
+/// The ordering rule of versioned writes: newer applies, same event or older is stale, another
+/// event of the same second is a tie (applied when allowed).
+fn freshness(
+    stored: Option<(i64, &str)>,
+    created: i64,
+    event_id: &str,
+    allow_tie: bool,
+) -> Freshness {
+    match stored {
+        None => Freshness::Applied,
+        Some((_, stored_id)) if stored_id == event_id => Freshness::Same,
+        Some((stored_created, _)) if created > stored_created => Freshness::Applied,
+        Some((stored_created, stored_id)) if created == stored_created && stored_id != event_id => {
+            if allow_tie {
+                Freshness::Applied
+            } else {
+                Freshness::Tie
+            }
+        }
+        Some((stored_created, _)) if created == stored_created && allow_tie => Freshness::Applied,
+        _ => Freshness::Stale,
+    }
+}
+
+#[async_trait]
+impl SyncStore for InMemoryStore {
+    async fn put_subscription(
+        &self,
+        subscription: &Versioned<SubscriptionState>,
+        allow_tie: bool,
+    ) -> Result<Freshness> {
+        self.enter("PutItem")?;
+        let key = (
+            subscription.state.customer_id.clone(),
+            subscription.state.id.clone(),
+        );
+        let mut tables = lock(&self.tables);
+        let stored = tables
+            .subscriptions
+            .get(&key)
+            .map(|v| (v.event_created, v.event_id.as_str()));
+        let outcome = freshness(
+            stored,
+            subscription.event_created,
+            &subscription.event_id,
+            allow_tie,
+        );
+        if outcome == Freshness::Applied {
+            tables.subscriptions.insert(key, subscription.clone());
+        }
+        Ok(outcome)
+    }
+
+    async fn subscription(
+        &self,
+        customer_id: &CustomerId,
+        id: &str,
+    ) -> Result<Option<Versioned<SubscriptionState>>> {
+        self.enter("GetItem")?;
+        Ok(lock(&self.tables)
+            .subscriptions
+            .get(&(customer_id.to_string(), id.to_owned()))
+            .cloned())
+    }
+
+    async fn subscriptions_of(&self, customer_id: &CustomerId) -> Result<Vec<SubscriptionState>> {
+        self.enter("Query")?;
+        Ok(lock(&self.tables)
+            .subscriptions
+            .values()
+            .filter(|v| v.state.customer_id == customer_id.as_str())
+            .map(|v| v.state.clone())
+            .collect())
+    }
+
+    async fn put_record(&self, record: &Versioned<BillingRecord>) -> Result<Freshness> {
+        self.enter("PutItem")?;
+        let key = (record.state.kind(), record.state.id().to_owned());
+        let mut tables = lock(&self.tables);
+        let stored = tables
+            .records
+            .get(&key)
+            .map(|v| (v.event_created, v.event_id.as_str()));
+        let outcome = freshness(stored, record.event_created, &record.event_id, false);
+        if outcome == Freshness::Applied {
+            tables.records.insert(key, record.clone());
+        }
+        Ok(outcome)
+    }
+
+    async fn park_unmapped(
+        &self,
+        customer_id: &str,
+        event_id: &str,
+        _event_type: &str,
+        _now: i64,
+    ) -> Result<()> {
+        self.enter("PutItem")?;
+        lock(&self.tables)
+            .unmapped
+            .push((customer_id.to_owned(), event_id.to_owned()));
+        Ok(())
+    }
+
+    async fn stacks_of(&self, subscription_id: &str) -> Result<Vec<StackRecord>> {
+        self.enter("Query")?;
+        Ok(lock(&self.tables)
+            .stacks
+            .values()
+            .filter(|stack| stack.subscription_id == subscription_id)
+            .cloned()
+            .collect())
+    }
+
+    async fn stacks_in_state(&self, state: StackState) -> Result<Vec<StackRecord>> {
+        self.enter("Query")?;
+        Ok(lock(&self.tables)
+            .stacks
+            .values()
+            .filter(|stack| stack.state == state)
+            .cloned()
+            .collect())
+    }
+
+    async fn put_stack(&self, stack: &StackRecord) -> Result<()> {
+        self.enter("PutItem")?;
+        lock(&self.tables).stacks.insert(
+            (stack.subscription_id.clone(), stack.stack_name.clone()),
+            stack.clone(),
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,36 @@
+//! Ports: what the use cases need from the outside world, narrow traits shaped by use.
+//! Adapters in `adapters/` implement them over the AWS SDK and async-stripe; `fakes` (feature
+//! `test-util`) implements them in memory for handler tests.
+
+mod api_keys;
+mod billing;
+mod checkout;
+mod directory;
+mod events;
+mod groups;
+mod leases;
+mod links;
+mod records;
+mod stacks;
+mod sync_store;
+mod users;
+
+pub use api_keys::{ApiKey, ApiKeys};
+pub use billing::Billing;
+pub use checkout::{
+    Checkout, CheckoutMode, CheckoutRecord, CheckoutRecords, CheckoutSessionInfo, CreatedSession,
+    NewCheckoutSession, NewPortalSession, PortalFlow, PriceInfo,
+};
+pub use directory::Directory;
+pub use events::{EventClaim, EventLog};
+pub use groups::{SyncPorts, UserDirectory, WebhookStore};
+pub use leases::ProvisioningLeases;
+pub use links::CustomerLinks;
+pub use records::{
+    BillingRecord, CheckoutPaymentRecord, CheckoutSessionRecord, CustomerProfile,
+    DelinquencyRecord, InvoiceRecord, LineItemRecord, PaymentIntentRecord, PaymentRecord,
+    PriceRecord, ProductRecord, RecordKind, RecurringRecord, TaxRateRecord, TierRecord,
+};
+pub use stacks::{StackRecord, StackState, StackStatus, Stacks};
+pub use sync_store::{Freshness, SyncStore, Versioned};
+pub use users::{CognitoUserRef, UserLookup};

@@ -1,0 +1,176 @@
+//! Applying a verified Stripe event: one `apply` for the HTTPS webhook and EventBridge alike.
+//!
+//! Each event is claimed in the event log first (duplicates do nothing, concurrent deliveries do
+//! the work once, a failed delivery is released for Stripe's retry). Object states are stored
+//! only when their event is newer than the stored one; a tie is settled by reading the object
+//! from Stripe. After any change to a customer's subscriptions the customer is reconciled from
+//! all of their stored subscriptions, and the resources of ended subscriptions are torn down
+//! through recorded states.
+//!
+//! By concern: `subscriptions` (subscription events, reconciling a customer), `linking` (the
+//! user of a customer, checkout sessions and customers), `stacks` (provisioning and tearing down
+//! stacks), `records` (what a billing page shows: invoices, payments, catalogue, profiles).
+
+mod linking;
+mod records;
+mod stacks;
+mod subscriptions;
+
+use tracing::warn;
+
+use crate::domain::{CustomerId, UserPoolId};
+use crate::error::{Error, Result, Upstream};
+use crate::plans::{AccessPolicy, PlanCatalog};
+use crate::ports::{EventClaim, EventLog, SyncPorts, Versioned};
+use crate::provisioning::Provisioner;
+use crate::webhook::event::{EventObject, StripeEvent};
+
+pub use stacks::stack_name_for;
+
+#[derive(Debug, Clone)]
+pub struct SyncSettings {
+    pub plans: PlanCatalog,
+    pub policy: AccessPolicy,
+    pub user_pool_id: UserPoolId,
+    /// Create the Cognito user from the payer's email when a payment comes first.
+    pub create_users: bool,
+}
+
+/// What became of an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Applied,
+    Duplicate,
+    /// Another delivery is applying it now: answer non-2xx so Stripe comes back.
+    InProgress,
+    /// Older than what we hold: nothing to do.
+    Stale,
+    /// About a customer nobody is linked to: parked.
+    Unmapped,
+    /// A type we do not use.
+    Ignored,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Applied => "applied",
+            Self::Duplicate => "duplicate",
+            Self::InProgress => "in_progress",
+            Self::Stale => "stale",
+            Self::Unmapped => "unmapped",
+            Self::Ignored => "ignored",
+        }
+    }
+}
+
+pub struct SyncService<'a, P: SyncPorts> {
+    pub store: &'a P::Store,
+    pub billing: &'a P::Billing,
+    /// The user pool: attributes, and users found or created for payments made first.
+    pub users: &'a P::Users,
+    pub keys: &'a P::Keys,
+    pub stacks: &'a P::Stacks,
+    pub settings: &'a SyncSettings,
+}
+
+impl<P: SyncPorts> std::fmt::Debug for SyncService<'_, P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SyncService")
+    }
+}
+
+/// The event being applied and the time it is applied at: what every step of it works from.
+#[derive(Debug, Clone, Copy)]
+struct Delivery<'e> {
+    event: &'e StripeEvent,
+    now: i64,
+}
+
+impl Delivery<'_> {
+    /// A state as of this delivery's event.
+    fn versioned<T>(&self, state: T) -> Versioned<T> {
+        Versioned {
+            event_created: self.event.created,
+            event_id: self.event.id.clone(),
+            state,
+        }
+    }
+}
+
+fn is_handled(event_type: &str) -> bool {
+    const PREFIXES: &[&str] = &[
+        "product.",
+        "price.",
+        "tax_rate.",
+        "customer.created",
+        "customer.updated",
+        "customer.deleted",
+        "customer.subscription.",
+        "checkout.session.",
+        "invoice.",
+        "payment_intent.",
+    ];
+    PREFIXES.iter().any(|prefix| event_type.starts_with(prefix))
+}
+
+impl<P: SyncPorts> SyncService<'_, P> {
+    /// Applies the event once. An `Err` means "retry later": the event is released.
+    pub async fn apply(&self, event: &StripeEvent, now: i64) -> Result<Outcome> {
+        if !is_handled(&event.event_type) {
+            return Ok(Outcome::Ignored);
+        }
+        match self.store.claim(&event.id, now).await? {
+            EventClaim::AlreadyDone => return Ok(Outcome::Duplicate),
+            EventClaim::InProgress => return Ok(Outcome::InProgress),
+            EventClaim::Claimed => {}
+        }
+        match self.dispatch(Delivery { event, now }).await {
+            Ok(outcome) => {
+                self.store.complete(&event.id, now).await?;
+                Ok(outcome)
+            }
+            Err(failure) => {
+                if let Err(release) = self.store.release(&event.id).await {
+                    warn!(event_id = %event.id, error = %crate::error::Chain(&release), "could not release the event; its claim expires");
+                }
+                Err(failure)
+            }
+        }
+    }
+
+    async fn dispatch(&self, delivery: Delivery<'_>) -> Result<Outcome> {
+        match &delivery.event.object {
+            EventObject::Subscription(subscription) => {
+                self.on_subscription(delivery, subscription.clone()).await
+            }
+            EventObject::CheckoutSession(session) => {
+                self.on_checkout_session(delivery, session).await
+            }
+            EventObject::Customer(customer) => self.on_customer(delivery, customer).await,
+            EventObject::Invoice(invoice) => self.on_invoice(delivery, invoice).await,
+            EventObject::PaymentIntent(payment) => self.on_payment_intent(delivery, payment).await,
+            EventObject::Product(product) => self.on_product(delivery, product).await,
+            EventObject::Price(price) => self.on_price(delivery, price).await,
+            EventObject::TaxRate(rate) => self.on_tax_rate(delivery, rate).await,
+            EventObject::Other { .. } => Ok(Outcome::Ignored),
+        }
+    }
+
+    fn provisioner(&self) -> Provisioner<'_, P::Billing, P::Users, P::Keys> {
+        Provisioner {
+            billing: self.billing,
+            directory: self.users,
+            keys: self.keys,
+            plans: &self.settings.plans,
+            policy: &self.settings.policy,
+        }
+    }
+}
+
+fn parse_customer(raw: &str) -> Result<CustomerId> {
+    CustomerId::parse(raw).map_err(|e| Error::InvalidData {
+        service: Upstream::Stripe,
+        detail: e.to_string(),
+    })
+}

@@ -1,0 +1,174 @@
+//! Order and duplicates do not matter: older events are stale, events of the same second are
+//! settled by Stripe's current state, and any permutation with duplicates of a customer's events
+//! ends in the state of the ordered sequence.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use billing_core::domain::CustomerId;
+use billing_core::ports::{StackState, SyncStore};
+use billing_core::webhook::sync::Outcome;
+use common::*;
+use serde_json::Value;
+
+#[tokio::test]
+async fn when_events_arrive_out_of_order_should_keep_the_newest_state() {
+    let fakes = linked_fakes().await;
+    apply(
+        &fakes,
+        &sub_event("evt_3", "customer.subscription.deleted", 30, "canceled"),
+    )
+    .await
+    .unwrap();
+    let outcome = apply(
+        &fakes,
+        &sub_event("evt_1", "customer.subscription.created", 10, "active"),
+    )
+    .await;
+    assert_eq!(outcome.unwrap(), Outcome::Stale);
+    assert_eq!(plan(&fakes).as_deref(), Some("free"));
+    assert_eq!(
+        fakes.store.stored_subscriptions()[0].status.as_str(),
+        "canceled"
+    );
+}
+
+#[tokio::test]
+async fn when_two_events_share_a_second_should_settle_on_stripes_current_state() {
+    let fakes = linked_fakes().await;
+    fakes
+        .stripe
+        .set_subscription(current_subscription("past_due"));
+    apply(
+        &fakes,
+        &sub_event("evt_a", "customer.subscription.updated", 50, "active"),
+    )
+    .await
+    .unwrap();
+    apply(
+        &fakes,
+        &sub_event("evt_b", "customer.subscription.updated", 50, "incomplete"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        fakes.store.stored_subscriptions()[0].status.as_str(),
+        "past_due"
+    );
+}
+
+#[tokio::test]
+async fn when_a_paid_checkout_comes_before_its_subscription_events_should_not_downgrade() {
+    let fakes = linked_fakes().await;
+    fakes
+        .stripe
+        .set_subscription(current_subscription("active"));
+    apply(
+        &fakes,
+        &checkout_completed("evt_1", 11, "paid", Some(SUB), "alice@example.com"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(plan(&fakes).as_deref(), Some("pro"));
+    assert_eq!(key_plans(&fakes), (vec!["up_pro".to_owned()], true));
+    // The subscription's own, older event changes nothing.
+    let outcome = apply(
+        &fakes,
+        &sub_event("evt_0", "customer.subscription.created", 5, "incomplete"),
+    )
+    .await;
+    assert_eq!(outcome.unwrap(), Outcome::Stale);
+    assert_eq!(plan(&fakes).as_deref(), Some("pro"));
+}
+
+/// The final observable state of a customer: plan, key, stored subscriptions and stacks.
+async fn observable(
+    fakes: &Fakes,
+) -> (
+    Option<String>,
+    (Vec<String>, bool),
+    Vec<(String, String)>,
+    Vec<StackState>,
+) {
+    let customer = CustomerId::parse(CUSTOMER).unwrap();
+    let mut subscriptions: Vec<(String, String)> = fakes
+        .store
+        .subscriptions_of(&customer)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.id, s.status.as_str().to_owned()))
+        .collect();
+    subscriptions.sort();
+    let stacks = fakes.store.stacks().into_iter().map(|s| s.state).collect();
+    (plan(fakes), key_plans(fakes), subscriptions, stacks)
+}
+
+fn lifecycle() -> Vec<Value> {
+    vec![
+        sub_event("evt_1", "customer.subscription.created", 10, "incomplete"),
+        sub_event("evt_2", "customer.subscription.updated", 20, "active"),
+        event(
+            "evt_3",
+            "customer.subscription.created",
+            25,
+            subscription("sub_2", "active", "prod_free"),
+        ),
+        sub_event("evt_4", "customer.subscription.updated", 30, "past_due"),
+        sub_event("evt_5", "customer.subscription.updated", 40, "unpaid"),
+        event(
+            "evt_6",
+            "customer.subscription.deleted",
+            50,
+            subscription("sub_2", "canceled", "prod_free"),
+        ),
+        sub_event("evt_7", "customer.subscription.deleted", 60, "canceled"),
+    ]
+}
+
+async fn replay(events: &[Value]) -> Fakes {
+    let fakes = linked_fakes().await;
+    with_active_stack(&fakes).await;
+    for event in events {
+        // What the webhook answers 200 to: anything but a failure or an event in progress.
+        let outcome = apply(&fakes, event).await.unwrap();
+        assert_ne!(outcome, Outcome::InProgress);
+    }
+    // The scheduled sweep finishes teardowns no later event looked at.
+    fakes.sync().sweep(now()).await.unwrap();
+    fakes
+}
+
+/// xorshift: reproducible permutations without a dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self, bound: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % bound as u64) as usize
+    }
+}
+
+#[tokio::test]
+async fn any_permutation_with_duplicates_should_end_in_the_ordered_state() {
+    let ordered = lifecycle();
+    let expected = observable(&replay(&ordered).await).await;
+    assert_eq!(expected.0.as_deref(), Some("free"));
+
+    for seed in 1..=150u64 {
+        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut events = ordered.clone();
+        for _ in 0..rng.next(4) + 1 {
+            let duplicate = events[rng.next(events.len())].clone();
+            events.push(duplicate);
+        }
+        for i in (1..events.len()).rev() {
+            events.swap(i, rng.next(i + 1));
+        }
+        let state = observable(&replay(&events).await).await;
+        let order: Vec<&str> = events.iter().map(|e| e["id"].as_str().unwrap()).collect();
+        assert_eq!(state, expected, "seed {seed}: {order:?}");
+    }
+}
