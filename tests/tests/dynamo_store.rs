@@ -78,3 +78,11 @@ async fn the_provisioning_lease_should_have_one_holder_until_released_or_expired
     // b dies holding it: taken over once it has run out.
     assert!(store.take_lease(&user, "c", 1_003 + 31).await.unwrap());
 }
+
+#[tokio::test]
+#[ignore = "needs the local emulators: make test"]
+async fn the_dynamodb_store_should_keep_the_store_contract() {
+    let env = LocalEnv::from_env();
+    let store = DynamoStore::from_sdk(&env.sdk().await, &env.table_name);
+    billing_core::store_contract::run_all(&store, &unique("contract")).await;
+}

@@ -14,6 +14,8 @@ pub mod onboarding;
 pub mod plans;
 pub mod ports;
 pub mod provisioning;
+#[cfg(feature = "test-util")]
+pub mod store_contract;
 pub mod table;
 pub mod telemetry;
 pub mod webhook;

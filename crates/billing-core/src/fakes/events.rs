@@ -2,20 +2,27 @@
 
 use async_trait::async_trait;
 
+use super::store::EventEntry;
 use super::{InMemoryStore, lock};
 use crate::error::Result;
 use crate::ports::{EventClaim, EventLog};
+use crate::table::EVENT_LEASE_SECS;
 
 #[async_trait]
 impl EventLog for InMemoryStore {
-    async fn claim(&self, event_id: &str, _now: i64) -> Result<EventClaim> {
+    async fn claim(&self, event_id: &str, now: i64) -> Result<EventClaim> {
         self.enter("PutItem")?;
         let mut tables = lock(&self.tables);
         Ok(match tables.events.get(event_id) {
-            Some(true) => EventClaim::AlreadyDone,
-            Some(false) => EventClaim::InProgress,
-            None => {
-                tables.events.insert(event_id.to_owned(), false);
+            Some(EventEntry::Done) => EventClaim::AlreadyDone,
+            Some(EventEntry::Processing { lease_until }) if *lease_until >= now => {
+                EventClaim::InProgress
+            }
+            _ => {
+                let lease_until = now + EVENT_LEASE_SECS;
+                tables
+                    .events
+                    .insert(event_id.to_owned(), EventEntry::Processing { lease_until });
                 EventClaim::Claimed
             }
         })
@@ -23,7 +30,9 @@ impl EventLog for InMemoryStore {
 
     async fn complete(&self, event_id: &str, _now: i64) -> Result<()> {
         self.enter("PutItem")?;
-        lock(&self.tables).events.insert(event_id.to_owned(), true);
+        lock(&self.tables)
+            .events
+            .insert(event_id.to_owned(), EventEntry::Done);
         Ok(())
     }
 
@@ -31,7 +40,10 @@ impl EventLog for InMemoryStore {
         // Releasing must work while the store is "down" for the test's purpose: it is what
         // lets the retry redo the event, as the lease expiry would in DynamoDB.
         let mut tables = lock(&self.tables);
-        if tables.events.get(event_id) == Some(&false) {
+        if matches!(
+            tables.events.get(event_id),
+            Some(EventEntry::Processing { .. })
+        ) {
             tables.events.remove(event_id);
         }
         Ok(())

@@ -10,12 +10,19 @@ use crate::error::{Result, Upstream};
 use crate::plans::SubscriptionState;
 use crate::ports::{BillingRecord, CheckoutRecord, RecordKind, StackRecord, Versioned};
 
+/// A claimed event: worked on until its lease runs out, or done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum EventEntry {
+    Processing { lease_until: i64 },
+    Done,
+}
+
 #[derive(Debug, Default)]
 pub(super) struct StoreTables {
     pub(super) by_user: HashMap<UserSub, CustomerLink>,
     pub(super) by_customer: HashMap<CustomerId, UserSub>,
     pub(super) checkouts: HashMap<String, CheckoutRecord>,
-    pub(super) events: HashMap<String, bool>,
+    pub(super) events: HashMap<String, EventEntry>,
     pub(super) subscriptions: BTreeMap<(String, String), Versioned<SubscriptionState>>,
     pub(super) records: BTreeMap<(RecordKind, String), Versioned<BillingRecord>>,
     pub(super) unmapped: Vec<(String, String)>,

@@ -1,0 +1,309 @@
+//! The store's contract: what the DynamoDB adapter and the in-memory fake must both do, so the
+//! tests written over the fake speak for production. billing-core's tests run it against
+//! `fakes::InMemoryStore`; the integration tests run it against `DynamoStore` on the emulator.
+//!
+//! Each check takes a `scope` that makes its ids unique, so it can run against a table that
+//! other tests (or earlier runs) use too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use crate::domain::{CustomerId, CustomerLink, UserPoolId, UserSub, Username};
+use crate::error::Error;
+use crate::plans::{PlanName, SubscriptionState, SubscriptionStatus};
+use crate::ports::{
+    BillingRecord, CheckoutRecord, CheckoutRecords, CustomerLinks, EventClaim, EventLog, Freshness,
+    ProductRecord, ProvisioningLeases, SyncStore, Versioned,
+};
+use crate::table::{EVENT_LEASE_SECS, PROVISIONING_LEASE_SECS};
+
+/// Every check, in turn.
+pub async fn run_all<S>(store: &S, scope: &str)
+where
+    S: EventLog + ProvisioningLeases + SyncStore + CustomerLinks + CheckoutRecords,
+{
+    event_claims(store, scope).await;
+    provisioning_leases(store, scope).await;
+    subscription_writes_are_newer_only(store, scope).await;
+    record_writes_are_newer_only(store, scope).await;
+    links_are_one_to_one(store, scope).await;
+    checkout_records_complete_once(store, scope).await;
+}
+
+/// An event is claimed by one delivery at a time, done once, given back on failure, and taken
+/// over once its claim has run out (the delivery that held it died).
+pub async fn event_claims<S: EventLog>(store: &S, scope: &str) {
+    let now = 1_000_000;
+    let done = format!("evt_{scope}_done");
+    assert_eq!(store.claim(&done, now).await.unwrap(), EventClaim::Claimed);
+    assert_eq!(
+        store.claim(&done, now + 1).await.unwrap(),
+        EventClaim::InProgress,
+        "a second delivery while the first works"
+    );
+    store.complete(&done, now + 2).await.unwrap();
+    assert_eq!(
+        store.claim(&done, now + 3).await.unwrap(),
+        EventClaim::AlreadyDone
+    );
+    store.release(&done).await.unwrap();
+    assert_eq!(
+        store.claim(&done, now + 4).await.unwrap(),
+        EventClaim::AlreadyDone,
+        "releasing a done event changes nothing"
+    );
+
+    let failed = format!("evt_{scope}_failed");
+    assert_eq!(
+        store.claim(&failed, now).await.unwrap(),
+        EventClaim::Claimed
+    );
+    store.release(&failed).await.unwrap();
+    assert_eq!(
+        store.claim(&failed, now + 1).await.unwrap(),
+        EventClaim::Claimed,
+        "a released event is redone by the retry"
+    );
+
+    let abandoned = format!("evt_{scope}_abandoned");
+    assert_eq!(
+        store.claim(&abandoned, now).await.unwrap(),
+        EventClaim::Claimed
+    );
+    assert_eq!(
+        store
+            .claim(&abandoned, now + EVENT_LEASE_SECS)
+            .await
+            .unwrap(),
+        EventClaim::InProgress,
+        "the claim still runs at its last second"
+    );
+    assert_eq!(
+        store
+            .claim(&abandoned, now + EVENT_LEASE_SECS + 1)
+            .await
+            .unwrap(),
+        EventClaim::Claimed,
+        "a claim whose holder died is taken over"
+    );
+}
+
+/// One holder per customer until it releases the lease or the lease runs out; only the holder
+/// releases it.
+pub async fn provisioning_leases<S: ProvisioningLeases>(store: &S, scope: &str) {
+    let customer = CustomerId::parse(format!("cus_{scope}_lease")).unwrap();
+    let now = 1_000_000;
+    assert!(store.take_lease(&customer, "a", now).await.unwrap());
+    assert!(!store.take_lease(&customer, "b", now + 1).await.unwrap());
+    store.release_lease(&customer, "b").await.unwrap();
+    assert!(
+        !store.take_lease(&customer, "b", now + 2).await.unwrap(),
+        "only the holder releases"
+    );
+    store.release_lease(&customer, "a").await.unwrap();
+    assert!(store.take_lease(&customer, "b", now + 3).await.unwrap());
+    assert!(
+        !store
+            .take_lease(&customer, "c", now + 3 + PROVISIONING_LEASE_SECS)
+            .await
+            .unwrap(),
+        "the lease still runs at its last second"
+    );
+    assert!(
+        store
+            .take_lease(&customer, "c", now + 3 + PROVISIONING_LEASE_SECS + 1)
+            .await
+            .unwrap(),
+        "a lease whose holder died is taken over"
+    );
+    let other = CustomerId::parse(format!("cus_{scope}_lease_other")).unwrap();
+    assert!(
+        store.take_lease(&other, "b", now + 4).await.unwrap(),
+        "leases are per customer"
+    );
+}
+
+fn subscription(scope: &str, status: SubscriptionStatus) -> SubscriptionState {
+    SubscriptionState {
+        id: format!("sub_{scope}"),
+        customer_id: format!("cus_{scope}_subs"),
+        status,
+        plan: PlanName::parse("pro"),
+        price_id: None,
+        product_id: None,
+        current_period_end: None,
+        cancel_at_period_end: false,
+        past_due_since: None,
+        created: 10,
+        metadata: Default::default(),
+    }
+}
+
+fn versioned<T: Clone>(state: &T, event_id: &str, event_created: i64) -> Versioned<T> {
+    Versioned {
+        event_created,
+        event_id: event_id.into(),
+        state: state.clone(),
+    }
+}
+
+/// Newer wins; the same event again is `Same` (a retry), an older one `Stale`, another event
+/// of the same second a `Tie` that only `allow_tie` settles; what is read back is the winner.
+pub async fn subscription_writes_are_newer_only<S: SyncStore>(store: &S, scope: &str) {
+    let active = subscription(scope, SubscriptionStatus::Active);
+    let past_due = subscription(scope, SubscriptionStatus::PastDue);
+    let customer = CustomerId::parse(active.customer_id.clone()).unwrap();
+    let put = |state: &SubscriptionState, event: &str, created: i64, allow_tie: bool| {
+        let versioned = versioned(state, event, created);
+        async move { store.put_subscription(&versioned, allow_tie).await.unwrap() }
+    };
+
+    assert_eq!(put(&active, "evt_2", 200, false).await, Freshness::Applied);
+    assert_eq!(put(&active, "evt_2", 200, false).await, Freshness::Same);
+    assert_eq!(put(&past_due, "evt_1", 100, false).await, Freshness::Stale);
+    assert_eq!(put(&past_due, "evt_3", 200, false).await, Freshness::Tie);
+    let stored = store.subscription(&customer, &active.id).await.unwrap();
+    assert_eq!(
+        stored.map(|v| (v.event_id, v.state.status)),
+        Some(("evt_2".to_owned(), SubscriptionStatus::Active)),
+        "neither the stale nor the tied write replaced the state"
+    );
+
+    assert_eq!(put(&past_due, "evt_3", 200, true).await, Freshness::Applied);
+    assert_eq!(put(&active, "evt_4", 300, false).await, Freshness::Applied);
+    assert_eq!(put(&past_due, "evt_3", 200, true).await, Freshness::Stale);
+    let stored = store.subscription(&customer, &active.id).await.unwrap();
+    assert_eq!(
+        stored.map(|v| (v.event_id, v.event_created, v.state.status)),
+        Some(("evt_4".to_owned(), 300, SubscriptionStatus::Active))
+    );
+    let all = store.subscriptions_of(&customer).await.unwrap();
+    assert_eq!(all, vec![active], "one state per subscription");
+}
+
+/// Records follow the same newer-only rule as subscriptions.
+pub async fn record_writes_are_newer_only<S: SyncStore>(store: &S, scope: &str) {
+    let product = |name: &str| BillingRecord::Product {
+        product_id: format!("prod_{scope}"),
+        product: ProductRecord {
+            active: true,
+            metadata: Default::default(),
+            name: Some(name.into()),
+            plan: PlanName::parse("pro"),
+        },
+    };
+    let put = |record: BillingRecord, event: &str, created: i64| {
+        let versioned = versioned(&record, event, created);
+        async move { store.put_record(&versioned).await.unwrap() }
+    };
+    assert_eq!(put(product("v2"), "evt_2", 200).await, Freshness::Applied);
+    assert_eq!(put(product("v2"), "evt_2", 200).await, Freshness::Same);
+    assert_eq!(put(product("v1"), "evt_1", 100).await, Freshness::Stale);
+    assert_eq!(put(product("v2b"), "evt_3", 200).await, Freshness::Tie);
+    assert_eq!(put(product("v3"), "evt_4", 300).await, Freshness::Applied);
+}
+
+fn link(scope: &str, user: &str, customer: &str) -> CustomerLink {
+    CustomerLink {
+        sub: UserSub::parse(format!("{scope}-{user}")).unwrap(),
+        customer_id: CustomerId::parse(format!("cus_{scope}_{customer}")).unwrap(),
+        pool_id: UserPoolId::parse("local_contract").unwrap(),
+        username: Username::parse(format!("{scope}-{user}")).unwrap(),
+    }
+}
+
+/// A user is linked to one customer and a customer to one user, whoever writes first; unlinking
+/// is idempotent and frees both sides.
+pub async fn links_are_one_to_one<S: CustomerLinks>(store: &S, scope: &str) {
+    let first = link(scope, "alice", "one");
+    store.link(&first).await.unwrap();
+    assert_eq!(
+        store.customer_of_user(&first.sub).await.unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(
+        store.user_of_customer(&first.customer_id).await.unwrap(),
+        Some(first.clone())
+    );
+
+    let same_user = link(scope, "alice", "two");
+    assert!(matches!(
+        store.link(&same_user).await,
+        Err(Error::ConditionalCheckFailed)
+    ));
+    let same_customer = link(scope, "bob", "one");
+    assert!(matches!(
+        store.link(&same_customer).await,
+        Err(Error::ConditionalCheckFailed)
+    ));
+    assert_eq!(
+        store
+            .user_of_customer(&same_user.customer_id)
+            .await
+            .unwrap(),
+        None,
+        "a refused link writes neither direction"
+    );
+    assert_eq!(
+        store.customer_of_user(&same_customer.sub).await.unwrap(),
+        None
+    );
+
+    store.unlink(&first).await.unwrap();
+    store.unlink(&first).await.unwrap();
+    assert_eq!(store.customer_of_user(&first.sub).await.unwrap(), None);
+    assert_eq!(
+        store.user_of_customer(&first.customer_id).await.unwrap(),
+        None
+    );
+    store.link(&same_user).await.unwrap();
+}
+
+/// A checkout session's record is read back as written and marked completed exactly once.
+pub async fn checkout_records_complete_once<S: CheckoutRecords>(store: &S, scope: &str) {
+    let record = CheckoutRecord {
+        session_id: format!("cs_{scope}"),
+        sub: UserSub::parse(format!("{scope}-buyer")).unwrap(),
+        customer_id: CustomerId::parse(format!("cus_{scope}_buyer")).unwrap(),
+        key_hash: "0".repeat(64),
+        lookup_key: "pro_monthly".into(),
+        created_at: 1_000_000,
+        completed: false,
+    };
+    store.put(&record).await.unwrap();
+    assert_eq!(
+        store.get(&record.session_id).await.unwrap(),
+        Some(record.clone())
+    );
+    assert!(store.mark_completed(&record.session_id).await.unwrap());
+    assert!(
+        !store.mark_completed(&record.session_id).await.unwrap(),
+        "a replayed success return is refused"
+    );
+    assert!(
+        store
+            .get(&record.session_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .completed,
+        "the completion is stored"
+    );
+    assert!(
+        !store
+            .mark_completed(&format!("cs_{scope}_unknown"))
+            .await
+            .unwrap(),
+        "an unknown session is never completed"
+    );
+    store.delete_for_user(&record.sub).await.unwrap();
+    assert_eq!(store.get(&record.session_id).await.unwrap(), None);
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::fakes::InMemoryStore;
+
+    #[tokio::test]
+    async fn the_in_memory_store_should_keep_the_store_contract() {
+        super::run_all(&InMemoryStore::default(), "fake").await;
+    }
+}
