@@ -2,11 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
-
 use crate::domain::{CognitoUser, CustomerLink, UserSub};
 use crate::error::{Error, Result};
+use crate::ids::{hash_key, key_matches, new_one_time_key};
 use crate::onboarding::Onboarding;
 use crate::plans::{AccessPolicy, PlanCatalog};
 use crate::ports::{
@@ -60,33 +58,6 @@ pub enum CheckoutError {
     AlreadySubscribed,
     #[error(transparent)]
     Upstream(#[from] Error),
-}
-
-/// Hex SHA-256 of a one-time key: only the hash is stored.
-pub fn hash_key(key: &str) -> String {
-    hex::encode(Sha256::digest(key.as_bytes()))
-}
-
-/// 32 random bytes, hex.
-pub fn new_one_time_key() -> Result<String> {
-    random_hex::<32>().map_err(|e| Error::InvalidData {
-        service: crate::error::Upstream::Stripe,
-        detail: format!("no randomness: {e}"),
-    })
-}
-
-/// N random bytes from the OS, hex.
-pub(crate) fn random_hex<const N: usize>() -> std::result::Result<String, getrandom::Error> {
-    let mut bytes = [0u8; N];
-    getrandom::fill(&mut bytes)?;
-    Ok(hex::encode(bytes))
-}
-
-fn keys_match(key: &str, stored_hash: &str) -> bool {
-    hash_key(key)
-        .as_bytes()
-        .ct_eq(stored_hash.as_bytes())
-        .into()
 }
 
 pub struct CheckoutService<'a, L, R, B, C, D, K> {
@@ -234,7 +205,7 @@ where
         let Some(record) = self.records.get(session_id).await? else {
             return Ok(Completion::Rejected("unknown session"));
         };
-        if !keys_match(key, &record.key_hash) {
+        if !key_matches(key, &record.key_hash) {
             return Ok(Completion::Rejected("wrong one-time key"));
         }
         let Some(session) = self.checkout.session(session_id).await? else {
@@ -364,15 +335,5 @@ mod tests {
             safe_return_url(origin, None).as_deref(),
             Some("https://app.example.com/")
         );
-    }
-
-    #[test]
-    fn one_time_keys_should_be_random_and_only_match_their_hash() {
-        let a = new_one_time_key().unwrap();
-        let b = new_one_time_key().unwrap();
-        assert_ne!(a, b);
-        assert_eq!(a.len(), 64);
-        assert!(keys_match(&a, &hash_key(&a)));
-        assert!(!keys_match(&b, &hash_key(&a)));
     }
 }

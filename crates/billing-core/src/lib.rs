@@ -10,6 +10,7 @@ pub mod error;
 #[cfg(feature = "test-util")]
 pub mod fakes;
 pub mod http;
+pub mod ids;
 pub mod onboarding;
 pub mod plans;
 pub mod ports;

@@ -462,7 +462,7 @@ mod tests {
         );
         // Only the hash of the one-time key is recorded.
         let record = deps.store.checkout_record(&session_id).unwrap();
-        assert_eq!(record.key_hash, billing_core::checkout::hash_key(&key));
+        assert_eq!(record.key_hash, billing_core::ids::hash_key(&key));
         assert_ne!(record.key_hash, key);
     }
 
