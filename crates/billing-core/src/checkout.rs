@@ -1,15 +1,15 @@
-//! Checkout, its success return, and the Billing Portal: the decisions behind the HTTP handlers.
+//! Checkout and its success return: the decisions behind `POST /checkout` and
+//! `GET /checkout/complete`.
 
 use std::collections::BTreeMap;
 
-use crate::domain::{CognitoUser, CustomerLink, UserSub};
+use crate::domain::{CognitoUser, customer_metadata};
 use crate::error::{Error, Result};
 use crate::ids::{hash_key, key_matches, new_one_time_key};
-use crate::onboarding::Onboarding;
+use crate::onboarding::OnboardingService;
 use crate::plans::{AccessPolicy, PlanCatalog};
-use crate::ports::{
-    ApiKeys, Billing, Checkout, CheckoutRecords, CustomerLinks, Directory, ProvisioningLeases,
-};
+use crate::port_groups::{CheckoutStore, Payments};
+use crate::ports::{ApiKeys, Directory};
 pub use crate::ports::{
     CheckoutMode, CheckoutRecord, CheckoutSessionInfo, CreatedSession, NewCheckoutSession,
     NewPortalSession, PortalFlow, PriceInfo,
@@ -60,11 +60,10 @@ pub enum CheckoutError {
     Upstream(#[from] Error),
 }
 
-pub struct CheckoutService<'a, L, R, B, C, D, K> {
-    pub links: &'a L,
-    pub records: &'a R,
-    pub billing: &'a B,
-    pub checkout: &'a C,
+/// Checkout for a signed-in caller, and the success return that provisions what they paid for.
+pub struct CheckoutService<'a, S, P, D, K> {
+    pub store: &'a S,
+    pub payments: &'a P,
     pub directory: &'a D,
     pub keys: &'a K,
     pub plans: &'a PlanCatalog,
@@ -72,7 +71,7 @@ pub struct CheckoutService<'a, L, R, B, C, D, K> {
     pub settings: &'a CheckoutSettings,
 }
 
-impl<L, R, B, C, D, K> std::fmt::Debug for CheckoutService<'_, L, R, B, C, D, K> {
+impl<S, P, D, K> std::fmt::Debug for CheckoutService<'_, S, P, D, K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("CheckoutService")
     }
@@ -89,12 +88,10 @@ pub enum Completion {
     Rejected(&'static str),
 }
 
-impl<L, R, B, C, D, K> CheckoutService<'_, L, R, B, C, D, K>
+impl<S, P, D, K> CheckoutService<'_, S, P, D, K>
 where
-    L: CustomerLinks + ProvisioningLeases,
-    R: CheckoutRecords,
-    B: Billing,
-    C: Checkout,
+    S: CheckoutStore,
+    P: Payments,
     D: Directory,
     K: ApiKeys,
 {
@@ -110,7 +107,7 @@ where
         now: i64,
     ) -> Result<CreatedSession, CheckoutError> {
         let price = self
-            .checkout
+            .payments
             .price_by_lookup_key(&order.lookup_key)
             .await?
             .filter(|price| price.active)
@@ -128,12 +125,8 @@ where
             return Err(CheckoutError::UnknownPrice);
         }
 
-        let onboarding = Onboarding {
-            links: self.links,
-            billing: self.billing,
-            directory: self.directory,
-        };
-        let customer_id = onboarding
+        let customer_id = self
+            .onboarding()
             .ensure_customer(caller, known_customer_id)
             .await?
             .customer_id;
@@ -142,7 +135,7 @@ where
             && !self.settings.allow_multiple_subscriptions
             && let Some(plan) = plan_on_sale
         {
-            let subscriptions = self.billing.subscriptions_of(&customer_id).await?;
+            let subscriptions = self.payments.subscriptions_of(&customer_id).await?;
             let already = subscriptions.iter().any(|subscription| {
                 subscription.plan.as_ref() == Some(plan) && self.policy.entitles(subscription, now)
             });
@@ -153,7 +146,7 @@ where
 
         let one_time_key = new_one_time_key()?;
         let mut metadata = BTreeMap::from([(
-            crate::domain::customer_metadata::COGNITO_SUB.to_owned(),
+            customer_metadata::COGNITO_SUB.to_owned(),
             caller.sub.to_string(),
         )]);
         if let Some(plan) = &price.plan {
@@ -185,8 +178,8 @@ where
                 hash_key(&format!("{}:{request_id}", caller.sub))
             ),
         };
-        let created = self.checkout.create_session(&session).await?;
-        self.records
+        let created = self.payments.create_session(&session).await?;
+        self.store
             .put(&CheckoutRecord {
                 session_id: created.id.clone(),
                 sub: caller.sub.clone(),
@@ -202,13 +195,13 @@ where
 
     /// The success return: the one-time key is the proof. Provisions at most once per session.
     pub async fn complete(&self, session_id: &str, key: &str, now: i64) -> Result<Completion> {
-        let Some(record) = self.records.get(session_id).await? else {
+        let Some(record) = self.store.get(session_id).await? else {
             return Ok(Completion::Rejected("unknown session"));
         };
         if !key_matches(key, &record.key_hash) {
             return Ok(Completion::Rejected("wrong one-time key"));
         }
-        let Some(session) = self.checkout.session(session_id).await? else {
+        let Some(session) = self.payments.session(session_id).await? else {
             return Ok(Completion::Rejected("session unknown to stripe"));
         };
         let owned_by_record = session.customer_id.as_deref() == Some(record.customer_id.as_str())
@@ -222,75 +215,36 @@ where
         if record.completed {
             return Ok(Completion::AlreadyProvisioned);
         }
-        let Some(link) = self.links.customer_of_user(&record.sub).await? else {
+        let Some(link) = self.store.customer_of_user(&record.sub).await? else {
             return Ok(Completion::Rejected("user no longer linked"));
         };
         let provisioner = self.provisioner();
-        let provisioned = under_lease(self.links, &link.customer_id, now, || {
+        let provisioned = under_lease(self.store, &link.customer_id, now, || {
             provisioner.reconcile(&link, now)
         })
         .await?;
-        if !self.records.mark_completed(session_id).await? {
+        if !self.store.mark_completed(session_id).await? {
             return Ok(Completion::AlreadyProvisioned);
         }
         Ok(Completion::Provisioned(provisioned))
     }
 
-    pub fn provisioner(&self) -> Provisioner<'_, B, D, K> {
+    pub fn provisioner(&self) -> Provisioner<'_, P, D, K> {
         Provisioner {
-            billing: self.billing,
+            billing: self.payments,
             directory: self.directory,
             keys: self.keys,
             plans: self.plans,
             policy: self.policy,
         }
     }
-}
 
-/// The Billing Portal for the caller's own customer: from our link, never from the request.
-#[derive(Debug)]
-pub struct PortalService<'a, L, B, C> {
-    pub links: &'a L,
-    pub billing: &'a B,
-    pub checkout: &'a C,
-    pub policy: &'a AccessPolicy,
-}
-
-impl<L: CustomerLinks, B: Billing, C: Checkout> PortalService<'_, L, B, C> {
-    /// The portal URL, or `None` when the caller has no customer.
-    pub async fn session(
-        &self,
-        sub: &UserSub,
-        return_url: String,
-        flow: Option<PortalFlow>,
-        now: i64,
-    ) -> Result<Option<String>> {
-        let Some(CustomerLink { customer_id, .. }) = self.links.customer_of_user(sub).await? else {
-            return Ok(None);
-        };
-        let subscription_id = match flow {
-            Some(_) => self
-                .billing
-                .subscriptions_of(&customer_id)
-                .await?
-                .into_iter()
-                .filter(|subscription| self.policy.entitles(subscription, now))
-                .max_by_key(|subscription| subscription.created)
-                .map(|subscription| subscription.id),
-            None => None,
-        };
-        // A flow needs a subscription; without one the plain portal is the useful answer.
-        let flow = flow.filter(|_| subscription_id.is_some());
-        let url = self
-            .checkout
-            .create_portal_session(&NewPortalSession {
-                customer_id,
-                return_url,
-                flow,
-                subscription_id,
-            })
-            .await?;
-        Ok(Some(url))
+    fn onboarding(&self) -> OnboardingService<'_, S, P, D> {
+        OnboardingService {
+            links: self.store,
+            billing: self.payments,
+            directory: self.directory,
+        }
     }
 }
 

@@ -1,7 +1,6 @@
 //! Shared core of the cognito-stripe-billing functions: domain types and decisions, ports
 //! (traits) and their adapters, configuration, errors and telemetry.
 
-pub mod account;
 pub mod adapters;
 pub mod checkout;
 pub mod config;
@@ -13,6 +12,8 @@ pub mod http;
 pub mod ids;
 pub mod onboarding;
 pub mod plans;
+pub mod port_groups;
+pub mod portal;
 pub mod ports;
 pub mod provisioning;
 pub mod table;

@@ -10,9 +10,8 @@ use billing_core::http::{
     upstream_failure,
 };
 use billing_core::plans::{AccessPolicy, PlanCatalog};
-use billing_core::ports::{
-    ApiKeys, Billing, Checkout, CheckoutRecords, CustomerLinks, Directory, ProvisioningLeases,
-};
+use billing_core::port_groups::{CheckoutStore, Payments};
+use billing_core::ports::{ApiKeys, Directory};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 use serde::Deserialize;
@@ -35,17 +34,15 @@ pub struct Deps<S, P, D, K> {
 
 impl<S, P, D, K> Deps<S, P, D, K>
 where
-    S: CustomerLinks + CheckoutRecords + ProvisioningLeases,
-    P: Billing + Checkout,
+    S: CheckoutStore,
+    P: Payments,
     D: Directory,
     K: ApiKeys,
 {
-    fn service(&self) -> CheckoutService<'_, S, S, P, P, D, K> {
+    fn service(&self) -> CheckoutService<'_, S, P, D, K> {
         CheckoutService {
-            links: &self.store,
-            records: &self.store,
-            billing: &self.stripe,
-            checkout: &self.stripe,
+            store: &self.store,
+            payments: &self.stripe,
             directory: &self.directory,
             keys: &self.keys,
             plans: &self.plans,
@@ -133,8 +130,8 @@ pub async fn handle<S, P, D, K>(
     request: Request,
 ) -> Result<Response<Body>, Error>
 where
-    S: CustomerLinks + CheckoutRecords + ProvisioningLeases,
-    P: Billing + Checkout,
+    S: CheckoutStore,
+    P: Payments,
     D: Directory,
     K: ApiKeys,
 {
@@ -149,8 +146,8 @@ where
 
 async fn start<S, P, D, K>(deps: &Deps<S, P, D, K>, request: &Request) -> Response<Body>
 where
-    S: CustomerLinks + CheckoutRecords + ProvisioningLeases,
-    P: Billing + Checkout,
+    S: CheckoutStore,
+    P: Payments,
     D: Directory,
     K: ApiKeys,
 {
@@ -216,8 +213,8 @@ where
 
 async fn complete<S, P, D, K>(deps: &Deps<S, P, D, K>, request: &Request) -> Response<Body>
 where
-    S: CustomerLinks + CheckoutRecords + ProvisioningLeases,
-    P: Billing + Checkout,
+    S: CheckoutStore,
+    P: Payments,
     D: Directory,
     K: ApiKeys,
 {
@@ -258,6 +255,7 @@ mod tests {
     use billing_core::domain::{UserSub, Username};
     use billing_core::fakes::{FakeApiKeys, FakeDirectory, FakeStripe, InMemoryStore};
     use billing_core::plans::PlanName;
+    use billing_core::ports::CheckoutRecords;
     use lambda_http::http::header;
     use serde_json::Value;
 

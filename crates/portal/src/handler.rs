@@ -1,14 +1,15 @@
 //! `POST /portal`, `GET /me` and `DELETE /me`, for the caller identified by the authorizer's
 //! claims only.
 
-use billing_core::account::{delete_account, overview};
-use billing_core::checkout::{PortalFlow, PortalService, safe_return_url};
+use billing_core::checkout::{PortalFlow, safe_return_url};
 use billing_core::config::AccountSettings;
 use billing_core::http::{
     caller, error_response, json_body, json_response, no_content, now, unauthorized,
     upstream_failure,
 };
-use billing_core::ports::{ApiKeys, Billing, Checkout, CheckoutRecords, CustomerLinks, Directory};
+use billing_core::port_groups::{AccountStore, Payments};
+use billing_core::portal::{PortalError, PortalService};
+use billing_core::ports::{ApiKeys, Directory};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
 use secrecy::ExposeSecret;
@@ -22,6 +23,25 @@ pub struct Deps<S, P, D, K> {
     pub directory: D,
     pub keys: K,
     pub account: AccountSettings,
+}
+
+impl<S, P, D, K> Deps<S, P, D, K>
+where
+    S: AccountStore,
+    P: Payments,
+    D: Directory,
+    K: ApiKeys,
+{
+    fn service(&self) -> PortalService<'_, S, P, D, K> {
+        PortalService {
+            store: &self.store,
+            payments: &self.stripe,
+            directory: &self.directory,
+            keys: &self.keys,
+            plans: &self.account.plans,
+            policy: &self.account.policy,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -43,8 +63,8 @@ pub async fn handle<S, P, D, K>(
     request: Request,
 ) -> Result<Response<Body>, Error>
 where
-    S: CustomerLinks + CheckoutRecords,
-    P: Billing + Checkout,
+    S: AccountStore,
+    P: Payments,
     D: Directory,
     K: ApiKeys,
 {
@@ -67,21 +87,10 @@ where
     let response = match route {
         Route::Portal => portal(deps, &request, &caller.user.sub).await,
         Route::Me => me(deps, &caller.user.sub).await,
-        Route::DeleteMe => {
-            match delete_account(
-                &deps.store,
-                &deps.store,
-                &deps.stripe,
-                &deps.directory,
-                &deps.keys,
-                &caller.user,
-            )
-            .await
-            {
-                Ok(()) => no_content(),
-                Err(failure) => upstream_failure("delete account", &failure),
-            }
-        }
+        Route::DeleteMe => match deps.service().delete_account(&caller.user).await {
+            Ok(()) => no_content(),
+            Err(failure) => upstream_failure("delete account", &failure),
+        },
     };
     Ok(response)
 }
@@ -98,8 +107,10 @@ async fn portal<S, P, D, K>(
     sub: &billing_core::domain::UserSub,
 ) -> Response<Body>
 where
-    S: CustomerLinks,
-    P: Billing + Checkout,
+    S: AccountStore,
+    P: Payments,
+    D: Directory,
+    K: ApiKeys,
 {
     let body = match json_body::<PortalBody>(request) {
         Ok(body) => body,
@@ -117,20 +128,18 @@ where
         FlowName::Cancel => PortalFlow::Cancel,
         FlowName::Update => PortalFlow::Update,
     });
-    let service = PortalService {
-        links: &deps.store,
-        billing: &deps.stripe,
-        checkout: &deps.stripe,
-        policy: &deps.account.policy,
-    };
-    match service.session(sub, return_url, flow, now()).await {
-        Ok(Some(url)) => json_response(StatusCode::OK, &json!({ "url": url })),
-        Ok(None) => error_response(
+    match deps
+        .service()
+        .portal_session(sub, return_url, flow, now())
+        .await
+    {
+        Ok(url) => json_response(StatusCode::OK, &json!({ "url": url })),
+        Err(PortalError::NoCustomer) => error_response(
             StatusCode::NOT_FOUND,
             "no_customer",
             "no billing account yet: start a checkout first",
         ),
-        Err(failure) => upstream_failure("portal session", &failure),
+        Err(PortalError::Upstream(failure)) => upstream_failure("portal session", &failure),
     }
 }
 
@@ -139,20 +148,12 @@ async fn me<S, P, D, K>(
     sub: &billing_core::domain::UserSub,
 ) -> Response<Body>
 where
-    S: CustomerLinks,
-    P: Billing,
+    S: AccountStore,
+    P: Payments,
+    D: Directory,
     K: ApiKeys,
 {
-    let account = overview(
-        &deps.store,
-        &deps.stripe,
-        &deps.keys,
-        &deps.account.plans,
-        &deps.account.policy,
-        sub,
-        now(),
-    )
-    .await;
+    let account = deps.service().overview(sub, now()).await;
     let account = match account {
         Ok(account) => account,
         Err(failure) => return upstream_failure("account overview", &failure),
@@ -197,6 +198,7 @@ mod tests {
     use billing_core::plans::{
         AccessPolicy, PlanCatalog, PlanName, SubscriptionState, SubscriptionStatus,
     };
+    use billing_core::ports::{Billing, CustomerLinks};
     use billing_core::provisioning::Provisioner;
 
     use super::*;

@@ -10,7 +10,7 @@ use aws_lambda_events::cognito::{
 use billing_core::adapters::cognito::CUSTOMER_ID_ATTRIBUTE;
 use billing_core::domain::{CognitoUser, Email, UserPoolId, UserSub, Username};
 use billing_core::error::Chain;
-use billing_core::onboarding::Onboarding;
+use billing_core::onboarding::OnboardingService;
 use billing_core::ports::{Billing, CustomerLinks, Directory};
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::Value;
@@ -106,7 +106,7 @@ where
         }
     };
 
-    let onboarding = Onboarding {
+    let onboarding = OnboardingService {
         links: &deps.links,
         billing: &deps.billing,
         directory: &deps.directory,
