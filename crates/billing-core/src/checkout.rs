@@ -6,6 +6,9 @@ use std::collections::BTreeMap;
 use crate::domain::{CognitoUser, customer_metadata};
 use crate::error::{Error, Result};
 use crate::ids::{hash_key, key_matches, new_one_time_key};
+use crate::inputs::{
+    CheckoutSessionId, Locale, LookupKey, OneTimeKey, Promotion, Quantity, ReturnPath,
+};
 use crate::onboarding::OnboardingService;
 use crate::plans::{AccessPolicy, PlanCatalog};
 use crate::port_groups::{CheckoutStore, Payments};
@@ -16,14 +19,13 @@ pub use crate::ports::{
 };
 use crate::provisioning::{Provisioned, Provisioner, under_lease};
 
-/// What the caller asked for, already validated by the handler.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// What the caller asked for, every part validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckoutOrder {
-    pub lookup_key: String,
-    pub quantity: u64,
-    pub promotion_code: Option<String>,
-    pub allow_promotion_codes: bool,
-    pub locale: Option<String>,
+    pub lookup_key: LookupKey,
+    pub quantity: Quantity,
+    pub promotion: Promotion,
+    pub locale: Option<Locale>,
 }
 
 /// Deployment settings of checkout.
@@ -31,8 +33,8 @@ pub struct CheckoutOrder {
 pub struct CheckoutSettings {
     /// e.g. `https://app.example.com`: every redirect and return URL is under it.
     pub site_origin: String,
-    pub success_path: String,
-    pub cancel_path: String,
+    pub success_path: ReturnPath,
+    pub cancel_path: ReturnPath,
     pub allow_multiple_subscriptions: bool,
     pub automatic_tax: bool,
     pub billing_address_required: bool,
@@ -42,11 +44,11 @@ pub struct CheckoutSettings {
 
 impl CheckoutSettings {
     pub fn success_url(&self) -> String {
-        format!("{}{}", self.site_origin, self.success_path)
+        self.success_path.url_on(&self.site_origin)
     }
 
     pub fn cancel_url(&self) -> String {
-        format!("{}{}", self.site_origin, self.cancel_path)
+        self.cancel_path.url_on(&self.site_origin)
     }
 }
 
@@ -106,9 +108,10 @@ where
         request_id: &str,
         now: i64,
     ) -> Result<CreatedSession, CheckoutError> {
+        let lookup_key = order.lookup_key.as_str();
         let price = self
             .payments
-            .price_by_lookup_key(&order.lookup_key)
+            .price_by_lookup_key(lookup_key)
             .await?
             .filter(|price| price.active)
             .ok_or(CheckoutError::UnknownPrice)?;
@@ -120,7 +123,7 @@ where
             .settings
             .extra_sellable_lookup_keys
             .iter()
-            .any(|key| key == &order.lookup_key);
+            .any(|key| key == lookup_key);
         if plan_on_sale.is_none() && !allowlisted {
             return Err(CheckoutError::UnknownPrice);
         }
@@ -155,7 +158,7 @@ where
         let session = NewCheckoutSession {
             customer_id: customer_id.clone(),
             price_id: price.id.clone(),
-            quantity: order.quantity,
+            quantity: order.quantity.get(),
             mode: if price.recurring {
                 CheckoutMode::Subscription
             } else {
@@ -168,9 +171,9 @@ where
                 "{complete_url}?session_id={{CHECKOUT_SESSION_ID}}&key={one_time_key}"
             ),
             cancel_url: self.settings.cancel_url(),
-            allow_promotion_codes: order.allow_promotion_codes,
-            promotion_code: order.promotion_code.clone(),
-            locale: order.locale.clone(),
+            allow_promotion_codes: order.promotion == Promotion::CustomerEntered,
+            promotion_code: order.promotion.code().map(str::to_owned),
+            locale: order.locale.as_ref().map(Locale::to_string),
             billing_address_required: self.settings.billing_address_required,
             automatic_tax: self.settings.automatic_tax,
             idempotency_key: format!(
@@ -185,7 +188,7 @@ where
                 sub: caller.sub.clone(),
                 customer_id,
                 key_hash: hash_key(&one_time_key),
-                lookup_key: order.lookup_key.clone(),
+                lookup_key: lookup_key.to_owned(),
                 created_at: now,
                 completed: false,
             })
@@ -194,11 +197,17 @@ where
     }
 
     /// The success return: the one-time key is the proof. Provisions at most once per session.
-    pub async fn complete(&self, session_id: &str, key: &str, now: i64) -> Result<Completion> {
+    pub async fn complete(
+        &self,
+        session_id: &CheckoutSessionId,
+        key: &OneTimeKey,
+        now: i64,
+    ) -> Result<Completion> {
+        let session_id = session_id.as_str();
         let Some(record) = self.store.get(session_id).await? else {
             return Ok(Completion::Rejected("unknown session"));
         };
-        if !key_matches(key, &record.key_hash) {
+        if !key_matches(key.as_str(), &record.key_hash) {
             return Ok(Completion::Rejected("wrong one-time key"));
         }
         let Some(session) = self.payments.session(session_id).await? else {
@@ -245,49 +254,5 @@ where
             billing: self.payments,
             directory: self.directory,
         }
-    }
-}
-
-/// A return path under the site origin: an absolute path without scheme, host, `..` or `\`.
-pub fn safe_return_url(origin: &str, path: Option<&str>) -> Option<String> {
-    let path = path.unwrap_or("/");
-    let safe = path.starts_with('/')
-        && !path.starts_with("//")
-        && path.len() <= 512
-        && !path.contains("..")
-        && !path.contains('\\')
-        && !path.chars().any(|c| c.is_control() || c.is_whitespace())
-        && !path.contains("://")
-        && !path.contains('@');
-    safe.then(|| format!("{origin}{path}"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn when_return_path_leaves_the_origin_should_refuse() {
-        let origin = "https://app.example.com";
-        for bad in [
-            "//evil.com",
-            "https://evil.com",
-            "evil.com",
-            "/\\evil.com",
-            "/../x",
-            "/a b",
-            "/x@evil.com",
-            "/%0d%0a\n",
-        ] {
-            assert_eq!(safe_return_url(origin, Some(bad)), None, "{bad}");
-        }
-        assert_eq!(
-            safe_return_url(origin, Some("/account?tab=billing")).as_deref(),
-            Some("https://app.example.com/account?tab=billing")
-        );
-        assert_eq!(
-            safe_return_url(origin, None).as_deref(),
-            Some("https://app.example.com/")
-        );
     }
 }

@@ -5,6 +5,7 @@ use tracing::info;
 
 use crate::domain::{CognitoUser, CustomerLink, UserSub};
 use crate::error::Error;
+use crate::inputs::ReturnPath;
 use crate::plans::{AccessPolicy, PlanCatalog, PlanName, SubscriptionState};
 use crate::port_groups::{AccountStore, Payments};
 use crate::ports::{ApiKey, ApiKeys, Directory, NewPortalSession, PortalFlow};
@@ -34,6 +35,8 @@ pub struct PortalService<'a, S, P, D, K> {
     pub keys: &'a K,
     pub plans: &'a PlanCatalog,
     pub policy: &'a AccessPolicy,
+    /// e.g. `https://app.example.com`: the portal's return URL is under it.
+    pub site_origin: &'a str,
 }
 
 impl<S, P, D, K> PortalService<'_, S, P, D, K>
@@ -48,7 +51,7 @@ where
     pub async fn portal_session(
         &self,
         sub: &UserSub,
-        return_url: String,
+        return_path: &ReturnPath,
         flow: Option<PortalFlow>,
         now: i64,
     ) -> Result<String, PortalError> {
@@ -72,7 +75,7 @@ where
             .payments
             .create_portal_session(&NewPortalSession {
                 customer_id,
-                return_url,
+                return_url: return_path.url_on(self.site_origin),
                 flow,
                 subscription_id,
             })

@@ -1,10 +1,13 @@
 //! `POST /checkout` (Cognito-authorized) and `GET /checkout/complete` (the success return, whose
-//! one-time key is the proof). Extract, validate, one core call, respond.
+//! one-time key is the proof). Extract, parse, one core call, respond; every failure is an
+//! `ApiError`, answered in one place.
 
-use billing_core::checkout::{CheckoutError, CheckoutOrder, Completion};
+use billing_core::checkout::{CheckoutOrder, Completion};
 use billing_core::http::{
-    api_base_url, caller, error_response, json_body, json_response, now, redirect, unauthorized,
-    upstream_failure,
+    ApiError, api_base_url, caller, json_body, json_response, now, redirect, request_id, respond,
+};
+use billing_core::inputs::{
+    CheckoutSessionId, InvalidField, Locale, LookupKey, OneTimeKey, Promotion, Quantity,
 };
 use billing_core::port_groups::{CheckoutStore, Payments};
 use billing_core::ports::{ApiKeys, Directory};
@@ -26,67 +29,39 @@ struct CheckoutBody {
     locale: Option<String>,
 }
 
-fn invalid(field: &str, message: &str) -> Response<Body> {
-    error_response(
-        StatusCode::BAD_REQUEST,
-        "invalid_request",
-        &format!("{field}: {message}"),
-    )
+impl CheckoutBody {
+    fn into_order(self) -> Result<CheckoutOrder, InvalidField> {
+        Ok(CheckoutOrder {
+            lookup_key: LookupKey::parse(self.lookup_key)?,
+            quantity: Quantity::parse(self.quantity)?,
+            promotion: Promotion::parse(self.promotion_code, self.allow_promotion_codes)?,
+            locale: self.locale.map(Locale::parse).transpose()?,
+        })
+    }
 }
 
-fn is_token(value: &str, max: usize) -> bool {
-    !value.is_empty()
-        && value.len() <= max
-        && value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+#[derive(Debug, Clone, Copy)]
+enum Route {
+    Start,
+    Complete,
 }
 
-#[allow(clippy::result_large_err)]
-fn validate(body: CheckoutBody) -> Result<CheckoutOrder, Response<Body>> {
-    if !is_token(&body.lookup_key, 200) {
-        return Err(invalid(
-            "lookup_key",
-            "expected 1 to 200 letters, digits, _ - .",
-        ));
-    }
-    let quantity = body.quantity.unwrap_or(1);
-    if !(1..=100).contains(&quantity) {
-        return Err(invalid("quantity", "expected 1 to 100"));
-    }
-    if let Some(code) = &body.promotion_code
-        && !(code.starts_with("promo_") && is_token(code, 100))
-    {
-        return Err(invalid(
-            "promotion_code",
-            "expected a promotion code id, promo_...",
-        ));
-    }
-    let allow_promotion_codes = body.allow_promotion_codes.unwrap_or(false);
-    if allow_promotion_codes && body.promotion_code.is_some() {
-        return Err(invalid(
-            "allow_promotion_codes",
-            "cannot be combined with promotion_code",
-        ));
-    }
-    if let Some(locale) = &body.locale {
-        let valid = locale == "auto"
-            || (locale.len() == 2 || (locale.len() == 5 && locale.as_bytes()[2] == b'-'))
-                && locale.chars().all(|c| c.is_ascii_alphabetic() || c == '-');
-        if !valid {
-            return Err(invalid(
-                "locale",
-                "expected auto or a locale such as fr or pt-BR",
-            ));
+impl Route {
+    fn of(request: &Request) -> Option<Self> {
+        let path = request.uri().path().trim_end_matches('/');
+        match (request.method(), path) {
+            (&Method::GET, p) if p.ends_with("/checkout/complete") => Some(Self::Complete),
+            (&Method::POST, p) if p.ends_with("/checkout") => Some(Self::Start),
+            _ => None,
         }
     }
-    Ok(CheckoutOrder {
-        lookup_key: body.lookup_key,
-        quantity,
-        promotion_code: body.promotion_code,
-        allow_promotion_codes,
-        locale: body.locale,
-    })
+
+    fn operation(self) -> &'static str {
+        match self {
+            Self::Start => "start checkout",
+            Self::Complete => "complete checkout",
+        }
+    }
 }
 
 pub async fn handle<S, P, D, K>(
@@ -99,114 +74,68 @@ where
     D: Directory,
     K: ApiKeys,
 {
-    let path = request.uri().path().trim_end_matches('/').to_owned();
-    let response = match (request.method(), path.as_str()) {
-        (&Method::GET, p) if p.ends_with("/checkout/complete") => complete(deps, &request).await,
-        (&Method::POST, p) if p.ends_with("/checkout") => start(deps, &request).await,
-        _ => error_response(StatusCode::NOT_FOUND, "not_found", "no such route"),
+    let Some(route) = Route::of(&request) else {
+        return Ok(respond("route", Err(ApiError::no_route())));
     };
-    Ok(response)
+    let outcome = match route {
+        Route::Start => deps.start(&request).await,
+        Route::Complete => deps.complete(&request).await,
+    };
+    Ok(respond(route.operation(), outcome))
 }
 
-async fn start<S, P, D, K>(deps: &Deps<S, P, D, K>, request: &Request) -> Response<Body>
+impl<S, P, D, K> Deps<S, P, D, K>
 where
     S: CheckoutStore,
     P: Payments,
     D: Directory,
     K: ApiKeys,
 {
-    let Some(caller) = caller(request, &deps.user_pool_id) else {
-        return unauthorized();
-    };
-    let order = match json_body::<CheckoutBody>(request).and_then(validate) {
-        Ok(order) => order,
-        Err(response) => return response,
-    };
-    let Some(base) = api_base_url(request) else {
-        return error_response(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "unknown API domain",
-        );
-    };
-    let request_id = request
-        .lambda_context_ref()
-        .map(|c| c.request_id.clone())
-        .unwrap_or_default();
-    let request_id = match request.request_context_ref() {
-        Some(lambda_http::request::RequestContext::ApiGatewayV2(c)) => {
-            c.request_id.clone().unwrap_or(request_id)
-        }
-        Some(lambda_http::request::RequestContext::ApiGatewayV1(c)) => {
-            c.request_id.clone().unwrap_or(request_id)
-        }
-        _ => request_id,
-    };
-    let started = deps
-        .service()
-        .start(
-            &caller.user,
-            caller.customer_id.as_deref(),
-            &order,
-            &format!("{base}/checkout/complete"),
-            &request_id,
-            now(),
-        )
-        .await;
-    match started {
-        Ok(session) => {
-            info!(sub = %caller.user.sub, session_id = %session.id, lookup_key = %order.lookup_key, "checkout started");
-            json_response(
-                StatusCode::OK,
-                &json!({"id": session.id, "url": session.url}),
+    async fn start(&self, request: &Request) -> Result<Response<Body>, ApiError> {
+        let caller = caller(request, &self.user_pool_id).ok_or_else(ApiError::unauthorized)?;
+        let order = json_body::<CheckoutBody>(request)?.into_order()?;
+        let base =
+            api_base_url(request).ok_or_else(|| ApiError::invalid_request("unknown API domain"))?;
+        let session = self
+            .service()
+            .start(
+                &caller.user,
+                caller.customer_id.as_deref(),
+                &order,
+                &format!("{base}/checkout/complete"),
+                &request_id(request),
+                now(),
             )
-        }
-        Err(CheckoutError::UnknownPrice) => error_response(
-            StatusCode::NOT_FOUND,
-            "unknown_price",
-            "no plan is sold under this lookup_key",
-        ),
-        Err(CheckoutError::AlreadySubscribed) => error_response(
-            StatusCode::CONFLICT,
-            "already_subscribed",
-            "you already have an active subscription to this plan",
-        ),
-        Err(CheckoutError::Upstream(failure)) => upstream_failure("start checkout", &failure),
+            .await?;
+        info!(sub = %caller.user.sub, session_id = %session.id, lookup_key = %order.lookup_key, "checkout started");
+        Ok(json_response(
+            StatusCode::OK,
+            &json!({"id": session.id, "url": session.url}),
+        ))
     }
-}
 
-async fn complete<S, P, D, K>(deps: &Deps<S, P, D, K>, request: &Request) -> Response<Body>
-where
-    S: CheckoutStore,
-    P: Payments,
-    D: Directory,
-    K: ApiKeys,
-{
-    let query = request.query_string_parameters_ref();
-    let session_id = query
-        .and_then(|q| q.first("session_id"))
-        .unwrap_or_default();
-    let key = query.and_then(|q| q.first("key")).unwrap_or_default();
-    let well_formed = session_id.starts_with("cs_")
-        && session_id.len() <= 255
-        && session_id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && key.len() == 64
-        && key.chars().all(|c| c.is_ascii_hexdigit());
-    if !well_formed {
-        return redirect(&deps.settings.cancel_url());
-    }
-    match deps.service().complete(session_id, key, now()).await {
-        Ok(Completion::Provisioned(provisioned)) => {
-            info!(session_id, plan = %provisioned.plan, "checkout completed and provisioned");
-            redirect(&deps.settings.success_url())
-        }
-        Ok(Completion::AlreadyProvisioned) => redirect(&deps.settings.success_url()),
-        Ok(Completion::Rejected(reason)) => {
-            warn!(session_id, reason, "success return rejected");
-            redirect(&deps.settings.cancel_url())
-        }
-        Err(failure) => upstream_failure("complete checkout", &failure),
+    /// Every way this can go wrong for the caller ends on the cancel page and reveals nothing;
+    /// only a failure of ours or upstream answers an error.
+    async fn complete(&self, request: &Request) -> Result<Response<Body>, ApiError> {
+        let query = request.query_string_parameters_ref();
+        let parameter = |name| query.and_then(|q| q.first(name)).unwrap_or_default();
+        let (Ok(session_id), Ok(key)) = (
+            CheckoutSessionId::parse(parameter("session_id")),
+            OneTimeKey::parse(parameter("key")),
+        ) else {
+            return Ok(redirect(&self.settings.cancel_url()));
+        };
+        let location = match self.service().complete(&session_id, &key, now()).await? {
+            Completion::Provisioned(provisioned) => {
+                info!(session_id = %session_id, plan = %provisioned.plan, "checkout completed and provisioned");
+                self.settings.success_url()
+            }
+            Completion::AlreadyProvisioned => self.settings.success_url(),
+            Completion::Rejected(reason) => {
+                warn!(session_id = %session_id, reason, "success return rejected");
+                self.settings.cancel_url()
+            }
+        };
+        Ok(redirect(&location))
     }
 }

@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use billing_core::checkout::{CheckoutSettings, PriceInfo};
 use billing_core::domain::{UserPoolId, UserSub, Username};
 use billing_core::fakes::{FakeApiKeys, FakeDirectory, FakeStripe, InMemoryStore};
+use billing_core::inputs::ReturnPath;
 use billing_core::plans::{AccessPolicy, PlanCatalog, PlanName};
 use billing_core::ports::CheckoutRecords;
 use checkout::{Deps, handle};
@@ -53,8 +54,8 @@ fn deps() -> FakeDeps {
         policy: AccessPolicy::default(),
         settings: CheckoutSettings {
             site_origin: "https://app.example.com".into(),
-            success_path: "/billing/success".into(),
-            cancel_path: "/billing/cancel".into(),
+            success_path: ReturnPath::parse("/billing/success").unwrap(),
+            cancel_path: ReturnPath::parse("/billing/cancel").unwrap(),
             allow_multiple_subscriptions: false,
             automatic_tax: false,
             billing_address_required: false,

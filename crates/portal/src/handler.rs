@@ -1,14 +1,13 @@
 //! `POST /portal`, `GET /me` and `DELETE /me`, for the caller identified by the authorizer's
-//! claims only.
+//! claims only. Extract, parse, one core call, respond; every failure is an `ApiError`,
+//! answered in one place.
 
-use billing_core::checkout::{PortalFlow, safe_return_url};
-use billing_core::http::{
-    caller, error_response, json_body, json_response, no_content, now, unauthorized,
-    upstream_failure,
-};
+use billing_core::domain::{CognitoUser, UserSub};
+use billing_core::http::{ApiError, caller, json_body, json_response, no_content, now, respond};
+use billing_core::inputs::ReturnPath;
 use billing_core::port_groups::{AccountStore, Payments};
-use billing_core::portal::PortalError;
-use billing_core::ports::{ApiKeys, Directory};
+use billing_core::portal::AccountOverview;
+use billing_core::ports::{ApiKeys, Directory, PortalFlow};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
 use secrecy::ExposeSecret;
@@ -31,6 +30,42 @@ enum FlowName {
     Update,
 }
 
+impl From<FlowName> for PortalFlow {
+    fn from(flow: FlowName) -> Self {
+        match flow {
+            FlowName::Cancel => Self::Cancel,
+            FlowName::Update => Self::Update,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Route {
+    Portal,
+    Me,
+    DeleteMe,
+}
+
+impl Route {
+    fn of(request: &Request) -> Option<Self> {
+        let path = request.uri().path().trim_end_matches('/');
+        match (request.method(), path) {
+            (&Method::POST, p) if p.ends_with("/portal") => Some(Self::Portal),
+            (&Method::GET, p) if p.ends_with("/me") => Some(Self::Me),
+            (&Method::DELETE, p) if p.ends_with("/me") => Some(Self::DeleteMe),
+            _ => None,
+        }
+    }
+
+    fn operation(self) -> &'static str {
+        match self {
+            Self::Portal => "portal session",
+            Self::Me => "account overview",
+            Self::DeleteMe => "delete account",
+        }
+    }
+}
+
 pub async fn handle<S, P, D, K>(
     deps: &Deps<S, P, D, K>,
     request: Request,
@@ -41,96 +76,55 @@ where
     D: Directory,
     K: ApiKeys,
 {
-    let path = request.uri().path().trim_end_matches('/').to_owned();
-    let route = match (request.method(), path.as_str()) {
-        (&Method::POST, p) if p.ends_with("/portal") => Route::Portal,
-        (&Method::GET, p) if p.ends_with("/me") => Route::Me,
-        (&Method::DELETE, p) if p.ends_with("/me") => Route::DeleteMe,
-        _ => {
-            return Ok(error_response(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                "no such route",
-            ));
-        }
+    let Some(route) = Route::of(&request) else {
+        return Ok(respond("route", Err(ApiError::no_route())));
     };
-    let Some(caller) = caller(&request, &deps.account.user_pool_id) else {
-        return Ok(unauthorized());
-    };
-    let response = match route {
-        Route::Portal => portal(deps, &request, &caller.user.sub).await,
-        Route::Me => me(deps, &caller.user.sub).await,
-        Route::DeleteMe => match deps.service().delete_account(&caller.user).await {
-            Ok(()) => no_content(),
-            Err(failure) => upstream_failure("delete account", &failure),
-        },
-    };
-    Ok(response)
+    Ok(respond(
+        route.operation(),
+        deps.answer(route, &request).await,
+    ))
 }
 
-enum Route {
-    Portal,
-    Me,
-    DeleteMe,
-}
-
-async fn portal<S, P, D, K>(
-    deps: &Deps<S, P, D, K>,
-    request: &Request,
-    sub: &billing_core::domain::UserSub,
-) -> Response<Body>
+impl<S, P, D, K> Deps<S, P, D, K>
 where
     S: AccountStore,
     P: Payments,
     D: Directory,
     K: ApiKeys,
 {
-    let body = match json_body::<PortalBody>(request) {
-        Ok(body) => body,
-        Err(response) => return response,
-    };
-    let Some(return_url) = safe_return_url(&deps.account.site_origin, body.return_path.as_deref())
-    else {
-        return error_response(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "return_path: expected a path on this site, such as /account",
-        );
-    };
-    let flow = body.flow.map(|flow| match flow {
-        FlowName::Cancel => PortalFlow::Cancel,
-        FlowName::Update => PortalFlow::Update,
-    });
-    match deps
-        .service()
-        .portal_session(sub, return_url, flow, now())
-        .await
-    {
-        Ok(url) => json_response(StatusCode::OK, &json!({ "url": url })),
-        Err(PortalError::NoCustomer) => error_response(
-            StatusCode::NOT_FOUND,
-            "no_customer",
-            "no billing account yet: start a checkout first",
-        ),
-        Err(PortalError::Upstream(failure)) => upstream_failure("portal session", &failure),
+    async fn answer(&self, route: Route, request: &Request) -> Result<Response<Body>, ApiError> {
+        let caller =
+            caller(request, &self.account.user_pool_id).ok_or_else(ApiError::unauthorized)?;
+        match route {
+            Route::Portal => self.portal(request, &caller.user.sub).await,
+            Route::Me => self.me(&caller.user.sub).await,
+            Route::DeleteMe => self.delete_me(&caller.user).await,
+        }
+    }
+
+    async fn portal(&self, request: &Request, sub: &UserSub) -> Result<Response<Body>, ApiError> {
+        let body = json_body::<PortalBody>(request)?;
+        let return_path = ReturnPath::parse_or_root(body.return_path.as_deref())?;
+        let url = self
+            .service()
+            .portal_session(sub, &return_path, body.flow.map(PortalFlow::from), now())
+            .await?;
+        Ok(json_response(StatusCode::OK, &json!({ "url": url })))
+    }
+
+    async fn me(&self, sub: &UserSub) -> Result<Response<Body>, ApiError> {
+        let account = self.service().overview(sub, now()).await?;
+        Ok(json_response(StatusCode::OK, &overview_json(&account)))
+    }
+
+    async fn delete_me(&self, user: &CognitoUser) -> Result<Response<Body>, ApiError> {
+        self.service().delete_account(user).await?;
+        Ok(no_content())
     }
 }
 
-async fn me<S, P, D, K>(
-    deps: &Deps<S, P, D, K>,
-    sub: &billing_core::domain::UserSub,
-) -> Response<Body>
-where
-    S: AccountStore,
-    P: Payments,
-    D: Directory,
-    K: ApiKeys,
-{
-    let account = deps.service().overview(sub, now()).await;
-    let account = match account {
-        Ok(account) => account,
-        Err(failure) => return upstream_failure("account overview", &failure),
-    };
+/// What `GET /me` answers. The key's value is shown to its owner only, here.
+fn overview_json(account: &AccountOverview) -> Value {
     let subscriptions: Vec<Value> = account
         .subscriptions
         .iter()
@@ -152,12 +146,9 @@ where
             "usage_plan": account.usage_plan_id,
         })
     });
-    json_response(
-        StatusCode::OK,
-        &json!({
-            "plan": account.plan.as_str(),
-            "subscriptions": subscriptions,
-            "api_key": api_key,
-        }),
-    )
+    json!({
+        "plan": account.plan.as_str(),
+        "subscriptions": subscriptions,
+        "api_key": api_key,
+    })
 }

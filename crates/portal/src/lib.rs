@@ -38,6 +38,7 @@ where
             keys: &self.keys,
             plans: &self.account.plans,
             policy: &self.account.policy,
+            site_origin: &self.account.site_origin,
         }
     }
 }
