@@ -1,31 +1,31 @@
-//! Checkout, its success return, and the Billing Portal: the decisions behind the HTTP handlers.
+//! Checkout and its success return: the decisions behind `POST /checkout` and
+//! `GET /checkout/complete`.
 
 use std::collections::BTreeMap;
 
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
-
-use crate::domain::{CognitoUser, CustomerLink, UserSub};
+use crate::domain::{CognitoUser, customer_metadata};
 use crate::error::{Error, Result};
-use crate::onboarding::Onboarding;
-use crate::plans::{AccessPolicy, PlanCatalog};
-use crate::ports::{
-    ApiKeys, Billing, Checkout, CheckoutRecords, CustomerLinks, Directory, ProvisioningLeases,
+use crate::ids::{hash_key, key_matches, new_one_time_key};
+use crate::inputs::{
+    CheckoutSessionId, Locale, LookupKey, OneTimeKey, Promotion, Quantity, ReturnPath,
 };
+use crate::onboarding::OnboardingService;
+use crate::plans::{AccessPolicy, PlanCatalog};
+use crate::port_groups::{CheckoutStore, Payments};
+use crate::ports::{ApiKeys, Directory};
 pub use crate::ports::{
     CheckoutMode, CheckoutRecord, CheckoutSessionInfo, CreatedSession, NewCheckoutSession,
     NewPortalSession, PortalFlow, PriceInfo,
 };
 use crate::provisioning::{Provisioned, Provisioner, under_lease};
 
-/// What the caller asked for, already validated by the handler.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// What the caller asked for, every part validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckoutOrder {
-    pub lookup_key: String,
-    pub quantity: u64,
-    pub promotion_code: Option<String>,
-    pub allow_promotion_codes: bool,
-    pub locale: Option<String>,
+    pub lookup_key: LookupKey,
+    pub quantity: Quantity,
+    pub promotion: Promotion,
+    pub locale: Option<Locale>,
 }
 
 /// Deployment settings of checkout.
@@ -33,8 +33,8 @@ pub struct CheckoutOrder {
 pub struct CheckoutSettings {
     /// e.g. `https://app.example.com`: every redirect and return URL is under it.
     pub site_origin: String,
-    pub success_path: String,
-    pub cancel_path: String,
+    pub success_path: ReturnPath,
+    pub cancel_path: ReturnPath,
     pub allow_multiple_subscriptions: bool,
     pub automatic_tax: bool,
     pub billing_address_required: bool,
@@ -44,11 +44,11 @@ pub struct CheckoutSettings {
 
 impl CheckoutSettings {
     pub fn success_url(&self) -> String {
-        format!("{}{}", self.site_origin, self.success_path)
+        self.success_path.url_on(&self.site_origin)
     }
 
     pub fn cancel_url(&self) -> String {
-        format!("{}{}", self.site_origin, self.cancel_path)
+        self.cancel_path.url_on(&self.site_origin)
     }
 }
 
@@ -62,38 +62,10 @@ pub enum CheckoutError {
     Upstream(#[from] Error),
 }
 
-/// Hex SHA-256 of a one-time key: only the hash is stored.
-pub fn hash_key(key: &str) -> String {
-    hex::encode(Sha256::digest(key.as_bytes()))
-}
-
-/// 32 random bytes, hex.
-pub fn new_one_time_key() -> Result<String> {
-    random_hex::<32>().map_err(|e| Error::InvalidData {
-        service: crate::error::Upstream::Stripe,
-        detail: format!("no randomness: {e}"),
-    })
-}
-
-/// N random bytes from the OS, hex.
-pub(crate) fn random_hex<const N: usize>() -> std::result::Result<String, getrandom::Error> {
-    let mut bytes = [0u8; N];
-    getrandom::fill(&mut bytes)?;
-    Ok(hex::encode(bytes))
-}
-
-fn keys_match(key: &str, stored_hash: &str) -> bool {
-    hash_key(key)
-        .as_bytes()
-        .ct_eq(stored_hash.as_bytes())
-        .into()
-}
-
-pub struct CheckoutService<'a, L, R, B, C, D, K> {
-    pub links: &'a L,
-    pub records: &'a R,
-    pub billing: &'a B,
-    pub checkout: &'a C,
+/// Checkout for a signed-in caller, and the success return that provisions what they paid for.
+pub struct CheckoutService<'a, S, P, D, K> {
+    pub store: &'a S,
+    pub payments: &'a P,
     pub directory: &'a D,
     pub keys: &'a K,
     pub plans: &'a PlanCatalog,
@@ -101,7 +73,7 @@ pub struct CheckoutService<'a, L, R, B, C, D, K> {
     pub settings: &'a CheckoutSettings,
 }
 
-impl<L, R, B, C, D, K> std::fmt::Debug for CheckoutService<'_, L, R, B, C, D, K> {
+impl<S, P, D, K> std::fmt::Debug for CheckoutService<'_, S, P, D, K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("CheckoutService")
     }
@@ -118,12 +90,10 @@ pub enum Completion {
     Rejected(&'static str),
 }
 
-impl<L, R, B, C, D, K> CheckoutService<'_, L, R, B, C, D, K>
+impl<S, P, D, K> CheckoutService<'_, S, P, D, K>
 where
-    L: CustomerLinks + ProvisioningLeases,
-    R: CheckoutRecords,
-    B: Billing,
-    C: Checkout,
+    S: CheckoutStore,
+    P: Payments,
     D: Directory,
     K: ApiKeys,
 {
@@ -138,9 +108,10 @@ where
         request_id: &str,
         now: i64,
     ) -> Result<CreatedSession, CheckoutError> {
+        let lookup_key = order.lookup_key.as_str();
         let price = self
-            .checkout
-            .price_by_lookup_key(&order.lookup_key)
+            .payments
+            .price_by_lookup_key(lookup_key)
             .await?
             .filter(|price| price.active)
             .ok_or(CheckoutError::UnknownPrice)?;
@@ -152,17 +123,13 @@ where
             .settings
             .extra_sellable_lookup_keys
             .iter()
-            .any(|key| key == &order.lookup_key);
+            .any(|key| key == lookup_key);
         if plan_on_sale.is_none() && !allowlisted {
             return Err(CheckoutError::UnknownPrice);
         }
 
-        let onboarding = Onboarding {
-            links: self.links,
-            billing: self.billing,
-            directory: self.directory,
-        };
-        let customer_id = onboarding
+        let customer_id = self
+            .onboarding()
             .ensure_customer(caller, known_customer_id)
             .await?
             .customer_id;
@@ -171,7 +138,7 @@ where
             && !self.settings.allow_multiple_subscriptions
             && let Some(plan) = plan_on_sale
         {
-            let subscriptions = self.billing.subscriptions_of(&customer_id).await?;
+            let subscriptions = self.payments.subscriptions_of(&customer_id).await?;
             let already = subscriptions.iter().any(|subscription| {
                 subscription.plan.as_ref() == Some(plan) && self.policy.entitles(subscription, now)
             });
@@ -182,7 +149,7 @@ where
 
         let one_time_key = new_one_time_key()?;
         let mut metadata = BTreeMap::from([(
-            crate::domain::customer_metadata::COGNITO_SUB.to_owned(),
+            customer_metadata::COGNITO_SUB.to_owned(),
             caller.sub.to_string(),
         )]);
         if let Some(plan) = &price.plan {
@@ -191,7 +158,7 @@ where
         let session = NewCheckoutSession {
             customer_id: customer_id.clone(),
             price_id: price.id.clone(),
-            quantity: order.quantity,
+            quantity: order.quantity.get(),
             mode: if price.recurring {
                 CheckoutMode::Subscription
             } else {
@@ -204,9 +171,9 @@ where
                 "{complete_url}?session_id={{CHECKOUT_SESSION_ID}}&key={one_time_key}"
             ),
             cancel_url: self.settings.cancel_url(),
-            allow_promotion_codes: order.allow_promotion_codes,
-            promotion_code: order.promotion_code.clone(),
-            locale: order.locale.clone(),
+            allow_promotion_codes: order.promotion == Promotion::CustomerEntered,
+            promotion_code: order.promotion.code().map(str::to_owned),
+            locale: order.locale.as_ref().map(Locale::to_string),
             billing_address_required: self.settings.billing_address_required,
             automatic_tax: self.settings.automatic_tax,
             idempotency_key: format!(
@@ -214,14 +181,14 @@ where
                 hash_key(&format!("{}:{request_id}", caller.sub))
             ),
         };
-        let created = self.checkout.create_session(&session).await?;
-        self.records
+        let created = self.payments.create_session(&session).await?;
+        self.store
             .put(&CheckoutRecord {
                 session_id: created.id.clone(),
                 sub: caller.sub.clone(),
                 customer_id,
                 key_hash: hash_key(&one_time_key),
-                lookup_key: order.lookup_key.clone(),
+                lookup_key: lookup_key.to_owned(),
                 created_at: now,
                 completed: false,
             })
@@ -230,14 +197,20 @@ where
     }
 
     /// The success return: the one-time key is the proof. Provisions at most once per session.
-    pub async fn complete(&self, session_id: &str, key: &str, now: i64) -> Result<Completion> {
-        let Some(record) = self.records.get(session_id).await? else {
+    pub async fn complete(
+        &self,
+        session_id: &CheckoutSessionId,
+        key: &OneTimeKey,
+        now: i64,
+    ) -> Result<Completion> {
+        let session_id = session_id.as_str();
+        let Some(record) = self.store.get(session_id).await? else {
             return Ok(Completion::Rejected("unknown session"));
         };
-        if !keys_match(key, &record.key_hash) {
+        if !key_matches(key.as_str(), &record.key_hash) {
             return Ok(Completion::Rejected("wrong one-time key"));
         }
-        let Some(session) = self.checkout.session(session_id).await? else {
+        let Some(session) = self.payments.session(session_id).await? else {
             return Ok(Completion::Rejected("session unknown to stripe"));
         };
         let owned_by_record = session.customer_id.as_deref() == Some(record.customer_id.as_str())
@@ -251,128 +224,35 @@ where
         if record.completed {
             return Ok(Completion::AlreadyProvisioned);
         }
-        let Some(link) = self.links.customer_of_user(&record.sub).await? else {
+        let Some(link) = self.store.customer_of_user(&record.sub).await? else {
             return Ok(Completion::Rejected("user no longer linked"));
         };
         let provisioner = self.provisioner();
-        let provisioned = under_lease(self.links, &link.customer_id, now, || {
+        let provisioned = under_lease(self.store, &link.customer_id, now, || {
             provisioner.reconcile(&link, now)
         })
         .await?;
-        if !self.records.mark_completed(session_id).await? {
+        if !self.store.mark_completed(session_id).await? {
             return Ok(Completion::AlreadyProvisioned);
         }
         Ok(Completion::Provisioned(provisioned))
     }
 
-    pub fn provisioner(&self) -> Provisioner<'_, B, D, K> {
+    pub fn provisioner(&self) -> Provisioner<'_, P, D, K> {
         Provisioner {
-            billing: self.billing,
+            billing: self.payments,
             directory: self.directory,
             keys: self.keys,
             plans: self.plans,
             policy: self.policy,
         }
     }
-}
 
-/// The Billing Portal for the caller's own customer: from our link, never from the request.
-#[derive(Debug)]
-pub struct PortalService<'a, L, B, C> {
-    pub links: &'a L,
-    pub billing: &'a B,
-    pub checkout: &'a C,
-    pub policy: &'a AccessPolicy,
-}
-
-impl<L: CustomerLinks, B: Billing, C: Checkout> PortalService<'_, L, B, C> {
-    /// The portal URL, or `None` when the caller has no customer.
-    pub async fn session(
-        &self,
-        sub: &UserSub,
-        return_url: String,
-        flow: Option<PortalFlow>,
-        now: i64,
-    ) -> Result<Option<String>> {
-        let Some(CustomerLink { customer_id, .. }) = self.links.customer_of_user(sub).await? else {
-            return Ok(None);
-        };
-        let subscription_id = match flow {
-            Some(_) => self
-                .billing
-                .subscriptions_of(&customer_id)
-                .await?
-                .into_iter()
-                .filter(|subscription| self.policy.entitles(subscription, now))
-                .max_by_key(|subscription| subscription.created)
-                .map(|subscription| subscription.id),
-            None => None,
-        };
-        // A flow needs a subscription; without one the plain portal is the useful answer.
-        let flow = flow.filter(|_| subscription_id.is_some());
-        let url = self
-            .checkout
-            .create_portal_session(&NewPortalSession {
-                customer_id,
-                return_url,
-                flow,
-                subscription_id,
-            })
-            .await?;
-        Ok(Some(url))
-    }
-}
-
-/// A return path under the site origin: an absolute path without scheme, host, `..` or `\`.
-pub fn safe_return_url(origin: &str, path: Option<&str>) -> Option<String> {
-    let path = path.unwrap_or("/");
-    let safe = path.starts_with('/')
-        && !path.starts_with("//")
-        && path.len() <= 512
-        && !path.contains("..")
-        && !path.contains('\\')
-        && !path.chars().any(|c| c.is_control() || c.is_whitespace())
-        && !path.contains("://")
-        && !path.contains('@');
-    safe.then(|| format!("{origin}{path}"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn when_return_path_leaves_the_origin_should_refuse() {
-        let origin = "https://app.example.com";
-        for bad in [
-            "//evil.com",
-            "https://evil.com",
-            "evil.com",
-            "/\\evil.com",
-            "/../x",
-            "/a b",
-            "/x@evil.com",
-            "/%0d%0a\n",
-        ] {
-            assert_eq!(safe_return_url(origin, Some(bad)), None, "{bad}");
+    fn onboarding(&self) -> OnboardingService<'_, S, P, D> {
+        OnboardingService {
+            links: self.store,
+            billing: self.payments,
+            directory: self.directory,
         }
-        assert_eq!(
-            safe_return_url(origin, Some("/account?tab=billing")).as_deref(),
-            Some("https://app.example.com/account?tab=billing")
-        );
-        assert_eq!(
-            safe_return_url(origin, None).as_deref(),
-            Some("https://app.example.com/")
-        );
-    }
-
-    #[test]
-    fn one_time_keys_should_be_random_and_only_match_their_hash() {
-        let a = new_one_time_key().unwrap();
-        let b = new_one_time_key().unwrap();
-        assert_ne!(a, b);
-        assert_eq!(a.len(), 64);
-        assert!(keys_match(&a, &hash_key(&a)));
-        assert!(!keys_match(&b, &hash_key(&a)));
     }
 }

@@ -8,12 +8,31 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
+use crate::domain::UserPoolId;
+use crate::plans::{AccessPolicy, PlanCatalog, PlanParseError};
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
     #[error("missing environment variable {0}")]
     Missing(&'static str),
     #[error("invalid environment variable {name}: {reason}")]
     Invalid { name: &'static str, reason: String },
+}
+
+/// A plan setting that cannot be read, named after the variable it comes from.
+impl From<PlanParseError> for ConfigError {
+    fn from(error: PlanParseError) -> Self {
+        let name = match error {
+            PlanParseError::BadPastDuePolicy(_) => "PAST_DUE_POLICY",
+            PlanParseError::BadPlanName(_)
+            | PlanParseError::ListedTwice(_)
+            | PlanParseError::NoPlan => "PLANS",
+        };
+        Self::Invalid {
+            name,
+            reason: error.to_string(),
+        }
+    }
 }
 
 type Lookup<'a> = Box<dyn Fn(&str) -> Option<String> + 'a>;
@@ -137,25 +156,25 @@ impl StripeConfig {
 #[derive(Debug, Clone)]
 pub struct AccountSettings {
     /// `PLANS`: `free=<usage plan id>,pro=<usage plan id>`, lowest first.
-    pub plans: crate::plans::PlanCatalog,
+    pub plans: PlanCatalog,
     /// `PAST_DUE_POLICY`: `grace:<days>` (default `grace:7`) or `suspend`.
-    pub policy: crate::plans::AccessPolicy,
+    pub policy: AccessPolicy,
     /// `SITE_ORIGIN`: `https://app.example.com`; redirects and return URLs stay under it.
     pub site_origin: String,
     /// `USER_POOL_ID`: used where no token says which pool (the success return).
-    pub user_pool_id: crate::domain::UserPoolId,
+    pub user_pool_id: UserPoolId,
 }
 
 impl AccountSettings {
     pub fn from_env(env: &EnvReader<'_>) -> Result<Self, ConfigError> {
-        let plans = crate::plans::PlanCatalog::parse(&env.required("PLANS")?)?;
+        let plans = PlanCatalog::parse(&env.required("PLANS")?)?;
         let policy = match env.optional("PAST_DUE_POLICY") {
-            Some(raw) => crate::plans::AccessPolicy::parse(&raw)?,
-            None => crate::plans::AccessPolicy::default(),
+            Some(raw) => AccessPolicy::parse(&raw)?,
+            None => AccessPolicy::default(),
         };
         let site_origin = parse_origin(&env.required("SITE_ORIGIN")?)?;
-        let user_pool_id = crate::domain::UserPoolId::parse(env.required("USER_POOL_ID")?)
-            .map_err(|e| ConfigError::Invalid {
+        let user_pool_id =
+            UserPoolId::parse(env.required("USER_POOL_ID")?).map_err(|e| ConfigError::Invalid {
                 name: "USER_POOL_ID",
                 reason: e.to_string(),
             })?;
@@ -280,6 +299,21 @@ mod tests {
         assert_eq!(
             reader.required("TABLE_NAME"),
             Err(ConfigError::Missing("TABLE_NAME"))
+        );
+    }
+
+    #[test]
+    fn when_a_plan_setting_is_malformed_should_name_its_variable() {
+        assert_eq!(
+            ConfigError::from(PlanCatalog::parse("free,free").unwrap_err()),
+            ConfigError::Invalid {
+                name: "PLANS",
+                reason: "plan free listed twice".into()
+            }
+        );
+        assert_eq!(
+            ConfigError::from(AccessPolicy::parse("weekly").unwrap_err()).to_string(),
+            r#"invalid environment variable PAST_DUE_POLICY: expected suspend or grace:<days>, got "weekly""#
         );
     }
 

@@ -1,7 +1,6 @@
 //! Shared core of the cognito-stripe-billing functions: domain types and decisions, ports
 //! (traits) and their adapters, configuration, errors and telemetry.
 
-pub mod account;
 pub mod adapters;
 pub mod checkout;
 pub mod config;
@@ -10,8 +9,12 @@ pub mod error;
 #[cfg(feature = "test-util")]
 pub mod fakes;
 pub mod http;
+pub mod ids;
+pub mod inputs;
 pub mod onboarding;
 pub mod plans;
+pub mod port_groups;
+pub mod portal;
 pub mod ports;
 pub mod provisioning;
 #[cfg(feature = "test-util")]

@@ -39,14 +39,15 @@ pub struct Onboarded {
     pub directory_updated: bool,
 }
 
+/// Ensures the user's Stripe customer and its links.
 #[derive(Debug)]
-pub struct Onboarding<'a, L, B, D> {
+pub struct OnboardingService<'a, L, B, D> {
     pub links: &'a L,
     pub billing: &'a B,
     pub directory: &'a D,
 }
 
-impl<L: CustomerLinks, B: Billing, D: Directory> Onboarding<'_, L, B, D> {
+impl<L: CustomerLinks, B: Billing, D: Directory> OnboardingService<'_, L, B, D> {
     /// `known_customer_id` is the user's current `custom:stripe_customer_id`, if any: when it
     /// already names the linked customer, Cognito is not called.
     pub async fn ensure_customer(

@@ -8,7 +8,18 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
-use crate::config::ConfigError;
+/// A plan list or a dunning policy that cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanParseError {
+    #[error("bad plan name in {0:?}")]
+    BadPlanName(String),
+    #[error("plan {0} listed twice")]
+    ListedTwice(PlanName),
+    #[error("no plan listed")]
+    NoPlan,
+    #[error("expected suspend or grace:<days>, got {0:?}")]
+    BadPastDuePolicy(String),
+}
 
 /// A plan name from product metadata, e.g. `pro`.
 #[derive(
@@ -70,18 +81,14 @@ pub struct PlanCatalog {
 impl PlanCatalog {
     /// Parses `PLANS`: `free=usageplan1,pro=usageplan2`, lowest first; `free=` or `free`
     /// for a plan without a usage plan.
-    pub fn parse(raw: &str) -> Result<Self, ConfigError> {
-        let invalid = |reason: String| ConfigError::Invalid {
-            name: "PLANS",
-            reason,
-        };
+    pub fn parse(raw: &str) -> Result<Self, PlanParseError> {
         let mut plans: Vec<PlanConfig> = Vec::new();
         for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
             let (name, usage_plan) = entry.split_once('=').unwrap_or((entry, ""));
             let name = PlanName::parse(name)
-                .ok_or_else(|| invalid(format!("bad plan name in {entry:?}")))?;
+                .ok_or_else(|| PlanParseError::BadPlanName(entry.to_owned()))?;
             if plans.iter().any(|plan| plan.name == name) {
-                return Err(invalid(format!("plan {name} listed twice")));
+                return Err(PlanParseError::ListedTwice(name));
             }
             let usage_plan = usage_plan.trim();
             plans.push(PlanConfig {
@@ -90,7 +97,7 @@ impl PlanCatalog {
             });
         }
         if plans.is_empty() {
-            return Err(invalid("no plan listed".into()));
+            return Err(PlanParseError::NoPlan);
         }
         Ok(Self { plans })
     }
@@ -248,11 +255,8 @@ impl Default for AccessPolicy {
 
 impl AccessPolicy {
     /// Parses `PAST_DUE_POLICY`: `suspend`, or `grace:<days>`.
-    pub fn parse(raw: &str) -> Result<Self, ConfigError> {
-        let invalid = || ConfigError::Invalid {
-            name: "PAST_DUE_POLICY",
-            reason: format!("expected suspend or grace:<days>, got {raw:?}"),
-        };
+    pub fn parse(raw: &str) -> Result<Self, PlanParseError> {
+        let invalid = || PlanParseError::BadPastDuePolicy(raw.to_owned());
         let past_due = match raw.trim() {
             "suspend" => PastDuePolicy::Suspend,
             other => {

@@ -54,7 +54,7 @@ where
 }
 
 fn lease_holder() -> Result<String> {
-    crate::checkout::random_hex::<16>().map_err(|e| Error::InvalidData {
+    crate::ids::random_hex::<16>().map_err(|e| Error::InvalidData {
         service: Upstream::DynamoDb,
         detail: format!("no randomness for a lease holder: {e}"),
     })

@@ -2,6 +2,7 @@ use std::time::Duration;
 
 use billing_core::checkout::CheckoutSettings;
 use billing_core::config::{AccountSettings, ConfigError, EnvReader, StripeConfig, flag};
+use billing_core::inputs::ReturnPath;
 
 const STRIPE_TIMEOUT: Duration = Duration::from_secs(8);
 
@@ -55,15 +56,12 @@ impl Config {
     }
 }
 
-fn path(env: &EnvReader<'_>, name: &'static str, default: &str) -> Result<String, ConfigError> {
+fn path(env: &EnvReader<'_>, name: &'static str, default: &str) -> Result<ReturnPath, ConfigError> {
     let value = env.optional(name).unwrap_or_else(|| default.to_owned());
-    if billing_core::checkout::safe_return_url("", Some(&value)).is_none() {
-        return Err(ConfigError::Invalid {
-            name,
-            reason: "expected an absolute path such as /billing/success".into(),
-        });
-    }
-    Ok(value)
+    ReturnPath::parse(value).map_err(|_| ConfigError::Invalid {
+        name,
+        reason: "expected an absolute path such as /billing/success".into(),
+    })
 }
 
 #[cfg(test)]

@@ -7,19 +7,18 @@ use billing_core::adapters::cognito::CognitoDirectory;
 use billing_core::adapters::dynamo::DynamoStore;
 use billing_core::adapters::stripe::StripeBilling;
 use billing_core::config::EnvReader;
+use checkout::Deps;
+use checkout::config::Config;
 use lambda_http::{Error, run, service_fn};
-
-mod config;
-mod handler;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     billing_core::telemetry::init();
-    let config = config::Config::from_env(&EnvReader::process())?;
+    let config = Config::from_env(&EnvReader::process())?;
     let sdk = load_sdk_config(AwsLimits::HTTP).await;
     let secret_key = resolve_secret(&config.stripe.secret_key, &sdk).await?;
 
-    let deps = handler::Deps {
+    let deps = Deps {
         store: DynamoStore::from_sdk(&sdk, &config.table_name),
         stripe: StripeBilling::new(&config.stripe, &secret_key)?,
         directory: CognitoDirectory::from_sdk(&sdk),
@@ -29,5 +28,5 @@ async fn main() -> Result<(), Error> {
         settings: config.checkout,
         user_pool_id: config.account.user_pool_id,
     };
-    run(service_fn(|request| handler::handle(&deps, request))).await
+    run(service_fn(|request| checkout::handle(&deps, request))).await
 }

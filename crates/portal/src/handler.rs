@@ -1,28 +1,20 @@
 //! `POST /portal`, `GET /me` and `DELETE /me`, for the caller identified by the authorizer's
-//! claims only.
+//! claims only. Extract, parse, one core call, respond; every failure is an `ApiError`,
+//! answered in one place.
 
-use billing_core::account::{delete_account, overview};
-use billing_core::checkout::{PortalFlow, PortalService, safe_return_url};
-use billing_core::config::AccountSettings;
-use billing_core::http::{
-    caller, error_response, json_body, json_response, no_content, now, unauthorized,
-    upstream_failure,
-};
-use billing_core::ports::{ApiKeys, Billing, Checkout, CheckoutRecords, CustomerLinks, Directory};
+use billing_core::domain::{CognitoUser, UserSub};
+use billing_core::http::{ApiError, caller, json_body, json_response, no_content, now, respond};
+use billing_core::inputs::ReturnPath;
+use billing_core::port_groups::{AccountStore, Payments};
+use billing_core::portal::AccountOverview;
+use billing_core::ports::{ApiKeys, Directory, PortalFlow};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-#[derive(Debug)]
-pub struct Deps<S, P, D, K> {
-    pub store: S,
-    pub stripe: P,
-    pub directory: D,
-    pub keys: K,
-    pub account: AccountSettings,
-}
+use crate::Deps;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -38,125 +30,101 @@ enum FlowName {
     Update,
 }
 
-pub async fn handle<S, P, D, K>(
-    deps: &Deps<S, P, D, K>,
-    request: Request,
-) -> Result<Response<Body>, Error>
-where
-    S: CustomerLinks + CheckoutRecords,
-    P: Billing + Checkout,
-    D: Directory,
-    K: ApiKeys,
-{
-    let path = request.uri().path().trim_end_matches('/').to_owned();
-    let route = match (request.method(), path.as_str()) {
-        (&Method::POST, p) if p.ends_with("/portal") => Route::Portal,
-        (&Method::GET, p) if p.ends_with("/me") => Route::Me,
-        (&Method::DELETE, p) if p.ends_with("/me") => Route::DeleteMe,
-        _ => {
-            return Ok(error_response(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                "no such route",
-            ));
+impl From<FlowName> for PortalFlow {
+    fn from(flow: FlowName) -> Self {
+        match flow {
+            FlowName::Cancel => Self::Cancel,
+            FlowName::Update => Self::Update,
         }
-    };
-    let Some(caller) = caller(&request, &deps.account.user_pool_id) else {
-        return Ok(unauthorized());
-    };
-    let response = match route {
-        Route::Portal => portal(deps, &request, &caller.user.sub).await,
-        Route::Me => me(deps, &caller.user.sub).await,
-        Route::DeleteMe => {
-            match delete_account(
-                &deps.store,
-                &deps.store,
-                &deps.stripe,
-                &deps.directory,
-                &deps.keys,
-                &caller.user,
-            )
-            .await
-            {
-                Ok(()) => no_content(),
-                Err(failure) => upstream_failure("delete account", &failure),
-            }
-        }
-    };
-    Ok(response)
+    }
 }
 
+#[derive(Debug, Clone, Copy)]
 enum Route {
     Portal,
     Me,
     DeleteMe,
 }
 
-async fn portal<S, P, D, K>(
-    deps: &Deps<S, P, D, K>,
-    request: &Request,
-    sub: &billing_core::domain::UserSub,
-) -> Response<Body>
-where
-    S: CustomerLinks,
-    P: Billing + Checkout,
-{
-    let body = match json_body::<PortalBody>(request) {
-        Ok(body) => body,
-        Err(response) => return response,
-    };
-    let Some(return_url) = safe_return_url(&deps.account.site_origin, body.return_path.as_deref())
-    else {
-        return error_response(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "return_path: expected a path on this site, such as /account",
-        );
-    };
-    let flow = body.flow.map(|flow| match flow {
-        FlowName::Cancel => PortalFlow::Cancel,
-        FlowName::Update => PortalFlow::Update,
-    });
-    let service = PortalService {
-        links: &deps.store,
-        billing: &deps.stripe,
-        checkout: &deps.stripe,
-        policy: &deps.account.policy,
-    };
-    match service.session(sub, return_url, flow, now()).await {
-        Ok(Some(url)) => json_response(StatusCode::OK, &json!({ "url": url })),
-        Ok(None) => error_response(
-            StatusCode::NOT_FOUND,
-            "no_customer",
-            "no billing account yet: start a checkout first",
-        ),
-        Err(failure) => upstream_failure("portal session", &failure),
+impl Route {
+    fn of(request: &Request) -> Option<Self> {
+        let path = request.uri().path().trim_end_matches('/');
+        match (request.method(), path) {
+            (&Method::POST, p) if p.ends_with("/portal") => Some(Self::Portal),
+            (&Method::GET, p) if p.ends_with("/me") => Some(Self::Me),
+            (&Method::DELETE, p) if p.ends_with("/me") => Some(Self::DeleteMe),
+            _ => None,
+        }
+    }
+
+    fn operation(self) -> &'static str {
+        match self {
+            Self::Portal => "portal session",
+            Self::Me => "account overview",
+            Self::DeleteMe => "delete account",
+        }
     }
 }
 
-async fn me<S, P, D, K>(
+pub async fn handle<S, P, D, K>(
     deps: &Deps<S, P, D, K>,
-    sub: &billing_core::domain::UserSub,
-) -> Response<Body>
+    request: Request,
+) -> Result<Response<Body>, Error>
 where
-    S: CustomerLinks,
-    P: Billing,
+    S: AccountStore,
+    P: Payments,
+    D: Directory,
     K: ApiKeys,
 {
-    let account = overview(
-        &deps.store,
-        &deps.stripe,
-        &deps.keys,
-        &deps.account.plans,
-        &deps.account.policy,
-        sub,
-        now(),
-    )
-    .await;
-    let account = match account {
-        Ok(account) => account,
-        Err(failure) => return upstream_failure("account overview", &failure),
+    let Some(route) = Route::of(&request) else {
+        return Ok(respond("route", Err(ApiError::no_route())));
     };
+    Ok(respond(
+        route.operation(),
+        deps.answer(route, &request).await,
+    ))
+}
+
+impl<S, P, D, K> Deps<S, P, D, K>
+where
+    S: AccountStore,
+    P: Payments,
+    D: Directory,
+    K: ApiKeys,
+{
+    async fn answer(&self, route: Route, request: &Request) -> Result<Response<Body>, ApiError> {
+        let caller =
+            caller(request, &self.account.user_pool_id).ok_or_else(ApiError::unauthorized)?;
+        match route {
+            Route::Portal => self.portal(request, &caller.user.sub).await,
+            Route::Me => self.me(&caller.user.sub).await,
+            Route::DeleteMe => self.delete_me(&caller.user).await,
+        }
+    }
+
+    async fn portal(&self, request: &Request, sub: &UserSub) -> Result<Response<Body>, ApiError> {
+        let body = json_body::<PortalBody>(request)?;
+        let return_path = ReturnPath::parse_or_root(body.return_path.as_deref())?;
+        let url = self
+            .service()
+            .portal_session(sub, &return_path, body.flow.map(PortalFlow::from), now())
+            .await?;
+        Ok(json_response(StatusCode::OK, &json!({ "url": url })))
+    }
+
+    async fn me(&self, sub: &UserSub) -> Result<Response<Body>, ApiError> {
+        let account = self.service().overview(sub, now()).await?;
+        Ok(json_response(StatusCode::OK, &overview_json(&account)))
+    }
+
+    async fn delete_me(&self, user: &CognitoUser) -> Result<Response<Body>, ApiError> {
+        self.service().delete_account(user).await?;
+        Ok(no_content())
+    }
+}
+
+/// What `GET /me` answers. The key's value is shown to its owner only, here.
+fn overview_json(account: &AccountOverview) -> Value {
     let subscriptions: Vec<Value> = account
         .subscriptions
         .iter()
@@ -178,250 +146,9 @@ where
             "usage_plan": account.usage_plan_id,
         })
     });
-    json_response(
-        StatusCode::OK,
-        &json!({
-            "plan": account.plan.as_str(),
-            "subscriptions": subscriptions,
-            "api_key": api_key,
-        }),
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::atomic::Ordering;
-
-    use billing_core::domain::{CustomerId, CustomerLink, UserPoolId, UserSub, Username};
-    use billing_core::fakes::{FakeApiKeys, FakeDirectory, FakeStripe, InMemoryStore};
-    use billing_core::plans::{
-        AccessPolicy, PlanCatalog, PlanName, SubscriptionState, SubscriptionStatus,
-    };
-    use billing_core::provisioning::Provisioner;
-
-    use super::*;
-
-    const PORTAL: &str = include_str!("../../../events/portal/portal.json");
-    const ME: &str = include_str!("../../../events/portal/me.json");
-    const DELETE_ME: &str = include_str!("../../../events/portal/delete-me.json");
-    const SUB: &str = "8f1c6a2e-71b1-4a0e-9d43-5c1f4d3b2a10";
-
-    type FakeDeps = Deps<InMemoryStore, FakeStripe, FakeDirectory, FakeApiKeys>;
-
-    fn deps() -> FakeDeps {
-        Deps {
-            store: InMemoryStore::default(),
-            stripe: FakeStripe::default(),
-            directory: FakeDirectory::default(),
-            keys: FakeApiKeys::default(),
-            account: AccountSettings {
-                plans: PlanCatalog::parse("free=up_free,pro=up_pro").unwrap(),
-                policy: AccessPolicy::default(),
-                site_origin: "https://app.example.com".into(),
-                user_pool_id: UserPoolId::parse("us-east-1_EXAMPLE1").unwrap(),
-            },
-        }
-    }
-
-    fn link() -> CustomerLink {
-        CustomerLink {
-            sub: UserSub::parse(SUB).unwrap(),
-            customer_id: CustomerId::parse("cus_alice").unwrap(),
-            pool_id: UserPoolId::parse("us-east-1_EXAMPLE1").unwrap(),
-            username: Username::parse("alice").unwrap(),
-        }
-    }
-
-    /// Alice has a customer, an active pro subscription and her key on the pro usage plan.
-    async fn subscribed_deps() -> FakeDeps {
-        let deps = deps();
-        deps.store.link(&link()).await.unwrap();
-        deps.stripe.add_subscription(SubscriptionState {
-            id: "sub_pro".into(),
-            customer_id: "cus_alice".into(),
-            status: SubscriptionStatus::Active,
-            plan: PlanName::parse("pro"),
-            price_id: Some("price_pro".into()),
-            product_id: Some("prod_pro".into()),
-            current_period_end: Some(4_000_000_000),
-            cancel_at_period_end: false,
-            past_due_since: None,
-            created: 10,
-            metadata: Default::default(),
-        });
-        Provisioner {
-            billing: &deps.stripe,
-            directory: &deps.directory,
-            keys: &deps.keys,
-            plans: &deps.account.plans,
-            policy: &deps.account.policy,
-        }
-        .reconcile(&link(), 1_000)
-        .await
-        .unwrap();
-        deps
-    }
-
-    fn request(event: &str, edit: impl FnOnce(&mut Value)) -> Request {
-        let mut event: Value = serde_json::from_str(event).unwrap();
-        edit(&mut event);
-        lambda_http::request::from_str(&event.to_string()).unwrap()
-    }
-
-    fn anonymous(event: &mut Value) {
-        event["requestContext"]
-            .as_object_mut()
-            .unwrap()
-            .remove("authorizer");
-    }
-
-    async fn call(deps: &FakeDeps, request: Request) -> (StatusCode, Value) {
-        let response = handle(deps, request).await.unwrap();
-        let body = match response.body() {
-            Body::Text(text) => serde_json::from_str(text).unwrap(),
-            _ => Value::Null,
-        };
-        (response.status(), body)
-    }
-
-    #[tokio::test]
-    async fn when_claims_are_missing_should_answer_401_on_every_route() {
-        let deps = subscribed_deps().await;
-        for event in [PORTAL, ME, DELETE_ME] {
-            let (status, _) = call(&deps, request(event, anonymous)).await;
-            assert_eq!(status, StatusCode::UNAUTHORIZED);
-        }
-        assert_eq!(deps.store.link_count(), 1);
-    }
-
-    #[tokio::test]
-    async fn when_caller_opens_the_portal_should_get_their_own_customer_and_subscription() {
-        let deps = subscribed_deps().await;
-        let (status, body) = call(&deps, request(PORTAL, |_| {})).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        assert!(
-            body["url"]
-                .as_str()
-                .unwrap()
-                .starts_with("https://billing.stripe.test/")
-        );
-        let session = deps.stripe.portal_sessions().pop().unwrap();
-        assert_eq!(session.customer_id.as_str(), "cus_alice");
-        assert_eq!(session.return_url, "https://app.example.com/account");
-        assert_eq!(session.flow, Some(PortalFlow::Cancel));
-        assert_eq!(session.subscription_id.as_deref(), Some("sub_pro"));
-    }
-
-    #[tokio::test]
-    async fn when_request_names_a_customer_should_refuse_it() {
-        let deps = subscribed_deps().await;
-        let (status, body) = call(
-            &deps,
-            request(PORTAL, |event| {
-                event["body"] = Value::String(r#"{"customer": "cus_someone_else"}"#.into())
-            }),
-        )
-        .await;
-        assert_eq!(status, StatusCode::BAD_REQUEST);
-        assert!(
-            body["error"]["message"]
-                .as_str()
-                .unwrap()
-                .contains("customer")
-        );
-        assert!(deps.stripe.portal_sessions().is_empty());
-    }
-
-    #[tokio::test]
-    async fn when_return_path_leaves_the_origin_should_answer_400() {
-        let deps = subscribed_deps().await;
-        for path in ["//evil.example", "https://evil.example/x", "/..//evil"] {
-            let body = json!({ "return_path": path }).to_string();
-            let (status, _) = call(
-                &deps,
-                request(PORTAL, |event| event["body"] = Value::String(body)),
-            )
-            .await;
-            assert_eq!(status, StatusCode::BAD_REQUEST, "{path}");
-        }
-        assert!(deps.stripe.portal_sessions().is_empty());
-    }
-
-    #[tokio::test]
-    async fn when_caller_has_no_customer_should_answer_404() {
-        let deps = deps();
-        let (status, body) = call(&deps, request(PORTAL, |_| {})).await;
-        assert_eq!(status, StatusCode::NOT_FOUND);
-        assert_eq!(body["error"]["code"], "no_customer");
-    }
-
-    #[tokio::test]
-    async fn when_flow_is_unknown_should_answer_400() {
-        let deps = subscribed_deps().await;
-        let (status, _) = call(
-            &deps,
-            request(PORTAL, |event| {
-                event["body"] = Value::String(r#"{"flow": "refund"}"#.into())
-            }),
-        )
-        .await;
-        assert_eq!(status, StatusCode::BAD_REQUEST);
-    }
-
-    #[tokio::test]
-    async fn me_should_show_plan_subscriptions_and_the_key_value() {
-        let deps = subscribed_deps().await;
-        let (status, body) = call(&deps, request(ME, |_| {})).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        assert_eq!(body["plan"], "pro");
-        assert_eq!(body["subscriptions"][0]["id"], "sub_pro");
-        assert_eq!(body["subscriptions"][0]["status"], "active");
-        assert_eq!(body["subscriptions"][0]["plan"], "pro");
-        assert_eq!(body["api_key"]["value"], "value-of-key1");
-        assert_eq!(body["api_key"]["usage_plan"], "up_pro");
-    }
-
-    #[tokio::test]
-    async fn me_without_customer_should_show_the_lowest_plan_and_no_key() {
-        let deps = deps();
-        let (status, body) = call(&deps, request(ME, |_| {})).await;
-        assert_eq!(status, StatusCode::OK);
-        assert_eq!(body["plan"], "free");
-        assert_eq!(body["api_key"], Value::Null);
-        assert_eq!(body["subscriptions"], json!([]));
-    }
-
-    #[tokio::test]
-    async fn delete_me_should_remove_everything_and_be_idempotent() {
-        let deps = subscribed_deps().await;
-        for _ in 0..2 {
-            let response = handle(&deps, request(DELETE_ME, |_| {})).await.unwrap();
-            assert_eq!(response.status(), StatusCode::NO_CONTENT);
-        }
-        assert!(deps.stripe.customers().is_empty());
-        let customer = CustomerId::parse("cus_alice").unwrap();
-        assert!(
-            deps.stripe
-                .subscriptions_of(&customer)
-                .await
-                .unwrap()
-                .is_empty()
-        );
-        assert!(deps.keys.keys().is_empty());
-        assert_eq!(deps.store.link_count(), 0);
-        assert_eq!(deps.directory.deleted.lock().unwrap().len(), 2);
-    }
-
-    #[tokio::test]
-    async fn when_stripe_fails_should_answer_502_and_keep_the_records() {
-        let deps = subscribed_deps().await;
-        deps.stripe.failing.store(true, Ordering::SeqCst);
-        for event in [PORTAL, ME, DELETE_ME] {
-            let (status, body) = call(&deps, request(event, |_| {})).await;
-            assert_eq!(status, StatusCode::BAD_GATEWAY, "{event}");
-            assert_eq!(body["error"]["code"], "upstream_unavailable");
-        }
-        assert_eq!(deps.store.link_count(), 1);
-        assert_eq!(deps.keys.keys().len(), 1);
-    }
+    json!({
+        "plan": account.plan.as_str(),
+        "subscriptions": subscriptions,
+        "api_key": api_key,
+    })
 }

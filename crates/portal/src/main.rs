@@ -8,23 +8,22 @@ use billing_core::adapters::dynamo::DynamoStore;
 use billing_core::adapters::stripe::StripeBilling;
 use billing_core::config::EnvReader;
 use lambda_http::{Error, run, service_fn};
-
-mod config;
-mod handler;
+use portal::Deps;
+use portal::config::Config;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     billing_core::telemetry::init();
-    let config = config::Config::from_env(&EnvReader::process())?;
+    let config = Config::from_env(&EnvReader::process())?;
     let sdk = load_sdk_config(AwsLimits::HTTP).await;
     let secret_key = resolve_secret(&config.stripe.secret_key, &sdk).await?;
 
-    let deps = handler::Deps {
+    let deps = Deps {
         store: DynamoStore::from_sdk(&sdk, &config.table_name),
         stripe: StripeBilling::new(&config.stripe, &secret_key)?,
         directory: CognitoDirectory::from_sdk(&sdk),
         keys: ApiGatewayKeys::from_sdk(&sdk),
         account: config.account,
     };
-    run(service_fn(|request| handler::handle(&deps, request))).await
+    run(service_fn(|request| portal::handle(&deps, request))).await
 }

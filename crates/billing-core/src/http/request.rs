@@ -1,16 +1,14 @@
-//! HTTP helpers shared by the API Gateway handlers: the caller from the authorizer's claims,
-//! JSON bodies with a size limit, and responses with one error shape.
+//! What a request carries: the caller from the authorizer's claims, a JSON body with a size
+//! limit, the API it came through, its id.
 
-use lambda_http::http::{StatusCode, header};
+use lambda_http::http::StatusCode;
 use lambda_http::request::RequestContext;
-use lambda_http::{Body, Request, RequestExt, Response};
-use serde::Serialize;
+use lambda_http::{Request, RequestExt};
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
-use tracing::error;
+use serde_json::Value;
 
+use super::error::ApiError;
 use crate::domain::{CognitoUser, Email, UserPoolId, UserSub, Username};
-use crate::error::{Chain, Error};
 
 /// Bodies of our endpoints are small; anything larger is refused before parsing.
 pub const MAX_BODY_BYTES: usize = 8 * 1024;
@@ -78,74 +76,15 @@ pub fn caller(request: &Request, default_pool: &UserPoolId) -> Option<Caller> {
     })
 }
 
-pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
-    let body = serde_json::to_string(body).unwrap_or_else(|_| "{}".to_owned());
-    Response::builder()
-        .status(status)
-        .header(header::CONTENT_TYPE, "application/json")
-        .header(header::CACHE_CONTROL, "no-store")
-        .body(Body::Text(body))
-        .unwrap_or_default()
-}
-
-pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response<Body> {
-    json_response(
-        status,
-        &json!({"error": {"code": code, "message": message}}),
-    )
-}
-
-pub fn unauthorized() -> Response<Body> {
-    error_response(
-        StatusCode::UNAUTHORIZED,
-        "unauthorized",
-        "missing or invalid Cognito claims",
-    )
-}
-
-pub fn no_content() -> Response<Body> {
-    Response::builder()
-        .status(StatusCode::NO_CONTENT)
-        .body(Body::Empty)
-        .unwrap_or_default()
-}
-
-/// 303 See Other to `location`, which the caller has checked is ours.
-pub fn redirect(location: &str) -> Response<Body> {
-    Response::builder()
-        .status(StatusCode::SEE_OTHER)
-        .header(header::LOCATION, location)
-        .header(header::CACHE_CONTROL, "no-store")
-        .body(Body::Empty)
-        .unwrap_or_default()
-}
-
-/// An upstream failure: logged with its cause chain, answered with an opaque 502.
-pub fn upstream_failure(operation: &str, failure: &Error) -> Response<Body> {
-    error!(
-        operation,
-        error_kind = failure.kind(),
-        retryable = failure.is_retryable(),
-        error = %Chain(failure),
-        "upstream failure"
-    );
-    error_response(
-        StatusCode::BAD_GATEWAY,
-        "upstream_unavailable",
-        "a service we depend on failed; try again later",
-    )
-}
-
 /// Parses a JSON body of at most `MAX_BODY_BYTES`; an empty body parses as `{}`. The error
 /// answer names the offending field as serde reports it.
-#[allow(clippy::result_large_err)]
-pub fn json_body<T: DeserializeOwned>(request: &Request) -> Result<T, Response<Body>> {
+pub fn json_body<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError> {
     let bytes: &[u8] = request.body().as_ref();
     if bytes.len() > MAX_BODY_BYTES {
-        return Err(error_response(
+        return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "body_too_large",
-            &format!("the body is limited to {MAX_BODY_BYTES} bytes"),
+            format!("the body is limited to {MAX_BODY_BYTES} bytes"),
         ));
     }
     let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -154,10 +93,10 @@ pub fn json_body<T: DeserializeOwned>(request: &Request) -> Result<T, Response<B
         bytes
     };
     serde_json::from_slice(bytes).map_err(|e| {
-        error_response(
+        ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_body",
-            &format!("invalid JSON body: {e}"),
+            format!("invalid JSON body: {e}"),
         )
     })
 }
@@ -181,10 +120,16 @@ pub fn api_base_url(request: &Request) -> Option<String> {
     }
 }
 
-/// Unix seconds now.
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_secs() as i64)
-        .unwrap_or_default()
+/// The API Gateway request id, else the Lambda invocation's.
+pub fn request_id(request: &Request) -> String {
+    let invocation = request
+        .lambda_context_ref()
+        .map(|context| context.request_id.clone())
+        .unwrap_or_default();
+    let api = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.request_id.clone(),
+        Some(RequestContext::ApiGatewayV1(context)) => context.request_id.clone(),
+        _ => None,
+    };
+    api.unwrap_or(invocation)
 }

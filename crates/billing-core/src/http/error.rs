@@ -1,0 +1,274 @@
+//! The one error of the HTTP handlers and the one place it becomes a response.
+//!
+//! Handlers return `Result<Response<Body>, ApiError>` and use `?` on what they call: each use
+//! case's error converts into an `ApiError` here. `respond` turns the error into the JSON answer
+//! `{"error": {"code", "message"}}` and logs it once, with the cause chain for server-side
+//! failures. The body never carries internal error text.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Response};
+use tracing::{error, info};
+
+use super::response::error_response;
+use crate::checkout::CheckoutError;
+use crate::error::{BoxError, Chain, Error};
+use crate::inputs::InvalidField;
+use crate::portal::PortalError;
+
+/// What the caller is told, and the cause the logs keep.
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: Cow<'static, str>,
+    source: Option<BoxError>,
+}
+
+impl ApiError {
+    pub fn new(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// Keeps the cause for the log; it never reaches the body.
+    pub fn with_source(mut self, source: impl Into<BoxError>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing or invalid Cognito claims",
+        )
+    }
+
+    pub fn no_route() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+    }
+
+    pub fn invalid_request(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    /// The response, logged: server-side failures with their cause chain, the caller's mistakes
+    /// with their code only (their messages may quote the request).
+    pub fn into_response(self, operation: &'static str) -> Response<Body> {
+        if self.status.is_server_error() {
+            let upstream = self
+                .source
+                .as_deref()
+                .and_then(|source| source.downcast_ref::<Error>());
+            error!(
+                operation,
+                status = self.status.as_u16(),
+                code = self.code,
+                error_kind = upstream.map_or("internal", Error::kind),
+                retryable = upstream.is_some_and(Error::is_retryable),
+                error = self
+                    .source
+                    .as_deref()
+                    .map(|source| Chain(source).to_string()),
+                "request failed"
+            );
+        } else {
+            info!(
+                operation,
+                status = self.status.as_u16(),
+                code = self.code,
+                "request refused"
+            );
+        }
+        error_response(self.status, self.code, &self.message)
+    }
+}
+
+/// The handler's answer, or its error as the JSON error answer.
+pub fn respond(
+    operation: &'static str,
+    outcome: Result<Response<Body>, ApiError>,
+) -> Response<Body> {
+    outcome.unwrap_or_else(|failure| failure.into_response(operation))
+}
+
+impl fmt::Debug for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiError")
+            .field("status", &self.status)
+            .field("code", &self.code)
+            .field("message", &self.message)
+            .field(
+                "source",
+                &self
+                    .source
+                    .as_deref()
+                    .map(|source| Chain(source).to_string()),
+            )
+            .finish()
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.code,
+            self.message
+        )
+    }
+}
+
+impl std::error::Error for ApiError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_deref().map(|source| source as _)
+    }
+}
+
+/// A failure of a service we depend on (or of our own store): an opaque 502.
+impl From<Error> for ApiError {
+    fn from(failure: Error) -> Self {
+        Self::new(
+            StatusCode::BAD_GATEWAY,
+            "upstream_unavailable",
+            "a service we depend on failed; try again later",
+        )
+        .with_source(failure)
+    }
+}
+
+impl From<InvalidField> for ApiError {
+    fn from(invalid: InvalidField) -> Self {
+        Self::invalid_request(invalid.to_string())
+    }
+}
+
+impl From<CheckoutError> for ApiError {
+    fn from(failure: CheckoutError) -> Self {
+        match failure {
+            CheckoutError::UnknownPrice => Self::new(
+                StatusCode::NOT_FOUND,
+                "unknown_price",
+                "no plan is sold under this lookup_key",
+            ),
+            CheckoutError::AlreadySubscribed => Self::new(
+                StatusCode::CONFLICT,
+                "already_subscribed",
+                "you already have an active subscription to this plan",
+            ),
+            CheckoutError::Upstream(failure) => failure.into(),
+        }
+    }
+}
+
+impl From<PortalError> for ApiError {
+    fn from(failure: PortalError) -> Self {
+        match failure {
+            PortalError::NoCustomer => Self::new(
+                StatusCode::NOT_FOUND,
+                "no_customer",
+                "no billing account yet: start a checkout first",
+            ),
+            PortalError::Upstream(failure) => failure.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::*;
+    use crate::error::Upstream;
+
+    fn answer(error: impl Into<ApiError>) -> (StatusCode, Value) {
+        let response = error.into().into_response("test");
+        let Body::Text(text) = response.body() else {
+            panic!("expected a JSON body");
+        };
+        (response.status(), serde_json::from_str(text).unwrap())
+    }
+
+    #[test]
+    fn when_an_upstream_fails_should_answer_an_opaque_502() {
+        let failure = Error::upstream(Upstream::Stripe, "CreateSession", true, "sk_live_leak");
+        let (status, body) = answer(failure);
+        assert_eq!(status, StatusCode::BAD_GATEWAY);
+        assert_eq!(body["error"]["code"], "upstream_unavailable");
+        assert!(!body.to_string().contains("stripe"), "{body}");
+        assert!(!body.to_string().contains("sk_live_leak"), "{body}");
+    }
+
+    #[test]
+    fn should_keep_the_cause_for_the_log_only() {
+        let failure = Error::upstream(Upstream::DynamoDb, "PutItem", false, "boom");
+        let error = ApiError::from(CheckoutError::Upstream(failure));
+        assert_eq!(
+            Chain(&error).to_string(),
+            "502 upstream_unavailable: a service we depend on failed; try again later: \
+             dynamodb PutItem failed: boom"
+        );
+    }
+
+    #[test]
+    fn when_a_field_is_invalid_should_answer_400_naming_it() {
+        let (status, body) = answer(InvalidField {
+            field: "locale",
+            expected: "expected auto or a locale such as fr or pt-BR",
+        });
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["error"]["code"], "invalid_request");
+        assert_eq!(
+            body["error"]["message"],
+            "locale: expected auto or a locale such as fr or pt-BR"
+        );
+    }
+
+    #[test]
+    fn use_case_refusals_should_keep_their_status_and_code() {
+        for (error, status, code) in [
+            (
+                ApiError::from(CheckoutError::UnknownPrice),
+                StatusCode::NOT_FOUND,
+                "unknown_price",
+            ),
+            (
+                ApiError::from(CheckoutError::AlreadySubscribed),
+                StatusCode::CONFLICT,
+                "already_subscribed",
+            ),
+            (
+                ApiError::from(PortalError::NoCustomer),
+                StatusCode::NOT_FOUND,
+                "no_customer",
+            ),
+            (
+                ApiError::unauthorized(),
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+            ),
+        ] {
+            assert_eq!((error.status(), error.code()), (status, code));
+        }
+    }
+}

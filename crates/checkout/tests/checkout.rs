@@ -1,0 +1,386 @@
+//! The checkout function with in-memory fakes: `POST /checkout` from the API Gateway events in
+//! events/checkout, and the success return `GET /checkout/complete`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::atomic::Ordering;
+
+use billing_core::checkout::{CheckoutSettings, PriceInfo};
+use billing_core::domain::{UserPoolId, UserSub, Username};
+use billing_core::fakes::{FakeApiKeys, FakeDirectory, FakeStripe, InMemoryStore};
+use billing_core::inputs::ReturnPath;
+use billing_core::plans::{AccessPolicy, PlanCatalog, PlanName};
+use billing_core::ports::CheckoutRecords;
+use checkout::{Deps, handle};
+use lambda_http::http::{StatusCode, header};
+use lambda_http::{Body, Request};
+use serde_json::Value;
+
+const CREATE: &str = include_str!("../../../events/checkout/create.json");
+const CREATE_REST: &str = include_str!("../../../events/checkout/create-rest-api.json");
+const COMPLETE: &str = include_str!("../../../events/checkout/complete.json");
+const SUB: &str = "8f1c6a2e-71b1-4a0e-9d43-5c1f4d3b2a10";
+
+type FakeDeps = Deps<InMemoryStore, FakeStripe, FakeDirectory, FakeApiKeys>;
+
+fn deps() -> FakeDeps {
+    let stripe = FakeStripe::default();
+    for (id, key, plan) in [
+        ("price_free", "free_monthly", "free"),
+        ("price_pro", "pro_monthly", "pro"),
+    ] {
+        stripe.add_price(PriceInfo {
+            id: id.into(),
+            lookup_key: Some(key.into()),
+            active: true,
+            recurring: true,
+            trial_period_days: None,
+            plan: PlanName::parse(plan),
+        });
+    }
+    stripe.add_price(PriceInfo {
+        id: "price_tshirt".into(),
+        lookup_key: Some("tshirt".into()),
+        active: true,
+        recurring: false,
+        trial_period_days: None,
+        plan: None,
+    });
+    Deps {
+        store: InMemoryStore::default(),
+        stripe,
+        directory: FakeDirectory::default(),
+        keys: FakeApiKeys::default(),
+        plans: PlanCatalog::parse("free=up_free,pro=up_pro").unwrap(),
+        policy: AccessPolicy::default(),
+        settings: CheckoutSettings {
+            site_origin: "https://app.example.com".into(),
+            success_path: ReturnPath::parse("/billing/success").unwrap(),
+            cancel_path: ReturnPath::parse("/billing/cancel").unwrap(),
+            allow_multiple_subscriptions: false,
+            automatic_tax: false,
+            billing_address_required: false,
+            extra_sellable_lookup_keys: Vec::new(),
+        },
+        user_pool_id: UserPoolId::parse("us-east-1_EXAMPLE1").unwrap(),
+    }
+}
+
+fn request(event: &str, edit: impl FnOnce(&mut Value)) -> Request {
+    let mut event: Value = serde_json::from_str(event).unwrap();
+    edit(&mut event);
+    lambda_http::request::from_str(&event.to_string()).unwrap()
+}
+
+fn with_body(body: Value) -> impl FnOnce(&mut Value) {
+    move |event| event["body"] = Value::String(body.to_string())
+}
+
+async fn call(deps: &FakeDeps, request: Request) -> (StatusCode, Value, Option<String>) {
+    let response = handle(deps, request).await.unwrap();
+    let location = response
+        .headers()
+        .get(header::LOCATION)
+        .map(|value| value.to_str().unwrap().to_owned());
+    let body = match response.body() {
+        Body::Text(text) => serde_json::from_str(text).unwrap(),
+        _ => Value::Null,
+    };
+    (response.status(), body, location)
+}
+
+fn complete_request(session_id: &str, key: &str) -> Request {
+    let (session_id, key) = (session_id.to_owned(), key.to_owned());
+    request(COMPLETE, move |event| {
+        event["rawQueryString"] = Value::String(format!("session_id={session_id}&key={key}"));
+        event["queryStringParameters"] = serde_json::json!({"session_id": session_id, "key": key});
+    })
+}
+
+/// Starts a pro checkout and returns (session id, one-time key).
+async fn start_pro(deps: &FakeDeps) -> (String, String) {
+    let (status, body, _) = call(deps, request(CREATE, |_| {})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let session = deps.stripe.created_sessions().pop().unwrap();
+    let key = session.success_url.split("key=").nth(1).unwrap().to_owned();
+    (body["id"].as_str().unwrap().to_owned(), key)
+}
+
+fn alice() -> (UserPoolId, Username) {
+    (
+        UserPoolId::parse("us-east-1_EXAMPLE1").unwrap(),
+        Username::parse("alice").unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn when_claims_are_missing_should_answer_401() {
+    let deps = deps();
+    let anonymous = request(CREATE, |event| {
+        event["requestContext"]
+            .as_object_mut()
+            .unwrap()
+            .remove("authorizer");
+    });
+    let (status, body, _) = call(&deps, anonymous).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"]["code"], "unauthorized");
+    assert_eq!(deps.stripe.calls.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn when_body_is_not_json_should_answer_400() {
+    let deps = deps();
+    let bad = request(CREATE, |event| {
+        event["body"] = Value::String("{lookup_key:".into())
+    });
+    let (status, body, _) = call(&deps, bad).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["code"], "invalid_body");
+}
+
+#[tokio::test]
+async fn when_a_field_is_missing_or_wrong_should_name_it() {
+    let deps = deps();
+    let (status, body, _) = call(&deps, request(CREATE, with_body(serde_json::json!({})))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("lookup_key"),
+        "{body}"
+    );
+
+    let zero = serde_json::json!({"lookup_key": "pro_monthly", "quantity": 0});
+    let (status, body, _) = call(&deps, request(CREATE, with_body(zero))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("quantity"),
+        "{body}"
+    );
+
+    let both = serde_json::json!({"lookup_key": "pro_monthly", "promotion_code": "promo_1", "allow_promotion_codes": true});
+    let (status, _, _) = call(&deps, request(CREATE, with_body(both))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn when_body_is_too_large_should_answer_413() {
+    let deps = deps();
+    let huge = serde_json::json!({"lookup_key": "x".repeat(10_000)});
+    let (status, _, _) = call(&deps, request(CREATE, with_body(huge))).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn when_lookup_key_is_unknown_or_not_a_plan_should_answer_404() {
+    let deps = deps();
+    for key in ["gold_monthly", "tshirt"] {
+        let body = serde_json::json!({"lookup_key": key});
+        let (status, body, _) = call(&deps, request(CREATE, with_body(body))).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{key}");
+        assert_eq!(body["error"]["code"], "unknown_price");
+    }
+    assert!(deps.stripe.created_sessions().is_empty());
+}
+
+#[tokio::test]
+async fn when_caller_checks_out_should_create_session_for_their_own_customer() {
+    let deps = deps();
+    let (session_id, key) = start_pro(&deps).await;
+
+    let session = deps.stripe.created_sessions().pop().unwrap();
+    assert_eq!(session.client_reference_id, SUB);
+    assert_eq!(session.metadata["cognito_sub"], SUB);
+    assert_eq!(session.metadata["plan"], "pro");
+    assert_eq!(session.price_id, "price_pro");
+    assert!(session.success_url.starts_with(
+        "https://abc123.execute-api.us-east-1.amazonaws.com/checkout/complete?session_id={CHECKOUT_SESSION_ID}&key="
+    ));
+    assert_eq!(session.cancel_url, "https://app.example.com/billing/cancel");
+    // The customer was created lazily, once, and linked.
+    assert_eq!(deps.stripe.customers().len(), 1);
+    assert_eq!(
+        deps.store
+            .sub_of_customer(&session.customer_id)
+            .unwrap()
+            .as_str(),
+        SUB
+    );
+    // Only the hash of the one-time key is recorded.
+    let record = deps.store.checkout_record(&session_id).unwrap();
+    assert_eq!(record.key_hash, billing_core::ids::hash_key(&key));
+    assert_ne!(record.key_hash, key);
+}
+
+#[tokio::test]
+async fn when_event_comes_from_a_rest_api_should_read_its_cognito_claims() {
+    let deps = deps();
+    let (status, body, _) = call(&deps, request(CREATE_REST, |_| {})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let session = deps.stripe.created_sessions().pop().unwrap();
+    assert_eq!(session.client_reference_id, SUB);
+    assert!(
+        session.success_url.starts_with(
+            "https://abc123.execute-api.us-east-1.amazonaws.com/prod/checkout/complete?"
+        )
+    );
+}
+
+#[tokio::test]
+async fn when_already_subscribed_to_the_plan_should_answer_409() {
+    let deps = deps();
+    let (session_id, _) = start_pro(&deps).await;
+    deps.stripe.pay_session(&session_id, Some("pro"));
+    let (status, body, _) = call(&deps, request(CREATE, |_| {})).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(body["error"]["code"], "already_subscribed");
+}
+
+#[tokio::test]
+async fn when_paid_session_returns_should_provision_plan_and_one_key() {
+    let deps = deps();
+    let (session_id, key) = start_pro(&deps).await;
+    deps.stripe.pay_session(&session_id, Some("pro"));
+
+    let (status, _, location) = call(&deps, complete_request(&session_id, &key)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        location.as_deref(),
+        Some("https://app.example.com/billing/success")
+    );
+    let (pool, alice) = alice();
+    assert_eq!(
+        deps.directory.plan_of(&pool, &alice).unwrap().as_str(),
+        "pro"
+    );
+    let keys = deps.keys.keys();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0].usage_plan_ids, ["up_pro"]);
+    assert_eq!(keys[0].owner, UserSub::parse(SUB).unwrap());
+}
+
+#[tokio::test]
+async fn when_success_link_is_replayed_should_provision_nothing_twice() {
+    let deps = deps();
+    let (session_id, key) = start_pro(&deps).await;
+    deps.stripe.pay_session(&session_id, Some("pro"));
+    call(&deps, complete_request(&session_id, &key)).await;
+    let directory_calls = deps.directory.calls.load(Ordering::SeqCst);
+
+    let (status, _, location) = call(&deps, complete_request(&session_id, &key)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        location.as_deref(),
+        Some("https://app.example.com/billing/success")
+    );
+    assert_eq!(deps.directory.calls.load(Ordering::SeqCst), directory_calls);
+    assert_eq!(deps.keys.creates.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn when_one_time_key_is_wrong_should_redirect_to_cancel_and_provision_nothing() {
+    let deps = deps();
+    let (session_id, _) = start_pro(&deps).await;
+    deps.stripe.pay_session(&session_id, Some("pro"));
+    let (status, _, location) = call(&deps, complete_request(&session_id, &"a".repeat(64))).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        location.as_deref(),
+        Some("https://app.example.com/billing/cancel")
+    );
+    assert!(deps.keys.keys().is_empty());
+}
+
+#[tokio::test]
+async fn when_session_is_unpaid_or_malformed_should_redirect_to_cancel() {
+    let deps = deps();
+    let (session_id, key) = start_pro(&deps).await;
+    let (_, _, location) = call(&deps, complete_request(&session_id, &key)).await;
+    assert_eq!(
+        location.as_deref(),
+        Some("https://app.example.com/billing/cancel")
+    );
+    let (_, _, location) = call(&deps, complete_request("cs_x.y", &key)).await;
+    assert_eq!(
+        location.as_deref(),
+        Some("https://app.example.com/billing/cancel")
+    );
+    assert!(deps.keys.keys().is_empty());
+}
+
+#[tokio::test]
+async fn when_session_belongs_to_another_customer_than_recorded_should_redirect_to_cancel() {
+    let deps = deps();
+    let (session_id, key) = start_pro(&deps).await;
+    deps.stripe.pay_session(&session_id, Some("pro"));
+    // The record says another user started it: the link cannot be used by this one.
+    let mut record = deps.store.checkout_record(&session_id).unwrap();
+    record.sub = UserSub::parse("someone-else").unwrap();
+    record.session_id = "cs_test_other".into();
+    deps.store.put(&record).await.unwrap();
+    let (_, _, location) = call(&deps, complete_request("cs_test_other", &key)).await;
+    assert_eq!(
+        location.as_deref(),
+        Some("https://app.example.com/billing/cancel")
+    );
+    assert!(deps.keys.keys().is_empty());
+}
+
+#[tokio::test]
+async fn when_stripe_fails_should_answer_502_without_details() {
+    let deps = deps();
+    deps.stripe.failing.store(true, Ordering::SeqCst);
+    let (status, body, _) = call(&deps, request(CREATE, |_| {})).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert_eq!(body["error"]["code"], "upstream_unavailable");
+    assert!(!body.to_string().contains("stripe"), "{body}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn when_api_gateway_throttles_should_back_off_and_still_create_one_key() {
+    let deps = deps();
+    let (session_id, key) = start_pro(&deps).await;
+    deps.stripe.pay_session(&session_id, Some("pro"));
+    deps.keys.throttle_next.store(3, Ordering::SeqCst);
+
+    let (status, _, location) = call(&deps, complete_request(&session_id, &key)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        location.as_deref(),
+        Some("https://app.example.com/billing/success")
+    );
+    assert_eq!(deps.keys.keys().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn when_api_gateway_keeps_throttling_should_answer_502_and_allow_a_retry() {
+    let deps = deps();
+    let (session_id, key) = start_pro(&deps).await;
+    deps.stripe.pay_session(&session_id, Some("pro"));
+    deps.keys.throttle_next.store(50, Ordering::SeqCst);
+    let (status, _, _) = call(&deps, complete_request(&session_id, &key)).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+
+    deps.keys.throttle_next.store(0, Ordering::SeqCst);
+    let (_, _, location) = call(&deps, complete_request(&session_id, &key)).await;
+    assert_eq!(
+        location.as_deref(),
+        Some("https://app.example.com/billing/success")
+    );
+    assert_eq!(deps.keys.keys().len(), 1);
+}
+
+#[tokio::test]
+async fn when_route_is_unknown_should_answer_404() {
+    let deps = deps();
+    let other = request(CREATE, |event| {
+        event["rawPath"] = Value::String("/elsewhere".into());
+        event["requestContext"]["http"]["path"] = Value::String("/elsewhere".into());
+    });
+    let (status, _, _) = call(&deps, other).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

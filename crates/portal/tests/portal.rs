@@ -1,0 +1,243 @@
+//! The portal function with in-memory fakes: `POST /portal`, `GET /me` and `DELETE /me` from the
+//! API Gateway events in events/portal.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::atomic::Ordering;
+
+use billing_core::checkout::PortalFlow;
+use billing_core::config::AccountSettings;
+use billing_core::domain::{CustomerId, CustomerLink, UserPoolId, UserSub, Username};
+use billing_core::fakes::{FakeApiKeys, FakeDirectory, FakeStripe, InMemoryStore};
+use billing_core::plans::{
+    AccessPolicy, PlanCatalog, PlanName, SubscriptionState, SubscriptionStatus,
+};
+use billing_core::ports::{Billing, CustomerLinks};
+use billing_core::provisioning::Provisioner;
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request};
+use portal::{Deps, handle};
+use serde_json::{Value, json};
+
+const PORTAL: &str = include_str!("../../../events/portal/portal.json");
+const ME: &str = include_str!("../../../events/portal/me.json");
+const DELETE_ME: &str = include_str!("../../../events/portal/delete-me.json");
+const SUB: &str = "8f1c6a2e-71b1-4a0e-9d43-5c1f4d3b2a10";
+
+type FakeDeps = Deps<InMemoryStore, FakeStripe, FakeDirectory, FakeApiKeys>;
+
+fn deps() -> FakeDeps {
+    Deps {
+        store: InMemoryStore::default(),
+        stripe: FakeStripe::default(),
+        directory: FakeDirectory::default(),
+        keys: FakeApiKeys::default(),
+        account: AccountSettings {
+            plans: PlanCatalog::parse("free=up_free,pro=up_pro").unwrap(),
+            policy: AccessPolicy::default(),
+            site_origin: "https://app.example.com".into(),
+            user_pool_id: UserPoolId::parse("us-east-1_EXAMPLE1").unwrap(),
+        },
+    }
+}
+
+fn link() -> CustomerLink {
+    CustomerLink {
+        sub: UserSub::parse(SUB).unwrap(),
+        customer_id: CustomerId::parse("cus_alice").unwrap(),
+        pool_id: UserPoolId::parse("us-east-1_EXAMPLE1").unwrap(),
+        username: Username::parse("alice").unwrap(),
+    }
+}
+
+/// Alice has a customer, an active pro subscription and her key on the pro usage plan.
+async fn subscribed_deps() -> FakeDeps {
+    let deps = deps();
+    deps.store.link(&link()).await.unwrap();
+    deps.stripe.add_subscription(SubscriptionState {
+        id: "sub_pro".into(),
+        customer_id: "cus_alice".into(),
+        status: SubscriptionStatus::Active,
+        plan: PlanName::parse("pro"),
+        price_id: Some("price_pro".into()),
+        product_id: Some("prod_pro".into()),
+        current_period_end: Some(4_000_000_000),
+        cancel_at_period_end: false,
+        past_due_since: None,
+        created: 10,
+        metadata: Default::default(),
+    });
+    Provisioner {
+        billing: &deps.stripe,
+        directory: &deps.directory,
+        keys: &deps.keys,
+        plans: &deps.account.plans,
+        policy: &deps.account.policy,
+    }
+    .reconcile(&link(), 1_000)
+    .await
+    .unwrap();
+    deps
+}
+
+fn request(event: &str, edit: impl FnOnce(&mut Value)) -> Request {
+    let mut event: Value = serde_json::from_str(event).unwrap();
+    edit(&mut event);
+    lambda_http::request::from_str(&event.to_string()).unwrap()
+}
+
+fn anonymous(event: &mut Value) {
+    event["requestContext"]
+        .as_object_mut()
+        .unwrap()
+        .remove("authorizer");
+}
+
+async fn call(deps: &FakeDeps, request: Request) -> (StatusCode, Value) {
+    let response = handle(deps, request).await.unwrap();
+    let body = match response.body() {
+        Body::Text(text) => serde_json::from_str(text).unwrap(),
+        _ => Value::Null,
+    };
+    (response.status(), body)
+}
+
+#[tokio::test]
+async fn when_claims_are_missing_should_answer_401_on_every_route() {
+    let deps = subscribed_deps().await;
+    for event in [PORTAL, ME, DELETE_ME] {
+        let (status, _) = call(&deps, request(event, anonymous)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(deps.store.link_count(), 1);
+}
+
+#[tokio::test]
+async fn when_caller_opens_the_portal_should_get_their_own_customer_and_subscription() {
+    let deps = subscribed_deps().await;
+    let (status, body) = call(&deps, request(PORTAL, |_| {})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        body["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://billing.stripe.test/")
+    );
+    let session = deps.stripe.portal_sessions().pop().unwrap();
+    assert_eq!(session.customer_id.as_str(), "cus_alice");
+    assert_eq!(session.return_url, "https://app.example.com/account");
+    assert_eq!(session.flow, Some(PortalFlow::Cancel));
+    assert_eq!(session.subscription_id.as_deref(), Some("sub_pro"));
+}
+
+#[tokio::test]
+async fn when_request_names_a_customer_should_refuse_it() {
+    let deps = subscribed_deps().await;
+    let (status, body) = call(
+        &deps,
+        request(PORTAL, |event| {
+            event["body"] = Value::String(r#"{"customer": "cus_someone_else"}"#.into())
+        }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("customer")
+    );
+    assert!(deps.stripe.portal_sessions().is_empty());
+}
+
+#[tokio::test]
+async fn when_return_path_leaves_the_origin_should_answer_400() {
+    let deps = subscribed_deps().await;
+    for path in ["//evil.example", "https://evil.example/x", "/..//evil"] {
+        let body = json!({ "return_path": path }).to_string();
+        let (status, _) = call(
+            &deps,
+            request(PORTAL, |event| event["body"] = Value::String(body)),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}");
+    }
+    assert!(deps.stripe.portal_sessions().is_empty());
+}
+
+#[tokio::test]
+async fn when_caller_has_no_customer_should_answer_404() {
+    let deps = deps();
+    let (status, body) = call(&deps, request(PORTAL, |_| {})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["code"], "no_customer");
+}
+
+#[tokio::test]
+async fn when_flow_is_unknown_should_answer_400() {
+    let deps = subscribed_deps().await;
+    let (status, _) = call(
+        &deps,
+        request(PORTAL, |event| {
+            event["body"] = Value::String(r#"{"flow": "refund"}"#.into())
+        }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn me_should_show_plan_subscriptions_and_the_key_value() {
+    let deps = subscribed_deps().await;
+    let (status, body) = call(&deps, request(ME, |_| {})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["plan"], "pro");
+    assert_eq!(body["subscriptions"][0]["id"], "sub_pro");
+    assert_eq!(body["subscriptions"][0]["status"], "active");
+    assert_eq!(body["subscriptions"][0]["plan"], "pro");
+    assert_eq!(body["api_key"]["value"], "value-of-key1");
+    assert_eq!(body["api_key"]["usage_plan"], "up_pro");
+}
+
+#[tokio::test]
+async fn me_without_customer_should_show_the_lowest_plan_and_no_key() {
+    let deps = deps();
+    let (status, body) = call(&deps, request(ME, |_| {})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["plan"], "free");
+    assert_eq!(body["api_key"], Value::Null);
+    assert_eq!(body["subscriptions"], json!([]));
+}
+
+#[tokio::test]
+async fn delete_me_should_remove_everything_and_be_idempotent() {
+    let deps = subscribed_deps().await;
+    for _ in 0..2 {
+        let response = handle(&deps, request(DELETE_ME, |_| {})).await.unwrap();
+        assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    }
+    assert!(deps.stripe.customers().is_empty());
+    let customer = CustomerId::parse("cus_alice").unwrap();
+    assert!(
+        deps.stripe
+            .subscriptions_of(&customer)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(deps.keys.keys().is_empty());
+    assert_eq!(deps.store.link_count(), 0);
+    assert_eq!(deps.directory.deleted.lock().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn when_stripe_fails_should_answer_502_and_keep_the_records() {
+    let deps = subscribed_deps().await;
+    deps.stripe.failing.store(true, Ordering::SeqCst);
+    for event in [PORTAL, ME, DELETE_ME] {
+        let (status, body) = call(&deps, request(event, |_| {})).await;
+        assert_eq!(status, StatusCode::BAD_GATEWAY, "{event}");
+        assert_eq!(body["error"]["code"], "upstream_unavailable");
+    }
+    assert_eq!(deps.store.link_count(), 1);
+    assert_eq!(deps.keys.keys().len(), 1);
+}
