@@ -11,12 +11,12 @@ use crate::inputs::{
 };
 use crate::onboarding::OnboardingService;
 use crate::plans::{AccessPolicy, PlanCatalog};
-use crate::port_groups::{CheckoutStore, Payments};
 use crate::ports::{ApiKeys, Directory};
 pub use crate::ports::{
     CheckoutMode, CheckoutRecord, CheckoutSessionInfo, CreatedSession, NewCheckoutSession,
     NewPortalSession, PortalFlow, PriceInfo,
 };
+use crate::ports::{CheckoutStore, Payments};
 use crate::provisioning::{Provisioned, Provisioner, under_lease};
 
 /// What the caller asked for, every part validated.

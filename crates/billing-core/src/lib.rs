@@ -13,7 +13,6 @@ pub mod ids;
 pub mod inputs;
 pub mod onboarding;
 pub mod plans;
-pub mod port_groups;
 pub mod portal;
 pub mod ports;
 pub mod provisioning;

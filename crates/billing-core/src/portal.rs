@@ -7,7 +7,7 @@ use crate::domain::{CognitoUser, CustomerLink, UserSub};
 use crate::error::Error;
 use crate::inputs::ReturnPath;
 use crate::plans::{AccessPolicy, PlanCatalog, PlanName, SubscriptionState};
-use crate::port_groups::{AccountStore, Payments};
+use crate::ports::{AccountStore, Payments};
 use crate::ports::{ApiKey, ApiKeys, Directory, NewPortalSession, PortalFlow};
 
 #[derive(Debug, thiserror::Error)]

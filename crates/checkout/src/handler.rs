@@ -9,8 +9,8 @@ use billing_core::http::{
 use billing_core::inputs::{
     CheckoutSessionId, InvalidField, Locale, LookupKey, OneTimeKey, Promotion, Quantity,
 };
-use billing_core::port_groups::{CheckoutStore, Payments};
 use billing_core::ports::{ApiKeys, Directory};
+use billing_core::ports::{CheckoutStore, Payments};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 use serde::Deserialize;

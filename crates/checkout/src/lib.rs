@@ -7,8 +7,8 @@ pub mod handler;
 use billing_core::checkout::{CheckoutService, CheckoutSettings};
 use billing_core::domain::UserPoolId;
 use billing_core::plans::{AccessPolicy, PlanCatalog};
-use billing_core::port_groups::{CheckoutStore, Payments};
 use billing_core::ports::{ApiKeys, Directory};
+use billing_core::ports::{CheckoutStore, Payments};
 
 pub use handler::handle;
 

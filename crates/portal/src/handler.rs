@@ -5,8 +5,8 @@
 use billing_core::domain::{CognitoUser, UserSub};
 use billing_core::http::{ApiError, caller, json_body, json_response, no_content, now, respond};
 use billing_core::inputs::ReturnPath;
-use billing_core::port_groups::{AccountStore, Payments};
 use billing_core::portal::AccountOverview;
+use billing_core::ports::{AccountStore, Payments};
 use billing_core::ports::{ApiKeys, Directory, PortalFlow};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};

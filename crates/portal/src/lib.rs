@@ -5,8 +5,8 @@ pub mod config;
 pub mod handler;
 
 use billing_core::config::AccountSettings;
-use billing_core::port_groups::{AccountStore, Payments};
 use billing_core::portal::PortalService;
+use billing_core::ports::{AccountStore, Payments};
 use billing_core::ports::{ApiKeys, Directory};
 
 pub use handler::handle;

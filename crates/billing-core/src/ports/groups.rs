@@ -1,8 +1,8 @@
 //! Ports that are used together, each group named once.
 
 use super::{
-    ApiKeys, Billing, CustomerLinks, Directory, EventLog, ProvisioningLeases, Stacks, SyncStore,
-    UserLookup,
+    ApiKeys, Billing, Checkout, CheckoutRecords, CustomerLinks, Directory, EventLog,
+    ProvisioningLeases, Stacks, SyncStore, UserLookup,
 };
 
 /// Everything the webhook keeps in the table: the event log, the links, the synced state and
@@ -26,3 +26,21 @@ pub trait SyncPorts {
     type Keys: ApiKeys;
     type Stacks: Stacks;
 }
+
+/// Stripe as the customer-facing use cases see it: customers, subscriptions, prices, Checkout
+/// and the Billing Portal (`StripeBilling` in production).
+pub trait Payments: Billing + Checkout {}
+
+impl<T: Billing + Checkout> Payments for T {}
+
+/// What checkout keeps (the DynamoDB table in production): the user <-> customer links, the
+/// sessions it started, and the provisioning leases of the success return.
+pub trait CheckoutStore: CustomerLinks + CheckoutRecords + ProvisioningLeases {}
+
+impl<T: CustomerLinks + CheckoutRecords + ProvisioningLeases> CheckoutStore for T {}
+
+/// What the account use cases keep (the DynamoDB table in production): the links, and the
+/// checkout records that account deletion removes.
+pub trait AccountStore: CustomerLinks + CheckoutRecords {}
+
+impl<T: CustomerLinks + CheckoutRecords> AccountStore for T {}

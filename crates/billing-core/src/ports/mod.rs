@@ -23,7 +23,7 @@ pub use checkout::{
 };
 pub use directory::Directory;
 pub use events::{EventClaim, EventLog};
-pub use groups::{SyncPorts, UserDirectory, WebhookStore};
+pub use groups::{AccountStore, CheckoutStore, Payments, SyncPorts, UserDirectory, WebhookStore};
 pub use leases::ProvisioningLeases;
 pub use links::CustomerLinks;
 pub use records::{
