@@ -5,100 +5,18 @@ use std::collections::BTreeMap;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::domain::{CognitoUser, CustomerId, CustomerLink, UserSub};
+use crate::domain::{CognitoUser, CustomerLink, UserSub};
 use crate::error::{Error, Result};
 use crate::onboarding::Onboarding;
-use crate::plans::{AccessPolicy, PlanCatalog, PlanName};
+use crate::plans::{AccessPolicy, PlanCatalog};
 use crate::ports::{
     ApiKeys, Billing, Checkout, CheckoutRecords, CustomerLinks, Directory, ProvisioningLeases,
 };
+pub use crate::ports::{
+    CheckoutMode, CheckoutRecord, CheckoutSessionInfo, CreatedSession, NewCheckoutSession,
+    NewPortalSession, PortalFlow, PriceInfo,
+};
 use crate::provisioning::{Provisioned, Provisioner, under_lease};
-
-/// A price as checkout needs it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PriceInfo {
-    pub id: String,
-    pub lookup_key: Option<String>,
-    pub active: bool,
-    pub recurring: bool,
-    pub trial_period_days: Option<u32>,
-    /// The product's metadata `plan`.
-    pub plan: Option<PlanName>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CheckoutMode {
-    Subscription,
-    Payment,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewCheckoutSession {
-    pub customer_id: CustomerId,
-    pub price_id: String,
-    pub quantity: u64,
-    pub mode: CheckoutMode,
-    /// The Cognito sub: also in the session's and the subscription's metadata.
-    pub client_reference_id: String,
-    pub metadata: BTreeMap<String, String>,
-    pub trial_period_days: Option<u32>,
-    pub success_url: String,
-    pub cancel_url: String,
-    pub allow_promotion_codes: bool,
-    pub promotion_code: Option<String>,
-    pub locale: Option<String>,
-    pub billing_address_required: bool,
-    pub automatic_tax: bool,
-    pub idempotency_key: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CreatedSession {
-    pub id: String,
-    pub url: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CheckoutSessionInfo {
-    pub id: String,
-    pub customer_id: Option<String>,
-    pub client_reference_id: Option<String>,
-    pub payment_status: String,
-    pub status: Option<String>,
-}
-
-impl CheckoutSessionInfo {
-    pub fn is_paid(&self) -> bool {
-        matches!(self.payment_status.as_str(), "paid" | "no_payment_required")
-    }
-}
-
-/// The record of a session we started: who started it and the hash of its one-time key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CheckoutRecord {
-    pub session_id: String,
-    pub sub: UserSub,
-    pub customer_id: CustomerId,
-    pub key_hash: String,
-    pub lookup_key: String,
-    pub created_at: i64,
-    pub completed: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PortalFlow {
-    Cancel,
-    Update,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewPortalSession {
-    pub customer_id: CustomerId,
-    pub return_url: String,
-    pub flow: Option<PortalFlow>,
-    /// The subscription a cancel or update flow is about.
-    pub subscription_id: Option<String>,
-}
 
 /// What the caller asked for, already validated by the handler.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -9,10 +9,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 
-use crate::checkout::{
-    CheckoutRecord, CheckoutSessionInfo, CreatedSession, NewCheckoutSession, NewPortalSession,
-    PriceInfo,
-};
 use crate::domain::{
     CustomerId, CustomerLink, Email, NewCustomer, StripeCustomer, UserPoolId, UserSub, Username,
     customer_metadata,
@@ -20,9 +16,10 @@ use crate::domain::{
 use crate::error::{Error, Result, Upstream};
 use crate::plans::{PlanName, SubscriptionState};
 use crate::ports::{
-    ApiKey, ApiKeys, Billing, Checkout, CheckoutRecords, CognitoUserRef, CustomerLinks, Directory,
-    Document, EventClaim, EventLog, Freshness, ProvisioningLeases, StackRecord, StackStatus,
-    Stacks, SyncStore, UserLookup, Versioned,
+    ApiKey, ApiKeys, Billing, Checkout, CheckoutRecord, CheckoutRecords, CheckoutSessionInfo,
+    CognitoUserRef, CreatedSession, CustomerLinks, Directory, Document, EventClaim, EventLog,
+    Freshness, NewCheckoutSession, NewPortalSession, PriceInfo, ProvisioningLeases, StackRecord,
+    StackStatus, Stacks, SyncStore, UserLookup, Versioned,
 };
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -10,13 +10,13 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 
 use crate::adapters::aws::classify;
-use crate::checkout::CheckoutRecord;
+
 use crate::domain::{CustomerId, CustomerLink, UserPoolId, UserSub, Username};
 use crate::error::{Error, Result, Upstream};
 use crate::plans::SubscriptionState;
 use crate::ports::{
-    CheckoutRecords, CustomerLinks, Document, EventClaim, EventLog, Freshness, ProvisioningLeases,
-    StackRecord, StackState, SyncStore, Versioned,
+    CheckoutRecord, CheckoutRecords, CustomerLinks, Document, EventClaim, EventLog, Freshness,
+    ProvisioningLeases, StackRecord, StackState, SyncStore, Versioned,
 };
 use crate::table::{self, attr};
 

@@ -1,0 +1,45 @@
+//! API Gateway API keys, one per user.
+
+use async_trait::async_trait;
+
+use crate::domain::UserSub;
+use crate::error::Result;
+
+/// An API Gateway API key as provisioning sees it.
+#[derive(Clone)]
+pub struct ApiKey {
+    pub id: String,
+    /// The key itself: shown to its owner, never logged nor stored by us.
+    pub value: Option<secrecy::SecretString>,
+    pub enabled: bool,
+    pub usage_plan_ids: Vec<String>,
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKey")
+            .field("id", &self.id)
+            .field("enabled", &self.enabled)
+            .field("usage_plan_ids", &self.usage_plan_ids)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One API key per user on API Gateway, named after the user so a retry finds it.
+#[async_trait]
+pub trait ApiKeys: Send + Sync {
+    async fn find(&self, owner: &UserSub) -> Result<Option<ApiKey>>;
+
+    /// Creates the owner's key; if a concurrent call created one too, one survives and is
+    /// returned.
+    async fn create(&self, owner: &UserSub) -> Result<ApiKey>;
+
+    /// Attaches the key to this usage plan only (detached from every other); `None` detaches it
+    /// from all.
+    async fn attach_only(&self, key_id: &str, usage_plan_id: Option<&str>) -> Result<()>;
+
+    async fn set_enabled(&self, key_id: &str, enabled: bool) -> Result<()>;
+
+    /// Deletes the key; an absent one is not an error.
+    async fn delete(&self, key_id: &str) -> Result<()>;
+}
