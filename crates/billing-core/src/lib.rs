@@ -14,6 +14,7 @@ pub mod onboarding;
 pub mod plans;
 pub mod ports;
 pub mod provisioning;
+pub mod stack_templates;
 pub mod table;
 pub mod telemetry;
 pub mod webhook;
