@@ -35,7 +35,7 @@ where
         None => Vec::new(),
     };
     let plan = plans.effective_plan(&subscriptions, policy, now).clone();
-    let api_key = keys.find(sub).await?;
+    let api_key = keys.find_with_value(sub).await?;
     let usage_plan_id = api_key
         .as_ref()
         .and_then(|key| key.usage_plan_ids.first().cloned());
