@@ -232,9 +232,14 @@ STACK_TEMPLATE = {
 }
 
 
+def stack_template_bucket(cfg: Config) -> str:
+    """The one bucket the webhook takes stack templates from (STACK_TEMPLATE_BUCKET)."""
+    return f"{cfg.table_name}-templates"
+
+
 def ensure_stack_template(cfg: Config) -> str:
     """The pro product's stack template, in moto's S3, where moto's CloudFormation reads it."""
-    bucket, key = f"{cfg.table_name}-templates", "pro-resources.json"
+    bucket, key = stack_template_bucket(cfg), "pro-resources.json"
     s3 = cfg.client("s3", cfg.moto_url)
     if bucket not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
         s3.create_bucket(Bucket=bucket)
@@ -318,6 +323,10 @@ def write_env(cfg: Config, pool_id: str, client_id: str, plans: str) -> None:
         "STRIPE_SECRET_KEY": cfg.stripe_key,
         "STRIPE_WEBHOOK_SECRETS": cfg.webhook_secrets,
         "TABLE_NAME": cfg.table_name,
+        # The tag value of the API keys the functions create, the stack name when deployed.
+        "DEPLOYMENT_NAME": cfg.table_name,
+        # The product's stack_template_url is admitted from this bucket only (whole bucket).
+        "STACK_TEMPLATE_BUCKET": stack_template_bucket(cfg),
         "PLANS": plans,
         "SITE_ORIGIN": cfg.site_origin,
         "USER_POOL_ID": pool_id,

@@ -36,6 +36,8 @@ log "cfn-lint $("$SAM_VENV/bin/cfn-lint" --version | awk '{print $2}') template.
 "$SAM_VENV/bin/cfn-lint" -- template.yaml || status=1
 log "sam validate --lint ($("$SAM_VENV/bin/sam" --version))"
 "$SAM_VENV/bin/sam" validate --lint --template template.yaml || status=1
+log "IAM policies: no write action on every resource (local/check-policies.py)"
+"$SAM_VENV/bin/python" local/check-policies.py template.yaml || status=1
 
 if [ "$status" -ne 0 ]; then
     die "template.yaml has findings (above)"

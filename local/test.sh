@@ -28,6 +28,6 @@ set +a
 cargo test -p integration-tests -- --ignored --test-threads=1
 # The soak run, short: 200 deliveries for 20 customers, with the AWS emulator restarted mid-run.
 local/.venv/bin/python local/soak.py --customers 20 --events 200
-local/.venv/bin/python -m pytest -q local/stripe_front/tests
+local/.venv/bin/python -m pytest -q local/stripe_front/tests local/tests
 
 echo "all tests passed in $(( $(date +%s) - started )) s"

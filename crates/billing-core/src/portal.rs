@@ -93,7 +93,7 @@ where
             .plans
             .effective_plan(&subscriptions, self.policy, now)
             .clone();
-        let api_key = self.keys.find(sub).await?;
+        let api_key = self.keys.find_with_value(sub).await?;
         let usage_plan_id = api_key
             .as_ref()
             .and_then(|key| key.usage_plan_ids.first().cloned());

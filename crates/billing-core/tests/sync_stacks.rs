@@ -83,9 +83,10 @@ async fn when_unpaid_should_delete_stacks_and_when_the_lowest_plan_has_no_usage_
 #[tokio::test]
 async fn when_the_product_names_a_template_should_create_a_stack_once_and_delete_it_at_the_end() {
     let fakes = linked_fakes().await;
-    fakes
-        .stripe
-        .set_stack_template("prod_pro", "https://templates.example.com/pro.yaml");
+    fakes.stripe.set_stack_template(
+        "prod_pro",
+        "https://s3.amazonaws.com/billing-templates/pro.yaml",
+    );
     apply(
         &fakes,
         &sub_event("evt_1", "customer.subscription.created", 10, "active"),
@@ -116,4 +117,25 @@ async fn when_the_product_names_a_template_should_create_a_stack_once_and_delete
         Some("DELETE_COMPLETE")
     );
     assert_eq!(fakes.stacks.creates.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn when_the_template_is_outside_the_allowed_bucket_should_create_no_stack_and_still_apply() {
+    for refused in [
+        "https://templates.example.com/pro.yaml",
+        "https://s3.amazonaws.com/another-bucket/pro.yaml",
+        "https://billing-templates.s3.amazonaws.com.evil.example/pro.yaml",
+    ] {
+        let fakes = linked_fakes().await;
+        fakes.stripe.set_stack_template("prod_pro", refused);
+        let outcome = apply(
+            &fakes,
+            &sub_event("evt_1", "customer.subscription.created", 10, "active"),
+        )
+        .await;
+        assert_eq!(outcome.unwrap(), Outcome::Applied, "{refused}");
+        assert_eq!(fakes.stacks.creates.load(Ordering::SeqCst), 0, "{refused}");
+        assert!(fakes.store.stacks().is_empty(), "{refused}");
+        assert_eq!(plan(&fakes).as_deref(), Some("pro"), "{refused}");
+    }
 }

@@ -1,7 +1,7 @@
 //! Stripe Checkout behind Cognito: `POST /checkout` and the success return
 //! `GET /checkout/complete`.
 
-use billing_core::adapters::apigateway::ApiGatewayKeys;
+use billing_core::adapters::apigateway::{ApiGatewayKeys, Deployment};
 use billing_core::adapters::aws::{AwsLimits, load_sdk_config, resolve_secret};
 use billing_core::adapters::cognito::CognitoDirectory;
 use billing_core::adapters::dynamo::DynamoStore;
@@ -14,7 +14,9 @@ use lambda_http::{Error, run, service_fn};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     billing_core::telemetry::init();
-    let config = Config::from_env(&EnvReader::process())?;
+    let env = EnvReader::process();
+    let config = Config::from_env(&env)?;
+    let deployment = Deployment::from_env(&env)?;
     let sdk = load_sdk_config(AwsLimits::HTTP).await;
     let secret_key = resolve_secret(&config.stripe.secret_key, &sdk).await?;
 
@@ -22,7 +24,7 @@ async fn main() -> Result<(), Error> {
         store: DynamoStore::from_sdk(&sdk, &config.table_name),
         stripe: StripeBilling::new(&config.stripe, &secret_key)?,
         directory: CognitoDirectory::from_sdk(&sdk),
-        keys: ApiGatewayKeys::from_sdk(&sdk),
+        keys: ApiGatewayKeys::from_sdk(&sdk, deployment),
         plans: config.account.plans,
         policy: config.account.policy,
         settings: config.checkout,

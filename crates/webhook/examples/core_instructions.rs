@@ -62,6 +62,11 @@ async fn main() {
             policy: AccessPolicy::parse("grace:7").unwrap(),
             user_pool_id: UserPoolId::parse("us-east-1_Bench").unwrap(),
             create_users: false,
+            stack_templates: billing_core::stack_templates::StackTemplatePolicy::new(
+                "billing-templates",
+                "",
+            )
+            .unwrap(),
         },
         webhook_secrets: vec![SecretString::from(SECRET)],
         livemode: false,

@@ -1,8 +1,11 @@
 use std::time::Duration;
 
+use billing_core::adapters::apigateway::Deployment;
+use billing_core::adapters::cloudformation::StackServiceRole;
 use billing_core::config::{ConfigError, EnvReader, SecretSource, StripeConfig, flag};
 use billing_core::domain::UserPoolId;
 use billing_core::plans::{AccessPolicy, PlanCatalog};
+use billing_core::stack_templates::StackTemplatePolicy;
 use billing_core::webhook::sync::SyncSettings;
 use secrecy::SecretString;
 
@@ -20,6 +23,10 @@ pub struct Config {
     /// `LIVEMODE`: events of the other mode are refused.
     pub livemode: bool,
     pub sync: SyncSettings,
+    /// `DEPLOYMENT_NAME`: the tag of the API keys this deployment creates and manages.
+    pub deployment: Deployment,
+    /// `STACK_ROLE_ARN`: the CloudFormation service role of the subscriptions' stacks.
+    pub stack_role: Option<StackServiceRole>,
 }
 
 impl Config {
@@ -62,7 +69,11 @@ impl Config {
                 policy,
                 user_pool_id,
                 create_users: flag(env, "CREATE_USERS_FROM_PAYMENTS", false)?,
+                // STACK_TEMPLATE_BUCKET and STACK_TEMPLATE_PREFIX (no bucket: no stacks).
+                stack_templates: StackTemplatePolicy::from_env(env)?,
             },
+            deployment: Deployment::from_env(env)?,
+            stack_role: StackServiceRole::from_env(env)?,
         })
     }
 }
@@ -91,6 +102,7 @@ mod tests {
             ("STRIPE_SECRET_KEY", "sk_test_x"),
             ("PLANS", "free,pro=up"),
             ("USER_POOL_ID", "us-east-1_Abc"),
+            ("DEPLOYMENT_NAME", "billing-test"),
         ];
         EnvReader::from_fn(move |name| {
             extra

@@ -43,6 +43,11 @@ fn deps() -> FakeDeps {
             policy: AccessPolicy::parse("grace:7").unwrap(),
             user_pool_id: UserPoolId::parse("us-east-1_Pool").unwrap(),
             create_users: false,
+            stack_templates: billing_core::stack_templates::StackTemplatePolicy::new(
+                "billing-templates",
+                "",
+            )
+            .unwrap(),
         },
         webhook_secrets: vec![SecretString::from(SECRET), SecretString::from(OLD_SECRET)],
         livemode: false,

@@ -1,44 +1,103 @@
 //! The `ApiKeys` port over API Gateway (REST API keys and usage plans).
 //!
-//! Keys are named `billing-user-<sub>`, so a retry finds the key instead of making another.
-//! Two concurrent creations can still both succeed (names are not unique in API Gateway): each
-//! creator then lists the name, keeps the oldest and deletes its own if it lost.
+//! Keys are named `billing-user-<sub>` and tagged `cognito-stripe-billing:stack=<deployment>`;
+//! only keys with both are ours, and the IAM policies grant a key's own rights (read its value,
+//! enable, delete) on tagged keys only. A retry finds the key instead of making another. Two
+//! concurrent creations can still both succeed (names are not unique in API Gateway): each
+//! creator then lists the name, keeps the oldest and disables its own if it lost (deleting keys
+//! is the account deletion's right alone).
+//!
+//! Listing never asks for values: that would read every key of the account. The one caller
+//! that shows a value reads it from the owner's key alone (`find_with_value`).
 
 use async_trait::async_trait;
 use aws_sdk_apigateway::Client;
 use aws_sdk_apigateway::types::{ApiKey as SdkApiKey, Op, PatchOperation};
 use secrecy::SecretString;
+use tracing::warn;
 
 use crate::adapters::aws::classify;
+use crate::config::{ConfigError, EnvReader};
 use crate::domain::UserSub;
 use crate::error::{Error, Result, Upstream};
 use crate::ports::{ApiKey, ApiKeys};
 
+/// The tag every key we create carries; its value names the deployment.
+pub const DEPLOYMENT_TAG_KEY: &str = "cognito-stripe-billing:stack";
+/// The deployment's name (the stack name when deployed), the value of `DEPLOYMENT_TAG_KEY`.
+pub const DEPLOYMENT_NAME: &str = "DEPLOYMENT_NAME";
+
+/// The deployment whose keys these are: the value of their `cognito-stripe-billing:stack` tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deployment(String);
+
+impl Deployment {
+    /// A tag value API Gateway takes: 1 to 256 of letters, digits and `+-=._:/@`.
+    pub fn parse(name: &str) -> std::result::Result<Self, String> {
+        let allowed = |c: char| c.is_ascii_alphanumeric() || "+-=._:/@".contains(c);
+        if name.is_empty() || name.len() > 256 || !name.chars().all(allowed) {
+            return Err(format!(
+                "{name:?}: 1 to 256 letters, digits or +-=._:/@ (a stack name)"
+            ));
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    /// `DEPLOYMENT_NAME`, required: a key created without the tag would not be ours to manage.
+    pub fn from_env(env: &EnvReader<'_>) -> std::result::Result<Self, ConfigError> {
+        Self::parse(env.required(DEPLOYMENT_NAME)?.trim()).map_err(|reason| ConfigError::Invalid {
+            name: DEPLOYMENT_NAME,
+            reason,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ApiGatewayKeys {
     client: Client,
+    deployment: Deployment,
 }
 
 pub fn key_name(owner: &UserSub) -> String {
     format!("billing-user-{owner}")
 }
 
+/// Named for the owner and tagged for this deployment.
+fn is_ours(key: &SdkApiKey, name: &str, deployment: &Deployment) -> bool {
+    key.name() == Some(name)
+        && key
+            .tags()
+            .and_then(|tags| tags.get(DEPLOYMENT_TAG_KEY))
+            .is_some_and(|value| value == deployment.as_str())
+}
+
+fn oldest_first(keys: &mut [SdkApiKey]) {
+    keys.sort_by(|a, b| {
+        (a.created_date().map(|d| d.as_nanos()), a.id())
+            .cmp(&(b.created_date().map(|d| d.as_nanos()), b.id()))
+    });
+}
+
 impl ApiGatewayKeys {
-    pub fn from_sdk(sdk: &aws_config::SdkConfig) -> Self {
-        Self::new(Client::new(sdk))
+    pub fn from_sdk(sdk: &aws_config::SdkConfig, deployment: Deployment) -> Self {
+        Self::new(Client::new(sdk), deployment)
     }
 
-    pub fn new(client: Client) -> Self {
-        Self { client }
+    pub fn new(client: Client, deployment: Deployment) -> Self {
+        Self { client, deployment }
     }
 
-    /// Every key with exactly this name, oldest first.
+    /// Our keys with exactly this name, oldest first, without their values.
     async fn keys_named(&self, name: &str) -> Result<Vec<SdkApiKey>> {
         let output = self
             .client
             .get_api_keys()
             .name_query(name)
-            .include_values(true)
+            .include_values(false)
             .limit(500)
             .send()
             .await
@@ -47,13 +106,35 @@ impl ApiGatewayKeys {
             .items
             .unwrap_or_default()
             .into_iter()
-            .filter(|key| key.name() == Some(name))
+            .filter(|key| is_ours(key, name, &self.deployment))
             .collect();
-        keys.sort_by(|a, b| {
-            (a.created_date().map(|d| d.as_nanos()), a.id())
-                .cmp(&(b.created_date().map(|d| d.as_nanos()), b.id()))
-        });
+        oldest_first(&mut keys);
         Ok(keys)
+    }
+
+    async fn oldest_named(&self, owner: &UserSub) -> Result<Option<SdkApiKey>> {
+        Ok(self.keys_named(&key_name(owner)).await?.into_iter().next())
+    }
+
+    /// The key's value, read from that key alone; `None` when it is gone.
+    async fn value_of(&self, key_id: &str) -> Result<Option<SecretString>> {
+        match self
+            .client
+            .get_api_key()
+            .api_key(key_id)
+            .include_value(true)
+            .send()
+            .await
+        {
+            Ok(output) => Ok(output.value.map(SecretString::from)),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_not_found_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(classify(Upstream::ApiGateway, "GetApiKey", e)),
+        }
     }
 
     async fn usage_plans_of(&self, key_id: &str) -> Result<Vec<String>> {
@@ -73,28 +154,51 @@ impl ApiGatewayKeys {
             .collect())
     }
 
-    async fn to_port(&self, key: SdkApiKey) -> Result<ApiKey> {
-        let id = key.id.ok_or_else(|| Error::InvalidData {
-            service: Upstream::ApiGateway,
-            detail: "api key without id".into(),
-        })?;
+    async fn to_port(
+        &self,
+        id: String,
+        value: Option<SecretString>,
+        enabled: bool,
+    ) -> Result<ApiKey> {
         let usage_plan_ids = self.usage_plans_of(&id).await?;
         Ok(ApiKey {
             id,
-            value: key.value.map(SecretString::from),
-            enabled: key.enabled,
+            value,
+            enabled,
             usage_plan_ids,
         })
     }
 }
 
+fn id_of(key: SdkApiKey) -> Result<(String, bool)> {
+    let enabled = key.enabled;
+    key.id
+        .map(|id| (id, enabled))
+        .ok_or_else(|| Error::InvalidData {
+            service: Upstream::ApiGateway,
+            detail: "api key without id".into(),
+        })
+}
+
 #[async_trait]
 impl ApiKeys for ApiGatewayKeys {
     async fn find(&self, owner: &UserSub) -> Result<Option<ApiKey>> {
-        match self.keys_named(&key_name(owner)).await?.into_iter().next() {
-            Some(key) => Ok(Some(self.to_port(key).await?)),
-            None => Ok(None),
-        }
+        let Some(key) = self.oldest_named(owner).await? else {
+            return Ok(None);
+        };
+        let (id, enabled) = id_of(key)?;
+        Ok(Some(self.to_port(id, None, enabled).await?))
+    }
+
+    async fn find_with_value(&self, owner: &UserSub) -> Result<Option<ApiKey>> {
+        let Some(key) = self.oldest_named(owner).await? else {
+            return Ok(None);
+        };
+        let (id, enabled) = id_of(key)?;
+        let Some(value) = self.value_of(&id).await? else {
+            return Ok(None);
+        };
+        Ok(Some(self.to_port(id, Some(value), enabled).await?))
     }
 
     async fn create(&self, owner: &UserSub) -> Result<ApiKey> {
@@ -105,6 +209,7 @@ impl ApiKeys for ApiGatewayKeys {
             .name(&name)
             .description("API key of a cognito-stripe-billing customer")
             .enabled(true)
+            .tags(DEPLOYMENT_TAG_KEY, self.deployment.as_str())
             .tags("cognito_sub", owner.as_str())
             .send()
             .await
@@ -121,9 +226,12 @@ impl ApiKeys for ApiGatewayKeys {
         if survivor.id() != created.id()
             && let Some(mine) = created.id()
         {
-            self.delete(mine).await?;
+            // Lost a concurrent creation: ours stays on no plan and stops working.
+            warn!(sub = %owner, duplicate_key_id = mine, "concurrent api key creation; duplicate disabled");
+            self.set_enabled(mine, false).await?;
         }
-        self.to_port(survivor).await
+        let (id, enabled) = id_of(survivor)?;
+        self.to_port(id, None, enabled).await
     }
 
     async fn attach_only(&self, key_id: &str, usage_plan_id: Option<&str>) -> Result<()> {
@@ -197,5 +305,81 @@ impl ApiKeys for ApiGatewayKeys {
             }
             Err(e) => Err(classify(Upstream::ApiGateway, "DeleteApiKey", e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_smithy_types::DateTime;
+
+    use super::*;
+
+    fn deployment() -> Deployment {
+        Deployment::parse("cognito-stripe-billing-dev").unwrap()
+    }
+
+    fn key(id: &str, name: &str, tag: Option<&str>, created: i64) -> SdkApiKey {
+        let builder = SdkApiKey::builder()
+            .id(id)
+            .name(name)
+            .created_date(DateTime::from_secs(created))
+            .tags("cognito_sub", "abc");
+        match tag {
+            Some(value) => builder.tags(DEPLOYMENT_TAG_KEY, value).build(),
+            None => builder.build(),
+        }
+    }
+
+    #[test]
+    fn only_keys_named_for_the_owner_and_tagged_for_this_deployment_should_be_ours() {
+        let name = "billing-user-abc";
+        assert!(is_ours(
+            &key("k1", name, Some("cognito-stripe-billing-dev"), 1),
+            name,
+            &deployment()
+        ));
+        assert!(!is_ours(&key("k2", name, None, 1), name, &deployment()));
+        assert!(!is_ours(
+            &key("k3", name, Some("cognito-stripe-billing-prod"), 1),
+            name,
+            &deployment()
+        ));
+        assert!(!is_ours(
+            &key(
+                "k4",
+                "billing-user-abcd",
+                Some("cognito-stripe-billing-dev"),
+                1
+            ),
+            name,
+            &deployment()
+        ));
+    }
+
+    #[test]
+    fn the_oldest_key_should_come_first_then_the_lowest_id() {
+        let tag = Some("cognito-stripe-billing-dev");
+        let mut keys = vec![
+            key("b", "n", tag, 2),
+            key("c", "n", tag, 1),
+            key("a", "n", tag, 2),
+        ];
+        oldest_first(&mut keys);
+        let ids: Vec<_> = keys.iter().filter_map(|k| k.id()).collect();
+        assert_eq!(ids, ["c", "a", "b"]);
+    }
+
+    #[test]
+    fn a_deployment_name_should_be_a_tag_value() {
+        assert!(Deployment::parse("cognito-stripe-billing-dev").is_ok());
+        assert!(Deployment::parse("billing-local").is_ok());
+        for bad in ["", "a b", "a\"b", "a,b", &"x".repeat(257)] {
+            assert!(Deployment::parse(bad).is_err(), "{bad:?}");
+        }
+        let env = EnvReader::from_fn(|_| None);
+        assert_eq!(
+            Deployment::from_env(&env),
+            Err(ConfigError::Missing(DEPLOYMENT_NAME))
+        );
     }
 }

@@ -26,6 +26,8 @@ pub struct FakeApiKeys {
     pub throttle_next: AtomicUsize,
     pub failing: AtomicBool,
     pub creates: AtomicUsize,
+    /// Calls of `find_with_value`: only showing a key to its owner reads its value.
+    pub value_reads: AtomicUsize,
 }
 
 impl FakeApiKeys {
@@ -54,10 +56,11 @@ impl FakeApiKeys {
         Ok(())
     }
 
-    fn to_port(key: &FakeKey) -> ApiKey {
+    /// Like the adapter: a key's value only from `find_with_value`.
+    fn to_port(key: &FakeKey, with_value: bool) -> ApiKey {
         ApiKey {
             id: key.id.clone(),
-            value: Some(secrecy::SecretString::from(key.value.clone())),
+            value: with_value.then(|| secrecy::SecretString::from(key.value.clone())),
             enabled: key.enabled,
             usage_plan_ids: key.usage_plan_ids.clone(),
         }
@@ -71,7 +74,16 @@ impl ApiKeys for FakeApiKeys {
         Ok(lock(&self.keys)
             .iter()
             .find(|key| &key.owner == owner)
-            .map(Self::to_port))
+            .map(|key| Self::to_port(key, false)))
+    }
+
+    async fn find_with_value(&self, owner: &UserSub) -> Result<Option<ApiKey>> {
+        self.enter("GetApiKey")?;
+        self.value_reads.fetch_add(1, Ordering::SeqCst);
+        Ok(lock(&self.keys)
+            .iter()
+            .find(|key| &key.owner == owner)
+            .map(|key| Self::to_port(key, true)))
     }
 
     async fn create(&self, owner: &UserSub) -> Result<ApiKey> {
@@ -86,7 +98,7 @@ impl ApiKeys for FakeApiKeys {
         };
         keys.push(key.clone());
         self.creates.fetch_add(1, Ordering::SeqCst);
-        Ok(Self::to_port(&key))
+        Ok(Self::to_port(&key, false))
     }
 
     async fn attach_only(&self, key_id: &str, usage_plan_id: Option<&str>) -> Result<()> {

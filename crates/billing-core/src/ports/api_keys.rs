@@ -9,7 +9,8 @@ use crate::error::Result;
 #[derive(Clone)]
 pub struct ApiKey {
     pub id: String,
-    /// The key itself: shown to its owner, never logged nor stored by us.
+    /// The key itself, only from `find_with_value`: shown to its owner, never logged nor
+    /// stored by us.
     pub value: Option<secrecy::SecretString>,
     pub enabled: bool,
     pub usage_plan_ids: Vec<String>,
@@ -28,10 +29,15 @@ impl std::fmt::Debug for ApiKey {
 /// One API key per user on API Gateway, named after the user so a retry finds it.
 #[async_trait]
 pub trait ApiKeys: Send + Sync {
+    /// The owner's key, without its value (provisioning never needs it).
     async fn find(&self, owner: &UserSub) -> Result<Option<ApiKey>>;
 
-    /// Creates the owner's key; if a concurrent call created one too, one survives and is
-    /// returned.
+    /// The owner's key with its value, to show it to the owner: one more call than `find`, on
+    /// that key alone.
+    async fn find_with_value(&self, owner: &UserSub) -> Result<Option<ApiKey>>;
+
+    /// Creates the owner's key (without its value); if a concurrent call created one too, one
+    /// survives and is returned.
     async fn create(&self, owner: &UserSub) -> Result<ApiKey>;
 
     /// Attaches the key to this usage plan only (detached from every other); `None` detaches it

@@ -54,6 +54,11 @@ pub fn fakes_with(policy: &str, plans: &str, create_users: bool) -> Fakes {
             policy: AccessPolicy::parse(policy).unwrap(),
             user_pool_id: UserPoolId::parse("us-east-1_Pool").unwrap(),
             create_users,
+            stack_templates: billing_core::stack_templates::StackTemplatePolicy::new(
+                "billing-templates",
+                "",
+            )
+            .unwrap(),
         },
     }
 }

@@ -16,6 +16,7 @@ mod records;
 mod stacks;
 mod subscriptions;
 
+use crate::stack_templates::StackTemplatePolicy;
 use tracing::warn;
 
 use crate::domain::{CustomerId, UserPoolId};
@@ -34,6 +35,8 @@ pub struct SyncSettings {
     pub user_pool_id: UserPoolId,
     /// Create the Cognito user from the payer's email when a payment comes first.
     pub create_users: bool,
+    /// Where products' stack templates may come from; anything else creates no stack.
+    pub stack_templates: StackTemplatePolicy,
 }
 
 /// What became of an event.

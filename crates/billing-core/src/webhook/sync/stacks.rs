@@ -1,7 +1,7 @@
 //! The CloudFormation stacks subscriptions pay for: created while a subscription is entitled,
 //! torn down through recorded states once it ends, and swept until CloudFormation is done.
 
-use tracing::info;
+use tracing::{error, info};
 
 use super::SyncService;
 use crate::domain::CustomerId;
@@ -62,7 +62,11 @@ impl<P: SyncPorts> SyncService<'_, P> {
         let Some(product) = &subscription.product_id else {
             return Ok(());
         };
-        let Some(template_url) = self.billing.product_stack_template(product).await? else {
+        let Some(named) = self.billing.product_stack_template(product).await? else {
+            return Ok(());
+        };
+        let Some(template_url) = self.settings.stack_templates.admit(&named) else {
+            error!(subscription_id = %subscription.id, product_id = %product, "the product's stack template is outside the allowed bucket and prefix; no stack created");
             return Ok(());
         };
         let stack_name = stack_name_for(&subscription.id);
@@ -80,7 +84,7 @@ impl<P: SyncPorts> SyncService<'_, P> {
             ("CustomerId", subscription.customer_id.as_str()),
         ];
         self.stacks
-            .create(&stack_name, &template_url, &parameters)
+            .create(&stack_name, template_url.as_str(), &parameters)
             .await?;
         self.store
             .put_stack(&StackRecord {
