@@ -29,15 +29,15 @@ use stripe_shared::{
 use stripe_types::Expandable;
 use tokio::sync::Mutex;
 
-use crate::checkout::{
-    CheckoutMode, CheckoutSessionInfo, CreatedSession, NewCheckoutSession, NewPortalSession,
-    PortalFlow, PriceInfo,
-};
 use crate::config::StripeConfig;
 use crate::domain::{CustomerId, Email, NewCustomer, StripeCustomer, UserSub, customer_metadata};
 use crate::error::{Error, Result, Upstream};
 use crate::plans::{PlanName, SubscriptionState};
 use crate::ports::{Billing, Checkout};
+use crate::ports::{
+    CheckoutMode, CheckoutSessionInfo, CreatedSession, NewCheckoutSession, NewPortalSession,
+    PortalFlow, PriceInfo,
+};
 
 /// What we keep of a Stripe API error: status, type and code, never the message (it can echo
 /// request values such as an email).
@@ -283,7 +283,7 @@ impl Billing for StripeBilling {
     async fn checkout_line_items(
         &self,
         session_id: &str,
-    ) -> Result<Vec<crate::webhook::CheckoutLineItem>> {
+    ) -> Result<Vec<crate::ports::CheckoutLineItem>> {
         let page = ListLineItemsCheckoutSession::new(session_id)
             .limit(100)
             .send(&self.client)
@@ -292,7 +292,7 @@ impl Billing for StripeBilling {
         Ok(page
             .data
             .into_iter()
-            .map(|item| crate::webhook::CheckoutLineItem {
+            .map(|item| crate::ports::CheckoutLineItem {
                 price_id: item.price.as_ref().map(|price| price.id.to_string()),
                 product_id: item
                     .price

@@ -68,13 +68,13 @@ impl Billing for FakeStripe {
     async fn checkout_line_items(
         &self,
         session_id: &str,
-    ) -> Result<Vec<crate::webhook::CheckoutLineItem>> {
+    ) -> Result<Vec<crate::ports::CheckoutLineItem>> {
         self.enter("ListCheckoutLineItems")?;
         Ok(lock(&self.state)
             .sessions
             .iter()
             .filter(|(_, info)| info.id == session_id)
-            .map(|(request, _)| crate::webhook::CheckoutLineItem {
+            .map(|(request, _)| crate::ports::CheckoutLineItem {
                 price_id: Some(request.price_id.clone()),
                 product_id: None,
                 quantity: Some(request.quantity as i64),

@@ -31,12 +31,19 @@ pub trait Billing: Send + Sync {
     async fn product_plan(&self, product_id: &str) -> Result<Option<PlanName>>;
 
     /// What a Checkout session sold (Stripe's events leave the line items out).
-    async fn checkout_line_items(
-        &self,
-        session_id: &str,
-    ) -> Result<Vec<crate::webhook::CheckoutLineItem>>;
+    async fn checkout_line_items(&self, session_id: &str) -> Result<Vec<CheckoutLineItem>>;
 
     /// The CloudFormation template a product's metadata names (`stack_template_url`): its
     /// subscriptions get a stack of it while they are active.
     async fn product_stack_template(&self, product_id: &str) -> Result<Option<String>>;
+}
+
+/// One line of what a Checkout session sold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckoutLineItem {
+    pub price_id: Option<String>,
+    pub product_id: Option<String>,
+    pub quantity: Option<i64>,
+    pub amount_total: Option<i64>,
+    pub currency: Option<String>,
 }

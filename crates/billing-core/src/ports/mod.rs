@@ -16,7 +16,7 @@ mod sync_store;
 mod users;
 
 pub use api_keys::{ApiKey, ApiKeys};
-pub use billing::Billing;
+pub use billing::{Billing, CheckoutLineItem};
 pub use checkout::{
     Checkout, CheckoutMode, CheckoutRecord, CheckoutRecords, CheckoutSessionInfo, CreatedSession,
     NewCheckoutSession, NewPortalSession, PortalFlow, PriceInfo,

@@ -29,14 +29,7 @@ pub struct CheckoutSessionObject {
     pub line_items: Option<Vec<CheckoutLineItem>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CheckoutLineItem {
-    pub price_id: Option<String>,
-    pub product_id: Option<String>,
-    pub quantity: Option<i64>,
-    pub amount_total: Option<i64>,
-    pub currency: Option<String>,
-}
+pub use crate::ports::CheckoutLineItem;
 
 // ---- as Stripe sends it -------------------------------------------------------------------------
 
