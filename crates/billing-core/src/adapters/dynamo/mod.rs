@@ -54,4 +54,24 @@ impl DynamoStore {
             .map_err(|e| classify(Upstream::DynamoDb, "GetItem", e))?
             .item)
     }
+
+    /// Every item of the partition `pk` whose sort key starts with `sk_prefix`, all pages,
+    /// consistently read.
+    async fn query_prefix(&self, pk: String, sk_prefix: &str) -> Result<Vec<Item>> {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+            .expression_attribute_names("#pk", table::PK)
+            .expression_attribute_names("#sk", table::SK)
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":prefix", s(sk_prefix))
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| classify(Upstream::DynamoDb, "Query", e))
+    }
 }

@@ -62,21 +62,11 @@ impl SyncStore for DynamoStore {
 
     async fn subscriptions_of(&self, customer_id: &CustomerId) -> Result<Vec<SubscriptionState>> {
         let items = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .consistent_read(true)
-            .key_condition_expression("#pk = :pk AND begins_with(#sk, :sub)")
-            .expression_attribute_names("#pk", table::PK)
-            .expression_attribute_names("#sk", table::SK)
-            .expression_attribute_values(":pk", s(table::customer_pk(customer_id.as_str())))
-            .expression_attribute_values(":sub", s(table::SUBSCRIPTION_SK_PREFIX))
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| classify(Upstream::DynamoDb, "Query", e))?;
+            .query_prefix(
+                table::customer_pk(customer_id.as_str()),
+                table::SUBSCRIPTION_SK_PREFIX,
+            )
+            .await?;
         items.iter().map(doc_of).collect()
     }
 
@@ -111,21 +101,11 @@ impl SyncStore for DynamoStore {
 
     async fn stacks_of(&self, subscription_id: &str) -> Result<Vec<StackRecord>> {
         let items = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .consistent_read(true)
-            .key_condition_expression("#pk = :pk AND begins_with(#sk, :stack)")
-            .expression_attribute_names("#pk", table::PK)
-            .expression_attribute_names("#sk", table::SK)
-            .expression_attribute_values(":pk", s(table::stack_owner_pk(subscription_id)))
-            .expression_attribute_values(":stack", s(table::STACK_SK_PREFIX))
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| classify(Upstream::DynamoDb, "Query", e))?;
+            .query_prefix(
+                table::stack_owner_pk(subscription_id),
+                table::STACK_SK_PREFIX,
+            )
+            .await?;
         items
             .iter()
             .map(|item| {
