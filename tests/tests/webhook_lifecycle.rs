@@ -255,10 +255,14 @@ async fn stripe_webhooks_should_provision_refuse_replays_survive_an_outage_and_t
 
     wait_for_plan(&cognito, &env, &user.username, "free").await;
     let free = usage_plan("free");
-    assert_eq!(
-        key_usage_plans(&apigw, &user.sub).await,
-        Some((vec![free], true))
-    );
+    // The plan attribute is written before the key moves: wait for the key as well.
+    let on_free = Some((vec![free], true));
+    eventually(
+        Duration::from_secs(30),
+        "the key on the free usage plan",
+        || async { (key_usage_plans(&apigw, &user.sub).await == on_free).then_some(()) },
+    )
+    .await;
     eventually(Duration::from_secs(30), "the stack deleted", || async {
         stack_status(&cloudformation, &stack_name)
             .await
@@ -393,10 +397,14 @@ async fn renewal_then_failed_payments_should_keep_access_in_grace_then_downgrade
     .await;
     wait_for_plan(&cognito, &env, &user.username, "free").await;
     let free = usage_plan("free");
-    assert_eq!(
-        key_usage_plans(&apigw, &user.sub).await,
-        Some((vec![free], true))
-    );
+    // The plan attribute is written before the key moves: wait for the key as well.
+    let on_free = Some((vec![free], true));
+    eventually(
+        Duration::from_secs(30),
+        "the key on the free usage plan",
+        || async { (key_usage_plans(&apigw, &user.sub).await == on_free).then_some(()) },
+    )
+    .await;
     eventually(Duration::from_secs(30), "the stack deleted", || async {
         stack_status(&cloudformation, &stack_name)
             .await
