@@ -11,7 +11,7 @@ use crate::error::Error;
 use crate::plans::{PlanName, SubscriptionState, SubscriptionStatus};
 use crate::ports::{
     BillingRecord, CheckoutRecord, CheckoutRecords, CustomerLinks, EventClaim, EventLog, Freshness,
-    ProductRecord, ProvisioningLeases, SyncStore, Versioned,
+    ProductRecord, ProvisioningLeases, SyncStore, UnreadableEvent, Versioned,
 };
 use crate::table::{EVENT_LEASE_SECS, PROVISIONING_LEASE_SECS};
 
@@ -21,11 +21,50 @@ where
     S: EventLog + ProvisioningLeases + SyncStore + CustomerLinks + CheckoutRecords,
 {
     event_claims(store, scope).await;
+    unreadable_events_are_listed_once(store, scope).await;
     provisioning_leases(store, scope).await;
     subscription_writes_are_newer_only(store, scope).await;
     record_writes_are_newer_only(store, scope).await;
     links_are_one_to_one(store, scope).await;
     checkout_records_complete_once(store, scope).await;
+}
+
+/// An unreadable event is listed once, however often it is received, with its last receipt.
+pub async fn unreadable_events_are_listed_once<S: EventLog>(store: &S, scope: &str) {
+    let event = UnreadableEvent {
+        event_id: format!("evt_{scope}_unreadable"),
+        event_type: Some("invoice.paid".into()),
+        api_version: Some("2030-01-01.future".into()),
+        livemode: Some(false),
+        field: "data.object".into(),
+        reason: "missing field `id`".into(),
+    };
+    let other = UnreadableEvent {
+        event_id: format!("evt_{scope}_unreadable_2"),
+        event_type: None,
+        api_version: None,
+        livemode: None,
+        ..event.clone()
+    };
+    store.record_unreadable(&event, 2_000_000).await.unwrap();
+    store.record_unreadable(&other, 2_000_001).await.unwrap();
+    store.record_unreadable(&event, 2_000_002).await.unwrap();
+    let ours: Vec<_> = store
+        .unreadable_events()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|recorded| {
+            recorded
+                .event
+                .event_id
+                .starts_with(&format!("evt_{scope}_"))
+        })
+        .collect();
+    assert_eq!(ours.len(), 2, "{ours:?}");
+    assert_eq!(ours[0].event, other);
+    assert_eq!(ours[1].event, event);
+    assert_eq!(ours[1].received_at, 2_000_002);
 }
 
 /// An event is claimed by one delivery at a time, done once, given back on failure, and taken

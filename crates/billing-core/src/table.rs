@@ -15,7 +15,8 @@
 //! | `CUSTOMER#<cus>` | `INVOICE#<id>`, `PAYMENT#<id>`, `CHECKOUT#<cs>`, `PROFILE`, `DELINQUENCY` | records a billing page shows (`ports::BillingRecord`) | Query by customer |
 //! | `PRODUCT#<id>` / `PRICE#<id>` / `TAX_RATE#<id>` | same word | the catalogue | GetItem; gsi1 `LOOKUP#<lookup_key>`: price by lookup key |
 //! | `EVENT#<evt>`    | `EVENT`    | processed Stripe event: processing (with a lease) or done; TTL 35 days | conditional PutItem per delivery |
-//! | `UNMAPPED#<cus>` | `EVENT#<evt>` | event of a customer nobody is linked to | gsi1 `UNMAPPED` / `<created>#<cus>`: list them |
+//! | `UNMAPPED#<cus>` | `EVENT#<evt>` | event of a customer nobody is linked to; TTL 35 days | gsi1 `UNMAPPED` / `<created>#<cus>`: list them |
+//! | `UNREADABLE#<evt>` | `EVENT`  | verified event we could not read (type, api_version, field, reason); TTL 35 days | gsi1 `UNREADABLE` / `<received>#<evt>`: list them |
 //! | `CUSTOMER#<cus>` | `PROVISIONING` | the customer's provisioning lease (holder, until when); TTL | conditional PutItem before provisioning |
 //! | `SUBSCRIPTION#<id>` | `STACK#<name>` | CloudFormation stack of a subscription: active, deleting, deleted | Query by subscription; gsi1 `STACKSTATE#<state>`: the sweep |
 //!
@@ -73,11 +74,14 @@ pub const STACK_SK_PREFIX: &str = "STACK#";
 pub const CHECKOUT_KEY_PREFIX: &str = "CHECKOUT#";
 /// The gsi1 partition of every unmapped event.
 pub const GSI1_UNMAPPED: &str = "UNMAPPED";
+/// The gsi1 partition of every unreadable event.
+pub const GSI1_UNREADABLE: &str = "UNREADABLE";
 
 /// Checkout records outlive the session (24 h) long enough for a late success return.
 pub const CHECKOUT_RECORD_TTL_SECS: i64 = 7 * 24 * 3600;
 
-/// Processed events are kept past Stripe's 30-day resend window.
+/// Processed events are kept past Stripe's 30-day resend window; so are unreadable and
+/// unmapped (parked) events.
 pub const EVENT_TTL_SECS: i64 = 35 * 24 * 3600;
 /// A delivery that claimed an event and died (without releasing it) is taken over after this
 /// long: longer than the webhook function's timeout (20 s in template.yaml), so a live delivery
@@ -130,6 +134,15 @@ pub fn lookup_key_gsi1pk(lookup_key: &str) -> String {
 
 pub fn tax_rate_pk(tax_rate_id: &str) -> String {
     format!("TAX_RATE#{tax_rate_id}")
+}
+
+pub fn unreadable_pk(event_id: &str) -> String {
+    format!("UNREADABLE#{event_id}")
+}
+
+/// Unreadable events sort by when they were received.
+pub fn unreadable_gsi1sk(received_at: i64, event_id: &str) -> String {
+    format!("{received_at:012}#{event_id}")
 }
 
 pub fn unmapped_pk(customer_id: &str) -> String {

@@ -1,10 +1,13 @@
-//! `POST /stripe/webhook`: verify the signature on the raw body, parse, check livemode, apply.
-//! Bad input is a 400 Stripe will not retry; a failure we may recover from is a 5xx it will.
+//! `POST /stripe/webhook`: verify the signature on the raw body, then read and apply it.
+//!
+//! Stripe retries any non-2xx answer for three days, so only what no retry can change is a
+//! 400: a failed signature, an oversize or non-JSON body, an event of the other mode. A verified
+//! event we cannot read is recorded and acknowledged; a failure we may recover from is a 5xx.
 
 use billing_core::http::{error_response, json_response, now};
 use billing_core::ports::SyncPorts;
-use billing_core::webhook::sync::Outcome;
-use billing_core::webhook::{DEFAULT_TOLERANCE_SECS, parse_event, verify};
+use billing_core::webhook::sync::{Outcome, Receipt};
+use billing_core::webhook::{DEFAULT_TOLERANCE_SECS, verify};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
 use serde_json::json;
@@ -53,30 +56,24 @@ pub async fn handle<P: SyncPorts>(
             "the Stripe-Signature header does not verify",
         ));
     }
-    let event = match parse_event(body) {
-        Ok(event) => event,
-        Err(reason) => {
-            warn!(%reason, "webhook refused: unparseable event");
-            return Ok(error_response(
-                StatusCode::BAD_REQUEST,
-                "invalid_event",
-                "the body is not a Stripe event we can read",
-            ));
-        }
-    };
-    if event.livemode != deps.livemode {
-        warn!(event_id = %event.id, event_livemode = event.livemode, "webhook refused: livemode differs from the deployment's");
-        return Ok(error_response(
+    Ok(match deps.sync().receive(body, deps.livemode, now).await {
+        Ok(Receipt::NotJson) => error_response(
+            StatusCode::BAD_REQUEST,
+            "invalid_event",
+            "the body is not JSON",
+        ),
+        Ok(Receipt::LivemodeMismatch { .. }) => error_response(
             StatusCode::BAD_REQUEST,
             "livemode_mismatch",
             "event livemode does not match this deployment",
-        ));
-    }
-    Ok(respond(
-        &event.id,
-        &event.event_type,
-        deps.apply(&event, now).await,
-    ))
+        ),
+        Ok(Receipt::Handled {
+            event_id,
+            event_type,
+            outcome,
+        }) => respond(&event_id, &event_type, Ok(outcome)),
+        Err(failure) => respond("-", "-", Err(failure)),
+    })
 }
 
 /// The answer for an applied (or failed) event, shared with the EventBridge function's logging.

@@ -11,7 +11,7 @@ use billing_core::fakes::{
     FakeApiKeys, FakeDirectory, FakePorts, FakeStacks, FakeStripe, InMemoryStore,
 };
 use billing_core::plans::{AccessPolicy, PlanCatalog};
-use billing_core::ports::CustomerLinks;
+use billing_core::ports::{CustomerLinks, EventLog};
 use billing_core::webhook::sign;
 use billing_core::webhook::sync::SyncSettings;
 use lambda_http::http::StatusCode;
@@ -173,22 +173,105 @@ async fn when_signed_with_the_previous_secret_should_be_accepted_during_rotation
 }
 
 #[tokio::test]
-async fn when_body_is_not_an_event_or_livemode_differs_should_answer_400() {
+async fn when_livemode_differs_should_answer_400() {
     let deps = linked_deps().await;
-    let (status, body) = deliver(&deps, &json!({"hello": "world"})).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(body["error"]["code"], "invalid_event");
-
     let mut live = sub_event("evt_live", "customer.subscription.created", 10, "active");
     live["livemode"] = Value::Bool(true);
     let (status, body) = deliver(&deps, &live).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"]["code"], "livemode_mismatch");
     assert!(deps.store.stored_subscriptions().is_empty());
+
+    let mut live_unreadable = live.clone();
+    live_unreadable["data"]["object"]["status"] = json!(7);
+    let (status, _) = deliver(&deps, &live_unreadable).await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "the other mode, readable or not"
+    );
+    assert!(deps.store.unreadable_events().await.unwrap().is_empty());
+}
+
+/// Stripe retries any non-2xx answer for three days: a verified event we cannot read is
+/// recorded and acknowledged, whatever stops us reading it.
+#[tokio::test]
+async fn when_a_verified_event_cannot_be_read_should_record_it_and_answer_200() {
+    let deps = linked_deps().await;
+    let mut missing_status = sub_event("evt_no_status", "customer.subscription.updated", 10, "x");
+    missing_status["data"]["object"]
+        .as_object_mut()
+        .unwrap()
+        .remove("status");
+    let mut invoice_without_id = event(
+        "evt_invoice_no_id",
+        "invoice.paid",
+        10,
+        json!({"object": "invoice", "customer": CUSTOMER, "amount_due": 100}),
+    );
+    invoice_without_id["api_version"] = json!("2030-01-01.future");
+    let thin = json!({
+        "id": "evt_thin", "object": "v2.core.event", "type": "customer.subscription.updated",
+        "created": "2026-12-01T10:00:00.000Z", "livemode": false,
+        "related_object": {"id": "sub_1", "type": "subscription", "url": "/v1/subscriptions/sub_1"}
+    });
+    let not_an_event = json!({"hello": "world"});
+    for (unreadable, event_id, field) in [
+        (&missing_status, "evt_no_status", "data.object"),
+        (&invoice_without_id, "evt_invoice_no_id", "data.object"),
+        (&thin, "evt_thin", "created"),
+    ] {
+        let (status, body) = deliver(&deps, unreadable).await;
+        assert_eq!(status, StatusCode::OK, "{event_id}");
+        assert_eq!(body["outcome"], "unreadable", "{event_id}");
+        let recorded = deps.store.unreadable_events().await.unwrap();
+        let found = recorded
+            .iter()
+            .find(|recorded| recorded.event.event_id == event_id)
+            .unwrap_or_else(|| panic!("{event_id} not recorded"));
+        assert_eq!(found.event.field, field, "{event_id}");
+    }
+    let recorded = deps.store.unreadable_events().await.unwrap();
+    let invoice = recorded
+        .iter()
+        .find(|r| r.event.event_id == "evt_invoice_no_id")
+        .unwrap();
+    assert_eq!(invoice.event.event_type.as_deref(), Some("invoice.paid"));
+    assert_eq!(
+        invoice.event.api_version.as_deref(),
+        Some("2030-01-01.future")
+    );
+    assert_eq!(invoice.event.reason, "missing field `id`");
+
+    // Not even an event id: recorded under the body's hash.
+    let (status, body) = deliver(&deps, &not_an_event).await;
+    assert_eq!(
+        (status, body["outcome"].as_str()),
+        (StatusCode::OK, Some("unreadable"))
+    );
+    let recorded = deps.store.unreadable_events().await.unwrap();
+    assert_eq!(recorded.len(), 4);
+    assert!(
+        recorded
+            .iter()
+            .any(|r| r.event.event_id.starts_with("body-sha256:") && r.event.event_type.is_none())
+    );
+    assert!(deps.store.stored_subscriptions().is_empty());
+    assert_eq!(deps.directory.calls.load(Ordering::SeqCst), 0);
 }
 
 #[tokio::test]
-async fn when_event_type_is_unknown_should_answer_200_and_do_nothing() {
+async fn when_recording_an_unreadable_event_fails_should_answer_5xx() {
+    let deps = linked_deps().await;
+    deps.store.failing.store(true, Ordering::SeqCst);
+    let mut unreadable = sub_event("evt_1", "customer.subscription.updated", 10, "active");
+    unreadable["data"]["object"]["created"] = json!("yesterday");
+    let (status, _) = deliver(&deps, &unreadable).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+}
+
+#[tokio::test]
+async fn when_event_type_is_not_used_should_answer_200_without_reading_its_object() {
     let deps = linked_deps().await;
     let unknown = event(
         "evt_x",
@@ -196,10 +279,23 @@ async fn when_event_type_is_unknown_should_answer_200_and_do_nothing() {
         10,
         json!({"id": "issfr_1", "object": "radar.early_fraud_warning"}),
     );
-    let (status, body) = deliver(&deps, &unknown).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(body["outcome"], "ignored");
+    // invoice.upcoming previews an invoice: it has no id, and nothing in it is kept.
+    let upcoming = event(
+        "evt_upcoming",
+        "invoice.upcoming",
+        10,
+        json!({"object": "invoice", "customer": CUSTOMER, "amount_due": "not read"}),
+    );
+    // Known object, unknown type: not used either.
+    let reticulated = sub_event("evt_r", "customer.subscription.reticulated", 10, "active");
+    for ignored in [unknown, upcoming, reticulated] {
+        let (status, body) = deliver(&deps, &ignored).await;
+        assert_eq!(status, StatusCode::OK, "{ignored}");
+        assert_eq!(body["outcome"], "ignored", "{ignored}");
+    }
     assert_eq!(deps.directory.calls.load(Ordering::SeqCst), 0);
+    assert!(deps.store.unreadable_events().await.unwrap().is_empty());
+    assert!(deps.store.stored_subscriptions().is_empty());
 }
 
 #[tokio::test]
@@ -225,6 +321,7 @@ async fn when_body_is_not_json_should_answer_400() {
     let response = handle(&deps, request(body, Some(signature))).await.unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert_eq!(deps.directory.calls.load(Ordering::SeqCst), 0);
+    assert!(deps.store.unreadable_events().await.unwrap().is_empty());
 }
 
 // --- idempotency and failures ---------------------------------------------------------------
@@ -305,4 +402,31 @@ async fn eventbridge_events_should_apply_like_signed_ones_and_schedules_should_s
         webhook::eventbridge::handle(&deps, deleted).await.is_err(),
         "a failure is returned for EventBridge to retry"
     );
+}
+
+#[tokio::test]
+async fn eventbridge_events_that_cannot_be_read_should_be_recorded_not_dropped() {
+    let deps = linked_deps().await;
+    let mut envelope: Value = serde_json::from_str(include_str!(
+        "../../../events/webhook/eventbridge/subscription-created.json"
+    ))
+    .unwrap();
+    envelope["detail"]["id"] = json!("evt_eb_unreadable");
+    envelope["detail"]["data"]["object"]["status"] = json!(["not", "a", "status"]);
+    let answer = webhook::eventbridge::handle(&deps, envelope).await.unwrap();
+    assert_eq!(answer["outcome"], "unreadable");
+    let recorded = deps.store.unreadable_events().await.unwrap();
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0].event.event_id, "evt_eb_unreadable");
+    assert_eq!(recorded[0].event.field, "data.object.status");
+
+    let mut upcoming: Value = serde_json::from_str(include_str!(
+        "../../../events/webhook/eventbridge/subscription-created.json"
+    ))
+    .unwrap();
+    upcoming["detail"]["type"] = json!("invoice.upcoming");
+    upcoming["detail"]["data"]["object"] = json!({"object": "invoice", "customer": CUSTOMER});
+    let answer = webhook::eventbridge::handle(&deps, upcoming).await.unwrap();
+    assert_eq!(answer["outcome"], "ignored");
+    assert_eq!(deps.store.unreadable_events().await.unwrap().len(), 1);
 }

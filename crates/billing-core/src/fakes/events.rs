@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use super::store::EventEntry;
 use super::{InMemoryStore, lock};
 use crate::error::Result;
-use crate::ports::{EventClaim, EventLog};
+use crate::ports::{EventClaim, EventLog, RecordedUnreadable, UnreadableEvent};
 use crate::table::EVENT_LEASE_SECS;
 
 #[async_trait]
@@ -47,5 +47,25 @@ impl EventLog for InMemoryStore {
             tables.events.remove(event_id);
         }
         Ok(())
+    }
+
+    async fn record_unreadable(&self, event: &UnreadableEvent, now: i64) -> Result<()> {
+        self.enter("PutItem")?;
+        let mut tables = lock(&self.tables);
+        tables
+            .unreadable
+            .retain(|kept| kept.event.event_id != event.event_id);
+        tables.unreadable.push(RecordedUnreadable {
+            event: event.clone(),
+            received_at: now,
+        });
+        Ok(())
+    }
+
+    async fn unreadable_events(&self) -> Result<Vec<RecordedUnreadable>> {
+        self.enter("Query")?;
+        let mut events = lock(&self.tables).unreadable.clone();
+        events.sort_by_key(|recorded| recorded.received_at);
+        Ok(events)
     }
 }

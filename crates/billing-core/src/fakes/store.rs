@@ -26,6 +26,7 @@ pub(super) struct StoreTables {
     pub(super) subscriptions: BTreeMap<(String, String), Versioned<SubscriptionState>>,
     pub(super) records: BTreeMap<(RecordKind, String), Versioned<BillingRecord>>,
     pub(super) unmapped: Vec<(String, String)>,
+    pub(super) unreadable: Vec<crate::ports::RecordedUnreadable>,
     pub(super) stacks: BTreeMap<(String, String), StackRecord>,
     /// customer -> (holder, until)
     pub(super) leases: HashMap<CustomerId, (String, i64)>,

@@ -22,7 +22,7 @@ pub use checkout::{
     NewCheckoutSession, NewPortalSession, PortalFlow, PriceInfo,
 };
 pub use directory::Directory;
-pub use events::{EventClaim, EventLog};
+pub use events::{EventClaim, EventLog, RecordedUnreadable, UnreadableEvent};
 pub use groups::{AccountStore, CheckoutStore, Payments, SyncPorts, UserDirectory, WebhookStore};
 pub use leases::ProvisioningLeases;
 pub use links::CustomerLinks;

@@ -3,11 +3,11 @@
 use async_trait::async_trait;
 
 use super::DynamoStore;
-use super::items::{conditional_failed, n, s};
+use super::items::{conditional_failed, doc_of, n, number_attr, s, to_doc};
 use crate::adapters::aws::classify;
 use crate::domain::CustomerId;
 use crate::error::{Result, Upstream};
-use crate::ports::{EventClaim, EventLog, ProvisioningLeases};
+use crate::ports::{EventClaim, EventLog, ProvisioningLeases, RecordedUnreadable, UnreadableEvent};
 use crate::table::{self, attr};
 
 const PROCESSING: &str = "processing";
@@ -71,6 +71,52 @@ impl EventLog for DynamoStore {
     async fn release(&self, event_id: &str) -> Result<()> {
         let key = (table::event_pk(event_id), table::SK_EVENT);
         self.delete_if_still(key, attr::STATUS, PROCESSING).await
+    }
+
+    async fn record_unreadable(&self, event: &UnreadableEvent, now: i64) -> Result<()> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item(table::PK, s(table::unreadable_pk(&event.event_id)))
+            .item(table::SK, s(table::SK_EVENT))
+            .item(table::GSI1_PK, s(table::GSI1_UNREADABLE))
+            .item(
+                table::GSI1_SK,
+                s(table::unreadable_gsi1sk(now, &event.event_id)),
+            )
+            .item(attr::DOC, to_doc(event)?)
+            .item(attr::CREATED_AT, n(now))
+            .item(table::EXPIRES_AT, n(now + table::EVENT_TTL_SECS))
+            .send()
+            .await
+            .map_err(|e| classify(Upstream::DynamoDb, "PutItem", e))?;
+        Ok(())
+    }
+
+    async fn unreadable_events(&self) -> Result<Vec<RecordedUnreadable>> {
+        let items: Vec<_> = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(table::GSI1)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", table::GSI1_PK)
+            .expression_attribute_values(":pk", s(table::GSI1_UNREADABLE))
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| classify(Upstream::DynamoDb, "Query", e))?;
+        items
+            .iter()
+            .map(|item| {
+                Ok(RecordedUnreadable {
+                    event: doc_of(item)?,
+                    received_at: number_attr(item, attr::CREATED_AT)?,
+                })
+            })
+            .collect()
     }
 }
 

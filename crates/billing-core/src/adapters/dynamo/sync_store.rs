@@ -93,6 +93,7 @@ impl SyncStore for DynamoStore {
             .item(attr::EVENT_TYPE, s(event_type))
             .item(attr::CUSTOMER_ID, s(customer_id))
             .item(attr::CREATED_AT, n(now))
+            .item(table::EXPIRES_AT, n(now + table::EVENT_TTL_SECS))
             .send()
             .await
             .map_err(|e| classify(Upstream::DynamoDb, "PutItem", e))?;

@@ -29,6 +29,7 @@ use serde_json::Value;
 
 use crate::domain::Email;
 use crate::plans::{PlanName, SubscriptionState};
+use crate::ports::UnreadableEvent;
 
 pub use catalogue::{PriceObject, PriceRecurring, PriceTier, ProductObject, TaxRateObject};
 pub use checkout::{CheckoutLineItem, CheckoutSessionObject};
@@ -104,10 +105,138 @@ impl EventObject {
     }
 }
 
-/// Parses a webhook body (already verified) into the fields we use.
+/// The event types we act on. Any other type is acknowledged without reading its object.
+///
+/// `invoice.upcoming` is left out on purpose: it previews the next invoice (it has no `id`),
+/// there is nothing in it to keep, and Stripe sends its own reminder e-mails.
+pub const USED_EVENT_TYPES: &[&str] = &[
+    "product.created",
+    "product.updated",
+    "product.deleted",
+    "price.created",
+    "price.updated",
+    "price.deleted",
+    "tax_rate.created",
+    "tax_rate.updated",
+    "customer.created",
+    "customer.updated",
+    "customer.deleted",
+    "customer.subscription.created",
+    "customer.subscription.updated",
+    "customer.subscription.deleted",
+    "customer.subscription.paused",
+    "customer.subscription.resumed",
+    "customer.subscription.pending_update_applied",
+    "customer.subscription.pending_update_expired",
+    "customer.subscription.trial_will_end",
+    "checkout.session.completed",
+    "checkout.session.async_payment_succeeded",
+    "checkout.session.async_payment_failed",
+    "checkout.session.expired",
+    "invoice.created",
+    "invoice.deleted",
+    "invoice.finalized",
+    "invoice.finalization_failed",
+    "invoice.marked_uncollectible",
+    "invoice.overdue",
+    "invoice.paid",
+    "invoice.payment_action_required",
+    "invoice.payment_failed",
+    "invoice.payment_succeeded",
+    "invoice.updated",
+    "invoice.voided",
+    "invoice_payment.paid",
+    "payment_intent.amount_capturable_updated",
+    "payment_intent.canceled",
+    "payment_intent.created",
+    "payment_intent.partially_funded",
+    "payment_intent.payment_failed",
+    "payment_intent.processing",
+    "payment_intent.requires_action",
+    "payment_intent.succeeded",
+];
+
+pub fn is_used(event_type: &str) -> bool {
+    USED_EVENT_TYPES.contains(&event_type)
+}
+
+/// A verified body, read as far as we need: the envelope first, the object only for the types
+/// we use.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReadEvent {
+    Used(Box<StripeEvent>),
+    /// A type we do not use; its object was not read.
+    NotUsed(EventEnvelope),
+    /// An event we should use but cannot read: kept for inspection and acknowledged, since
+    /// Stripe would send the same body again for three days.
+    Unreadable(UnreadableEvent),
+}
+
+/// The envelope of an event whose object we do not read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventEnvelope {
+    pub id: String,
+    pub event_type: String,
+    /// Absent from events we could not fully identify.
+    pub livemode: Option<bool>,
+}
+
+impl ReadEvent {
+    pub fn livemode(&self) -> Option<bool> {
+        match self {
+            Self::Used(event) => Some(event.livemode),
+            Self::NotUsed(envelope) => envelope.livemode,
+            Self::Unreadable(unreadable) => unreadable.livemode,
+        }
+    }
+}
+
+/// Reads a verified body. Only a body that is not JSON fails: whatever else we cannot read is
+/// an [`ReadEvent::Unreadable`], so the caller records it instead of refusing it.
+pub fn read_event(raw: &[u8]) -> Result<ReadEvent, EventParseError> {
+    let root: Value = serde_json::from_slice(raw).map_err(EventParseError::NotJson)?;
+    let text = |key: &str| root.get(key).and_then(Value::as_str).map(str::to_owned);
+    let id = text("id");
+    let event_type = text("type");
+    let livemode = root.get("livemode").and_then(Value::as_bool);
+    if let (Some(id), Some(event_type)) = (&id, &event_type)
+        && !is_used(event_type)
+    {
+        return Ok(ReadEvent::NotUsed(EventEnvelope {
+            id: id.clone(),
+            event_type: event_type.clone(),
+            livemode,
+        }));
+    }
+    match parse_value(&root) {
+        Ok(event) => Ok(ReadEvent::Used(Box::new(event))),
+        Err(EventParseError::InvalidField { field, reason }) => {
+            Ok(ReadEvent::Unreadable(UnreadableEvent {
+                event_id: id.unwrap_or_else(|| format!("body-sha256:{}", sha256_hex(raw))),
+                event_type,
+                api_version: text("api_version"),
+                livemode,
+                field,
+                reason,
+            }))
+        }
+        Err(not_json) => Err(not_json),
+    }
+}
+
+fn sha256_hex(raw: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(raw))
+}
+
+/// Parses a webhook body (already verified) into the fields we use, whatever its type.
 pub fn parse_event(raw: &[u8]) -> Result<StripeEvent, EventParseError> {
     let root: Value = serde_json::from_slice(raw).map_err(EventParseError::NotJson)?;
-    let envelope: RawEnvelope = deserialize_at(&root, "")?;
+    parse_value(&root)
+}
+
+fn parse_value(root: &Value) -> Result<StripeEvent, EventParseError> {
+    let envelope: RawEnvelope = deserialize_at(root, "")?;
     let object = root
         .get("data")
         .and_then(|data| data.get("object"))

@@ -17,14 +17,14 @@ mod stacks;
 mod subscriptions;
 
 use crate::stack_templates::StackTemplatePolicy;
-use tracing::warn;
+use tracing::{error, warn};
 
 use crate::domain::{CustomerId, UserPoolId};
 use crate::error::{Error, Result, Upstream};
 use crate::plans::{AccessPolicy, PlanCatalog};
 use crate::ports::{EventClaim, EventLog, SyncPorts, Versioned};
 use crate::provisioning::Provisioner;
-use crate::webhook::event::{EventObject, StripeEvent};
+use crate::webhook::event::{EventObject, ReadEvent, StripeEvent, is_used, read_event};
 
 pub use stacks::stack_name_for;
 
@@ -52,6 +52,8 @@ pub enum Outcome {
     Unmapped,
     /// A type we do not use.
     Ignored,
+    /// A type we use that we could not read: recorded for inspection and acknowledged.
+    Unreadable,
 }
 
 impl Outcome {
@@ -63,6 +65,7 @@ impl Outcome {
             Self::Stale => "stale",
             Self::Unmapped => "unmapped",
             Self::Ignored => "ignored",
+            Self::Unreadable => "unreadable",
         }
     }
 }
@@ -101,26 +104,75 @@ impl Delivery<'_> {
     }
 }
 
-fn is_handled(event_type: &str) -> bool {
-    const PREFIXES: &[&str] = &[
-        "product.",
-        "price.",
-        "tax_rate.",
-        "customer.created",
-        "customer.updated",
-        "customer.deleted",
-        "customer.subscription.",
-        "checkout.session.",
-        "invoice.",
-        "payment_intent.",
-    ];
-    PREFIXES.iter().any(|prefix| event_type.starts_with(prefix))
+/// What became of a verified body (an HTTPS delivery whose signature verified, or an event
+/// EventBridge delivered).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Receipt {
+    /// Not JSON: the caller's mistake (400), nothing to record.
+    NotJson,
+    /// An event of the other mode (test or live): refused (400).
+    LivemodeMismatch { event_id: String },
+    /// Handled: applied, or acknowledged without applying (`Ignored`, `Unreadable`, ...).
+    Handled {
+        event_id: String,
+        event_type: String,
+        outcome: Outcome,
+    },
 }
 
 impl<P: SyncPorts> SyncService<'_, P> {
+    /// Reads a verified body and applies it. A type we do not use is acknowledged before its
+    /// object is read; one we use but cannot read is recorded and acknowledged: Stripe retries
+    /// any non-2xx answer for three days, and the same body would fail every time. An `Err`
+    /// means "retry later".
+    pub async fn receive(&self, raw: &[u8], livemode: bool, now: i64) -> Result<Receipt> {
+        let read = match read_event(raw) {
+            Ok(read) => read,
+            Err(reason) => {
+                warn!(%reason, "body refused: not JSON");
+                return Ok(Receipt::NotJson);
+            }
+        };
+        if read.livemode().is_some_and(|mode| mode != livemode) {
+            let event_id = match &read {
+                ReadEvent::Used(event) => event.id.clone(),
+                ReadEvent::NotUsed(envelope) => envelope.id.clone(),
+                ReadEvent::Unreadable(unreadable) => unreadable.event_id.clone(),
+            };
+            warn!(%event_id, "event refused: livemode differs from the deployment's");
+            return Ok(Receipt::LivemodeMismatch { event_id });
+        }
+        let (event_id, event_type, outcome) = match read {
+            ReadEvent::Used(event) => {
+                let outcome = self.apply(&event, now).await?;
+                let StripeEvent { id, event_type, .. } = *event;
+                (id, event_type, outcome)
+            }
+            ReadEvent::NotUsed(envelope) => (envelope.id, envelope.event_type, Outcome::Ignored),
+            ReadEvent::Unreadable(unreadable) => {
+                self.store.record_unreadable(&unreadable, now).await?;
+                error!(
+                    event_id = %unreadable.event_id,
+                    event_type = unreadable.event_type.as_deref().unwrap_or("-"),
+                    api_version = unreadable.api_version.as_deref().unwrap_or("-"),
+                    field = %unreadable.field,
+                    reason = %unreadable.reason,
+                    "event unreadable: recorded for inspection and acknowledged"
+                );
+                let event_type = unreadable.event_type.unwrap_or_default();
+                (unreadable.event_id, event_type, Outcome::Unreadable)
+            }
+        };
+        Ok(Receipt::Handled {
+            event_id,
+            event_type,
+            outcome,
+        })
+    }
+
     /// Applies the event once. An `Err` means "retry later": the event is released.
     pub async fn apply(&self, event: &StripeEvent, now: i64) -> Result<Outcome> {
-        if !is_handled(&event.event_type) {
+        if !is_used(&event.event_type) {
             return Ok(Outcome::Ignored);
         }
         match self.store.claim(&event.id, now).await? {
