@@ -1,13 +1,17 @@
 """Checkout Sessions (kept by the front) and the test-only endpoints that pay, fail or expire them.
 
-Paying a session uses localstripe for real: a customer, a test card attached as the default
-payment method, then a subscription (plan = price id) or a confirmed payment intent.
+Paying a session uses localstripe for real: a customer (none for a guest: payment mode with
+`customer_creation` if_required, the default), a test card attached as the default payment
+method, then a subscription (plan = price id; several items: subscription_items.py) or a
+confirmed payment intent.
 """
 import copy
 import re
 
 import forms
 import prices
+import promotions
+import subscription_items
 from common import expand_of, new_id, now, paginate, params
 from errors import StripeError, card_declined, json_response, no_such
 
@@ -125,10 +129,36 @@ async def _validated_line_items(front, p, mode):
         product = await front.product(price["product"])
         items.append({"id": new_id("li_"), "price": price_id, "quantity": quantity,
                       "description": product.get("name")})
-    if mode == "subscription" and len(items) > 1:
-        raise StripeError(400, "The local Stripe emulator (localstripe) supports one "
-                          "subscription item per Checkout Session.", param="line_items")
     return items, currency
+
+
+async def _validated_discounts(front, raw, customer):
+    """`discounts[i][promotion_code]` (the front's) or `[coupon]` (localstripe's) must exist,
+    like on Stripe; they are recorded on the session, not taken off its amounts."""
+    discounts = []
+    for i, d in enumerate(forms.as_list(raw, "discounts")):
+        param = "discounts[%d]" % i
+        if not isinstance(d, dict):
+            raise StripeError(400, "Invalid object", param=param)
+        promo_id = forms.as_str(d.get("promotion_code"), param + "[promotion_code]") or None
+        coupon_id = forms.as_str(d.get("coupon"), param + "[coupon]") or None
+        if promo_id and coupon_id:
+            raise StripeError(400, "You may only specify one of these parameters: coupon, "
+                              "promotion_code.", param=param)
+        if promo_id:
+            code = front.promotions.get(promo_id, param=param + "[promotion_code]")
+            why = front.promotions.usable(code)
+            if why is None and code["customer"] and code["customer"] != customer:
+                why = "This promotion code cannot be redeemed by this customer."
+            if why:
+                raise StripeError(400, why, param=param + "[promotion_code]")
+        elif coupon_id:
+            await promotions.coupon(front, coupon_id, param=param + "[coupon]")
+        else:
+            raise StripeError(400, "Missing required param: %s[coupon]." % param,
+                              param=param + "[coupon]")
+        discounts.append({"coupon": coupon_id, "promotion_code": promo_id})
+    return discounts
 
 
 async def create_session(request):
@@ -166,10 +196,10 @@ async def create_session(request):
     sub_metadata = forms.as_metadata(sub_data.get("metadata"), "subscription_data[metadata]")
     pi_metadata = forms.as_metadata(pi_data.get("metadata"), "payment_intent_data[metadata]")
     allow_promo = forms.as_bool(p.get("allow_promotion_codes"), "allow_promotion_codes")
-    discounts = forms.as_list(p.get("discounts"), "discounts")
-    if allow_promo and discounts:
+    if allow_promo and forms.as_list(p.get("discounts"), "discounts"):
         raise StripeError(400, "You may only specify one of these parameters: "
                           "allow_promotion_codes, discounts.", param="discounts")
+    discounts = await _validated_discounts(front, p.get("discounts"), customer)
     billing = forms.as_enum(p.get("billing_address_collection"), "billing_address_collection",
                             ("auto", "required"))
     auto_tax = p.get("automatic_tax") or {}
@@ -217,8 +247,7 @@ async def create_session(request):
             "always" if mode == "subscription" else "if_required")),
         "customer_details": None,
         "customer_email": customer_email,
-        "discounts": [{"coupon": d.get("coupon"), "promotion_code": d.get("promotion_code")}
-                      for d in discounts if isinstance(d, dict)],
+        "discounts": discounts,
         "expires_at": expires_at, "invoice": None, "invoice_creation": None,
         "livemode": False, "locale": locale, "metadata": forms.as_metadata(p.get("metadata")),
         "mode": mode, "payment_intent": None, "payment_link": None,
@@ -236,8 +265,7 @@ async def create_session(request):
         "total_details": {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
         "ui_mode": ui_mode, "url": front.base_url + "/checkout/pay/" + sid,
         "_line_items": items, "_sub_metadata": sub_metadata, "_trial_days": trial_days,
-        "_pi_metadata": pi_metadata, "_customer_creation": customer_creation,
-        "_async_pending": False,
+        "_pi_metadata": pi_metadata, "_async_pending": False,
     }
     front.sessions[sid] = session
     return json_response(await render(front, session, expand))
@@ -286,8 +314,8 @@ async def _ensure_customer(front, session, email=None, name=None):
         await front.upstream.call("GET", "/v1/customers/" + session["customer"],
                                   kind="customer", id=session["customer"], param="customer")
         return session["customer"]
-    if session["mode"] == "payment" and session["_customer_creation"] == "if_required":
-        return None
+    if session["mode"] == "payment" and session["customer_creation"] == "if_required":
+        return None  # a guest (Stripe's default in payment mode): the session has no customer
     email = session["customer_email"] or email or "test+%s@example.com" % session["id"][-8:]
     data = {"email": email, "name": name} if name else {"email": email}
     return (await front.upstream.call("POST", "/v1/customers", data))["id"]
@@ -320,13 +348,13 @@ async def _pay(front, session, async_payment=False, email=None, name=None, card=
     pm = await _attach_card(front, customer, card) if customer else card
     status, updates = "paid", {}
     if session["mode"] == "subscription":
-        li = session["_line_items"][0]
-        data = {"customer": customer, "items": [{"plan": li["price"],
-                                                 "quantity": li["quantity"]}],
+        data = {"customer": customer,
+                "items": [{"plan": li["price"], "quantity": li["quantity"]}
+                          for li in session["_line_items"]],
                 "metadata": session["_sub_metadata"] or None}
         if session["_trial_days"]:
             data["trial_end"] = now() + session["_trial_days"] * 86400
-        sub = front.patch(await front.upstream.call("POST", "/v1/subscriptions", data))
+        sub = await subscription_items.create(front, data)
         if sub["status"] not in ("active", "trialing"):
             await front.upstream.call("DELETE", "/v1/subscriptions/" + sub["id"])
             raise card_declined()
@@ -350,13 +378,17 @@ async def _pay(front, session, async_payment=False, email=None, name=None, card=
     if async_payment and status == "paid":
         status = "unpaid"
         session["_async_pending"] = True
-    details = {"address": None, "email": session["customer_email"] or email, "name": name,
+    details = {"address": None, "email": session["customer_email"] or email
+               or "test+%s@example.com" % session["id"][-8:], "name": name,
                "phone": None, "tax_exempt": "none", "tax_ids": []}
     if customer:
         c = await front.upstream.call("GET", "/v1/customers/" + customer)
         details.update(email=c.get("email"), name=c.get("name") or name)
     session.update(updates, status="complete", payment_status=status, customer=customer,
                    customer_details=details, url=None)
+    for d in session["discounts"]:
+        if d["promotion_code"] in front.promotions.codes:
+            front.promotions.codes[d["promotion_code"]]["times_redeemed"] += 1
     front.webhooks.emit("checkout.session.completed", public(session))
     return session
 

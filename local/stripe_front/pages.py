@@ -37,11 +37,13 @@ async def checkout_page(request):
     total = session["amount_total"]
     amount = "" if total is None else "<p>Total: %.2f %s</p>" % (
         total / 100, html.escape((session["currency"] or "").upper()))
+    email = "" if session["customer"] or session["customer_email"] else (
+        "<p><label>Email <input type=email name=email></label></p>")
     return _page("Pay (%s)" % session["mode"], (
-        "<ul>%s</ul>%s<form method=post>"
+        "<ul>%s</ul>%s<form method=post>%s"
         "<button name=action value=pay>Pay with test card 4242</button>"
         "<button name=action value=decline>Simulate a declined card</button></form><p>%s</p>"
-        % (rows, amount, _link(session["cancel_url"], "Cancel and go back"))))
+        % (rows, amount, email, _link(session["cancel_url"], "Cancel and go back"))))
 
 
 async def checkout_submit(request):
@@ -54,7 +56,7 @@ async def checkout_submit(request):
         return _page("Your card was declined", "<p>%s</p>" % _link(
             "/checkout/pay/" + session["id"], "Try again"), status=402)
     try:
-        await checkout.pay(front, session)
+        await checkout.pay(front, session, email=form.get("email") or None)
     except StripeError as e:
         return _page("Payment failed", "<p>%s</p>" % html.escape(str(e)), status=e.status)
     if session["success_url"]:
@@ -106,7 +108,8 @@ async def invoice_page(request):
     return _page("Invoice %s" % invoice["number"], (
         "<p>%s</p><p>Period: %s to %s</p><p>Amount due: %.2f %s, paid: %.2f</p>"
         "<p>Status: %s (%d payment attempt%s)</p>" % (
-            html.escape(line["description"] or ""), _day(line["period"]["start"]),
+            "<br>".join(html.escape(li["description"] or "")
+                        for li in invoice["lines"]["data"]), _day(line["period"]["start"]),
             _day(line["period"]["end"]), invoice["amount_due"] / 100,
             html.escape(invoice["currency"].upper()), invoice["amount_paid"] / 100,
             html.escape(invoice["status"]), invoice["attempt_count"],

@@ -10,17 +10,22 @@ invoices it made up (served by GET /v1/invoices/{id} and the hosted invoice page
 
 As on Stripe, a new cycle moves the period forward whether its payment succeeds or fails; a
 failed cycle leaves its invoice open, and the next call retries that invoice (same id, one
-more attempt) instead of starting another cycle. Events are created strictly after every
-event already sent about the subscription and delivered in order (webhooks.py).
+more attempt) instead of starting another cycle. A paid attempt confirms a payment intent in
+localstripe with the default payment method (when there is one) and sends
+invoice_payment.paid. Events are created strictly after every event already sent about the
+subscription and delivered in order (webhooks.py).
 """
 import calendar
 import copy
+import logging
 from datetime import datetime, timezone
 
 import forms
+import invoice_payments
 from common import new_id, now
 from errors import StripeError, json_response
 
+log = logging.getLogger("stripe_front.renewals")
 RETRY_DELAY = 3 * 86400  # next_payment_attempt after a failed attempt that is not the last
 FINAL_ATTEMPT = 4  # Stripe's default schedule: the 4th failed attempt marks it unpaid
 _RENEWABLE = ("active", "trialing", "past_due", "unpaid")
@@ -121,18 +126,12 @@ def _amount(front, item):
     return (price.get("unit_amount") or (item.get("plan") or {}).get("amount") or 0) * quantity
 
 
-async def _new_invoice(front, sub, item, period, usage_period):
-    """A current-API subscription_cycle invoice, open and not yet attempted. Like Stripe, the
-    invoice's period_start/end look back on the period just ended (`usage_period`); its line
-    covers the new one (`period`)."""
-    customer = await front.upstream.call("GET", "/v1/customers/" + sub["customer"])
-    inv_id = new_id("in_", 14)
+def _line(front, sub, item, inv_id, period):
     price = item.get("price") or {}
     quantity = item.get("quantity") or 1
     amount = _amount(front, item)
     currency = price.get("currency") or sub.get("currency") or "usd"
-    created = now()
-    line = {
+    return {
         "id": new_id("il_", 14), "object": "line_item", "amount": amount, "currency": currency,
         "description": "%d × %s" % (quantity, (item.get("plan") or {}).get("name")
                                     or price.get("nickname") or price.get("id")),
@@ -149,6 +148,18 @@ async def _new_invoice(front, sub, item, period, usage_period):
                     "price_details": {"price": price.get("id"), "product": price.get("product")},
                     "unit_amount_decimal": price.get("unit_amount_decimal")},
         "quantity": quantity, "subtotal": amount, "taxes": []}
+
+
+async def _new_invoice(front, sub, items, period, usage_period):
+    """A current-API subscription_cycle invoice, open and not yet attempted, one line per
+    item. Like Stripe, the invoice's period_start/end look back on the period just ended
+    (`usage_period`); its lines cover the new one (`period`)."""
+    customer = await front.upstream.call("GET", "/v1/customers/" + sub["customer"])
+    inv_id = new_id("in_", 14)
+    lines = [_line(front, sub, item, inv_id, period) for item in items]
+    amount = sum(line["amount"] for line in lines)
+    currency = lines[0]["currency"]
+    created = now()
     invoice = {
         "id": inv_id, "object": "invoice", "account_country": "US",
         "account_name": "Local Stripe", "account_tax_ids": None, "amount_due": amount,
@@ -169,8 +180,8 @@ async def _new_invoice(front, sub, item, period, usage_period):
         "from_invoice": None, "hosted_invoice_url": front.base_url + "/invoices/" + inv_id,
         "invoice_pdf": None, "issuer": {"type": "self"}, "last_finalization_error": None,
         "latest_revision": None,
-        "lines": {"object": "list", "data": [line], "has_more": False, "total_count": 1,
-                  "url": "/v1/invoices/%s/lines" % inv_id},
+        "lines": {"object": "list", "data": lines, "has_more": False,
+                  "total_count": len(lines), "url": "/v1/invoices/%s/lines" % inv_id},
         "livemode": False, "metadata": {}, "next_payment_attempt": None,
         "number": front.renewals.number(sub["customer"]), "on_behalf_of": None,
         "parent": {"type": "subscription_details", "quote_details": None,
@@ -194,6 +205,27 @@ async def _new_invoice(front, sub, item, period, usage_period):
     return invoice
 
 
+async def _charge(front, sub, invoice):
+    """A payment intent for the invoice, confirmed in localstripe with the subscription's (or
+    the customer's) default payment method, so that an invoice_payment can link the two (and
+    localstripe sends payment_intent.succeeded). None without a payment method or amount."""
+    customer = await front.upstream.call("GET", "/v1/customers/" + sub["customer"])
+    method = sub.get("default_payment_method") or \
+        (customer.get("invoice_settings") or {}).get("default_payment_method")
+    if isinstance(method, dict):
+        method = method.get("id")
+    if not method or not invoice["amount_due"]:
+        return None
+    try:
+        pi = await front.upstream.call("POST", "/v1/payment_intents", {
+            "amount": invoice["amount_due"], "currency": invoice["currency"],
+            "customer": sub["customer"], "payment_method": method, "confirm": "true"})
+    except StripeError as e:  # a test route: the renewal is paid whatever the card says
+        log.warning("renewal of %s: no payment intent (%s)", sub["id"], e)
+        return None
+    return pi["id"] if pi.get("status") == "succeeded" else None
+
+
 async def _cycle(front, sub_id, paid, final=False):
     """Run one payment attempt: on the open invoice of a failed cycle if there is one, else on
     a new cycle's invoice. Returns the reply body; sends the events in order."""
@@ -211,11 +243,12 @@ async def _cycle(front, sub_id, paid, final=False):
     invoice = renewals.invoices.get((state or {}).get("open_invoice"))
     if invoice is None:
         anchor, start, end = _next_period(front, sub, items[0])
-        invoice = await _new_invoice(front, sub, items[0], (start, end),
+        invoice = await _new_invoice(front, sub, items, (start, end),
                                      (sub["current_period_start"], start))
         state = renewals.overlay[sub_id] = dict(state or {}, anchor=anchor,
                                                 current_period_start=start,
                                                 current_period_end=end)
+    payment_intent = await _charge(front, sub, invoice) if paid else None
     t = now()
     invoice["attempted"] = True
     if paid:
@@ -235,6 +268,9 @@ async def _cycle(front, sub_id, paid, final=False):
                  else ("invoice.payment_failed",)):
         events.append(front.webhooks.emit(type, copy.deepcopy(invoice), chain=sub_id,
                                           created=front.webhooks.next_created(sub_id)))
+    if payment_intent:
+        events.append(invoice_payments.emit_paid(front, invoice, payment_intent, chain=sub_id,
+                                                 created=front.webhooks.next_created(sub_id)))
     sub = await _subscription(front, sub_id)
     previous = {}
     if sub["status"] != before["status"]:

@@ -20,14 +20,17 @@ from aiohttp import web
 import checkout
 import forms
 import idempotency
+import invoice_payments
 import pages
 import portal
 import prices
+import promotions
 import renewals
 import search
 import shapes
+import subscription_items
 import webhooks
-from common import api_key, now, paginate
+from common import api_key, now, paginate, params
 from errors import StripeError, json_response
 from upstream import Upstream
 
@@ -51,6 +54,9 @@ class Front:
         self.webhooks = webhooks.Webhooks()
         self.idempotency = idempotency.Idempotency()
         self.renewals = renewals.Renewals()
+        self.items = subscription_items.Items()
+        self.promotions = promotions.Promotions()
+        self.invoice_payments = invoice_payments.InvoicePayments()
         self._locks = {}
 
     def reset(self, endpoints=False):
@@ -60,12 +66,18 @@ class Front:
         self.webhooks.reset(endpoints)
         self.idempotency.reset()
         self.renewals.reset()
+        self.items.reset()
+        self.promotions.reset()
+        self.invoice_payments.reset()
 
     def lock(self, name):
         return self._locks.setdefault(name, asyncio.Lock())
 
     def patch(self, value):
-        return self.renewals.apply(shapes.patch(value, self.prices.price_for_plan))
+        """localstripe's JSON in the current shape: the front's extra subscription items
+        first (so they get patched too), then the shapes, coupons' extra fields, renewals."""
+        value = shapes.patch(self.items.apply(value), self.prices.price_for_plan)
+        return self.renewals.apply(self.promotions.apply(value))
 
     async def product(self, product_id, param=None):
         return self.patch(await self.upstream.call("GET", "/v1/products/" + product_id,
@@ -190,6 +202,21 @@ async def delete_customer(request):
     return await proxy(request)
 
 
+async def create_subscription(request):
+    """Several items: localstripe holds one, the front the others (subscription_items.py)."""
+    p = await params(request)
+    if len(forms.as_list(p.get("items"), "items")) <= 1:
+        return await proxy(request)
+    front = request.app["front"]
+    return json_response(await subscription_items.create(front, p, key=request["api_key"]))
+
+
+async def update_subscription(request):
+    front = request.app["front"]
+    subscription_items.check_update(front, request.match_info["id"], await params(request))
+    return await proxy(request)
+
+
 async def list_subscriptions(request):
     """A `status` filter applies to the patched statuses (trialing, and the renewals' past_due /
     unpaid), which localstripe does not know: list all, patch, filter, paginate here."""
@@ -250,9 +277,13 @@ def make_app(port, localstripe_url):
                                        idempotency.middleware, errors_middleware])
     front = app["front"] = Front(port, localstripe_url)
     app["calls"] = {}
-    for module in (search, prices, checkout, portal, webhooks, pages, renewals):
+    for module in (search, prices, checkout, portal, webhooks, pages, renewals, promotions,
+                   invoice_payments):
         module.setup(app)
+    subscription_items.setup(app, proxy)
     app.router.add_delete("/v1/customers/{id}", delete_customer)
+    app.router.add_post("/v1/subscriptions", create_subscription)
+    app.router.add_post("/v1/subscriptions/{id}", update_subscription)
     app.router.add_get("/v1/subscriptions", list_subscriptions)
     app.router.add_get("/v1/invoices/{id}", retrieve_invoice)
     app.router.add_get("/_test/health", health)

@@ -1,7 +1,8 @@
 """Bring localstripe's (2017-era) objects up to the current API shape async-stripe expects.
 
 `patch(value, price_for_plan)` walks any JSON value and patches every dict by its `object`,
-in place. Only fields async-stripe requires (or that current Stripe clearly has) are added.
+in place. Only fields async-stripe requires (or that current Stripe clearly has) are added;
+one is removed: a payment intent's `invoice`, gone from the current API.
 """
 import time
 
@@ -108,6 +109,9 @@ def _payment_intent(p, ctx):
     p.setdefault("amount_received", p.get("amount", 0) if p.get("status") == "succeeded" else 0)
     p.setdefault("confirmation_method", "automatic")
     p.setdefault("payment_method_types", ["card"])
+    # Gone since API 2025-03-31.basil: an invoice_payment links the invoice and its payment
+    # intent (invoice_payments.py). localstripe still sets it on an invoice's payment intent.
+    p.pop("invoice", None)
 
 
 def _charge(c, ctx):

@@ -20,6 +20,7 @@ import aiohttp
 from aiohttp import web
 
 import forms
+import invoice_payments
 from common import new_id, now
 from errors import StripeError, json_response
 
@@ -78,16 +79,17 @@ class Webhooks:
         return max(now(), self.clock.get(subscription_id, -1) + 1)
 
     def emit(self, type, obj, previous_attributes=None, event_id=None, created=None,
-             chain=None):
+             chain=None, about=None):
         """Record an event and deliver it in the background to every matching endpoint
-        (after the previous event of the same `chain`, if given, for each endpoint)."""
+        (after the previous event of the same `chain`, if given, for each endpoint). `about`:
+        the subscription it is about, when its object does not say (subscription_of)."""
         event = {"id": event_id or new_id("evt_"), "object": "event", "account": None,
                  "api_version": API_VERSION, "context": None, "created": created or now(),
                  "data": {"object": obj}, "livemode": False, "pending_webhooks": 1,
                  "request": {"id": None, "idempotency_key": None}, "type": type}
         if previous_attributes is not None:
             event["data"]["previous_attributes"] = previous_attributes
-        self.note(subscription_of(obj), event["created"])
+        self.note(about or subscription_of(obj), event["created"])
         self.events.append(event)
         del self.events[:-MAX_EVENTS]
         targets = self._targets(type)
@@ -203,6 +205,8 @@ async def relay(request):
     front.webhooks.emit(event["type"], obj, event_id=event["id"], created=event["created"])
     if event["type"] == "invoice.payment_succeeded":  # Stripe sends both; localstripe one
         front.webhooks.emit("invoice.paid", obj, created=event["created"])
+        # ... and, since API 2025-03-31.basil, invoice_payment.paid (the payment intent's link)
+        invoice_payments.emit_paid(front, obj, created=event["created"])
     return web.Response()
 
 

@@ -4,6 +4,7 @@
 """
 import calendar
 import hashlib
+import http.client
 import hmac
 import json
 import socket
@@ -393,7 +394,7 @@ def test_trial_checkout_should_complete_without_payment(api, catalog):
 
 def test_async_payment_and_declined_card_flows(api, catalog, receiver):
     session = api.ok("POST", "/v1/checkout/sessions", {
-        "mode": "payment", "customer_email": "async@example.com",
+        "mode": "payment", "customer_email": "async@example.com", "customer_creation": "always",
         "line_items[0][price]": catalog["one_time"]["id"], "line_items[0][quantity]": 2,
         "payment_intent_data[metadata][order]": "o-2", "success_url": "http://127.0.0.1:9/ok"})
     status, body, _ = api.call("POST", "/_test/checkout/sessions/%s/fail" % session["id"], {})
@@ -532,10 +533,11 @@ def test_renew_should_move_the_period_and_send_ordered_signed_events(api, catalo
     assert end0 == add_months(anchor, 1)
 
     reply = api.ok("POST", "/_test/subscriptions/%s/renew" % sub_id, {})
-    assert reply["object"] == "test_renewal" and len(reply["events"]) == 3
-    paid, succeeded, updated = delivered_in_order(receiver, reply["events"])
-    assert [e["type"] for e in (paid, succeeded, updated)] \
-        == ["invoice.paid", "invoice.payment_succeeded", "customer.subscription.updated"]
+    assert reply["object"] == "test_renewal" and len(reply["events"]) == 4
+    paid, succeeded, payment, updated = delivered_in_order(receiver, reply["events"])
+    assert [e["type"] for e in (paid, succeeded, payment, updated)] \
+        == ["invoice.paid", "invoice.payment_succeeded", "invoice_payment.paid",
+            "customer.subscription.updated"]
     invoice = paid["data"]["object"]
     assert succeeded["data"]["object"]["id"] == invoice["id"] and invoice["id"].startswith("in_")
     assert (invoice["customer"], invoice["status"], invoice["currency"]) \
@@ -551,7 +553,16 @@ def test_renew_should_move_the_period_and_send_ordered_signed_events(api, catalo
         == catalog["monthly"]["id"]
     assert line["quantity"] == 2 and line["amount"] == 3000
     assert invoice["hosted_invoice_url"].startswith(api.base + "/invoices/")
-    for event in (paid, succeeded, updated):
+    # the renewal's payment intent, linked to the invoice by an invoice_payment (basil+)
+    inpay = payment["data"]["object"]
+    assert (inpay["invoice"], inpay["amount_paid"], inpay["status"]) \
+        == (invoice["id"], 3000, "paid")
+    renewal_pi = api.get("/v1/payment_intents/" + inpay["payment"]["payment_intent"])
+    assert (renewal_pi["status"], renewal_pi["amount"], renewal_pi["customer"]) \
+        == ("succeeded", 3000, customer["id"])
+    assert "invoice" not in renewal_pi
+    assert_shape(inpay, "InvoicePayment")
+    for event in (paid, succeeded, payment, updated):
         assert_shape(event, "Event")
     assert_shape(invoice, "Invoice")
     assert api.get("/v1/invoices/" + invoice["id"]) == invoice
@@ -581,14 +592,14 @@ def test_renew_should_move_the_period_and_send_ordered_signed_events(api, catalo
     with receiver.lock:
         tries = [d["event"]["id"] for d in receiver.deliveries if d["path"] == "/flaky"
                  and d["event"]["id"] in again["events"]]
-    assert tries == [again["events"][0]] * 2 + [again["events"][2]] * 2
-    assert flaky[0]["event"]["id"] == again["events"][2]
+    assert tries == [again["events"][0]] * 2 + [again["events"][3]] * 2
+    assert flaky[0]["event"]["id"] == again["events"][3]
     assert period(api.get("/v1/subscriptions/" + sub_id)) \
         == (add_months(anchor, 2), add_months(anchor, 3))
     # localstripe's own events about the subscription arrive a second late, created earlier
     receiver.find("customer.subscription.created", sub_id)
     receiver.find("invoice.payment_succeeded", before["latest_invoice"])
-    assert_created_after_the_rest(api, sub_id, [paid, succeeded, updated] + later)
+    assert_created_after_the_rest(api, sub_id, [paid, succeeded, payment, updated] + later)
 
 
 def test_renewal_failed_should_go_past_due_then_unpaid_and_a_paid_retry_recovers(
@@ -631,14 +642,16 @@ def test_renewal_failed_should_go_past_due_then_unpaid_and_a_paid_retry_recovers
     assert status == 400 and body["error"]["type"] == "invalid_request_error"
 
     recovered = api.ok("POST", path + "renew", {})
-    paid, succeeded, active = delivered_in_order(receiver, recovered["events"])
+    paid, succeeded, payment, active = delivered_in_order(receiver, recovered["events"])
+    assert payment["data"]["object"]["invoice"] == invoice["id"]
     assert paid["data"]["object"]["id"] == invoice["id"]
     assert paid["data"]["object"]["status"] == "paid"
     assert active["data"]["previous_attributes"] == {"status": "unpaid"}
     assert api.get("/v1/subscriptions/" + sub_id)["status"] == "active"
     receiver.find("customer.subscription.created", sub_id)
     assert_created_after_the_rest(api, sub_id,
-                                  [failed, updated, last_try, unpaid, paid, succeeded, active])
+                                  [failed, updated, last_try, unpaid, paid, succeeded, payment,
+                                   active])
 
     api.ok("DELETE", "/v1/subscriptions/" + sub_id)
     status, body, _ = api.call("POST", path + "renew", {}, key=None)
@@ -648,3 +661,287 @@ def test_renewal_failed_should_go_past_due_then_unpaid_and_a_paid_retry_recovers
                                    key=None)
         assert status == 404 and body["error"]["code"] == "resource_missing"
         assert body["error"]["message"] == "No such subscription: 'sub_missing'"
+
+
+# -- subscriptions with several items ------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def addon(api):
+    """A monthly add-on price whose product names no plan, and a yearly one."""
+    product = api.ok("POST", "/v1/products", {"name": "Extra seats", "metadata[kind]": "addon"})
+    monthly = api.ok("POST", "/v1/prices", {
+        "currency": "usd", "unit_amount": 300, "product": product["id"],
+        "recurring[interval]": "month", "metadata[kind]": "addon"})
+    yearly = api.ok("POST", "/v1/prices", {
+        "currency": "usd", "unit_amount": 3000, "product": product["id"],
+        "recurring[interval]": "year"})
+    return {"product": product, "monthly": monthly, "yearly": yearly}
+
+
+def customer_with_card(api, email):
+    customer = new_customer(api, email)
+    pm = api.ok("POST", "/v1/payment_methods/pm_card_visa/attach", {"customer": customer["id"]})
+    api.ok("POST", "/v1/customers/" + customer["id"],
+           {"invoice_settings[default_payment_method]": pm["id"]})
+    return customer
+
+
+def invoice_payment_event(receiver, invoice_id):
+    def delivered():
+        with receiver.lock:
+            return next((d["event"] for d in receiver.deliveries if d["path"] == "/hook"
+                         and d["event"]["type"] == "invoice_payment.paid"
+                         and d["event"]["data"]["object"]["invoice"] == invoice_id), None)
+    event = wait_until(delivered)
+    assert event, "no invoice_payment.paid for %s" % invoice_id
+    verify_signature(next(d for d in receiver.deliveries if d["event"] is event))
+    return event
+
+
+def assert_items(sub, prices, products):
+    """The subscription's items, in order, each in the current shape."""
+    items = sub["items"]["data"]
+    assert [i["price"]["id"] for i in items] == [p["id"] for p in prices]
+    for item, price, product in zip(items, prices, products):
+        assert item["object"] == "subscription_item" and item["id"].startswith("si_")
+        assert item["price"]["product"] == product["id"]
+        assert item["price"]["metadata"] == price["metadata"]
+        assert item["price"]["recurring"]["interval"] == "month"
+        assert item["subscription"] == sub["id"]
+        assert (item["current_period_start"], item["current_period_end"]) \
+            == (sub["current_period_start"], sub["current_period_end"])
+    assert_shape(sub, "Subscription")
+
+
+def test_a_subscription_should_hold_an_add_on_first_and_the_pro_price_second(
+        api, catalog, addon, receiver):
+    customer = customer_with_card(api, "two-items@example.com")
+    prices = [addon["monthly"], catalog["monthly"]]
+    products = [addon["product"], catalog["product"]]
+    sub = api.ok("POST", "/v1/subscriptions", {
+        "customer": customer["id"], "items[0][price]": addon["monthly"]["id"],
+        "items[1][price]": catalog["monthly"]["id"], "metadata[cognito_sub]": "s-two"})
+    assert sub["status"] == "active" and sub["metadata"] == {"cognito_sub": "s-two"}
+    assert_items(sub, prices, products)
+    assert (sub["plan"], sub["quantity"]) == (None, None)  # old API: one item only
+    assert api.get("/v1/subscriptions/" + sub["id"]) == sub
+    listed = api.get("/v1/subscription_items", subscription=sub["id"])
+    assert [i["id"] for i in listed["data"]] == [i["id"] for i in sub["items"]["data"]]
+    assert_items(api.get("/v1/subscriptions", customer=customer["id"])["data"][0], prices,
+                 products)
+    created = receiver.find("customer.subscription.created", sub["id"])[0]["event"]
+    assert_items(created["data"]["object"], prices, products)
+    assert_shape(created, "Event")
+
+    # the first invoice charges both items
+    invoice = api.get("/v1/invoices/" + sub["latest_invoice"])
+    assert (invoice["status"], invoice["amount_paid"]) == ("paid", 1800)
+    # ... and its payment intent is linked by an invoice_payment, no longer by pi.invoice
+    payment = invoice_payment_event(receiver, invoice["id"])
+    inpay = payment["data"]["object"]
+    assert inpay["id"].startswith("inpay_") and inpay["object"] == "invoice_payment"
+    assert (inpay["amount_paid"], inpay["amount_requested"], inpay["currency"]) \
+        == (1800, 1800, "usd")
+    assert (inpay["is_default"], inpay["livemode"], inpay["status"]) == (True, False, "paid")
+    assert inpay["payment"] == {"type": "payment_intent",
+                                "payment_intent": invoice["payment_intent"]}
+    assert inpay["status_transitions"]["canceled_at"] is None
+    assert inpay["status_transitions"]["paid_at"] >= inpay["created"] > 0
+    assert_shape(payment, "Event")
+    assert_shape(inpay, "InvoicePayment")
+    pi = api.get("/v1/payment_intents/" + invoice["payment_intent"])
+    assert pi["amount"] == 1800 and "invoice" not in pi
+    assert_shape(pi, "PaymentIntent")
+    relayed = receiver.find("payment_intent.succeeded", pi["id"])[0]["event"]
+    assert "invoice" not in relayed["data"]["object"]
+    assert api.get("/v1/invoice_payments", invoice=invoice["id"])["data"] == [inpay]
+    assert api.get("/v1/invoice_payments/" + inpay["id"]) == inpay
+
+    # a renewal bills both items too
+    reply = api.ok("POST", "/_test/subscriptions/%s/renew" % sub["id"], {})
+    renewal = delivered_in_order(receiver, reply["events"])
+    lines = renewal[0]["data"]["object"]["lines"]["data"]
+    assert [li["price"]["id"] for li in lines] == [p["id"] for p in prices]
+    assert renewal[0]["data"]["object"]["amount_paid"] == 1800
+    assert_items(renewal[-1]["data"]["object"], prices, products)
+
+    # several items are refused where localstripe would replace its one item
+    status, body, _ = api.call("POST", "/v1/subscriptions/" + sub["id"],
+                               {"items[0][price]": catalog["monthly"]["id"]})
+    assert status == 400 and body["error"]["param"] == "items"
+    canceled = api.ok("DELETE", "/v1/subscriptions/" + sub["id"])
+    assert_items(canceled, prices, products)
+    deleted = receiver.find("customer.subscription.deleted", sub["id"])[0]["event"]
+    assert_items(deleted["data"]["object"], prices, products)
+
+
+def test_subscription_items_should_be_added_and_removed_with_updated_events(
+        api, catalog, addon, receiver):
+    customer = customer_with_card(api, "add-item@example.com")
+    sub = api.ok("POST", "/v1/subscriptions", {
+        "customer": customer["id"], "items[0][price]": addon["monthly"]["id"]})
+    item = api.ok("POST", "/v1/subscription_items", {
+        "subscription": sub["id"], "price": catalog["monthly"]["id"], "quantity": 2,
+        "metadata[role]": "plan"})
+    assert item["object"] == "subscription_item" and item["quantity"] == 2
+    assert item["price"]["id"] == catalog["monthly"]["id"] and item["metadata"] == {"role": "plan"}
+    assert_shape(item, "SubscriptionItem")
+    assert api.get("/v1/subscription_items/" + item["id"]) == item
+    got = api.get("/v1/subscriptions/" + sub["id"])
+    assert_items(got, [addon["monthly"], catalog["monthly"]],
+                 [addon["product"], catalog["product"]])
+    updated = receiver.find("customer.subscription.updated", sub["id"])[0]["event"]
+    assert updated["data"]["object"]["items"] == got["items"]
+    assert [i["price"]["id"] for i in updated["data"]["previous_attributes"]["items"]["data"]] \
+        == [addon["monthly"]["id"]]
+
+    for data, param in (({"price": catalog["monthly"]["id"]}, "price"),  # already there
+                        ({"price": addon["yearly"]["id"]}, "price"),  # another interval
+                        ({"price": "price_missing"}, "price"),
+                        ({"price": catalog["one_time"]["id"]}, "price"),
+                        ({"price": catalog["monthly"]["id"], "subscription": "sub_missing"},
+                         "subscription")):
+        status, body, _ = api.call("POST", "/v1/subscription_items",
+                                   dict({"subscription": sub["id"]}, **data))
+        assert (status, body["error"]["param"]) == (400, param), body
+    status, body, _ = api.call("POST", "/v1/subscriptions", {
+        "customer": customer["id"], "items[0][price]": addon["monthly"]["id"],
+        "items[1][price]": addon["yearly"]["id"]})
+    assert (status, body["error"]["param"]) == (400, "items[1][price]")
+
+    gone = api.ok("DELETE", "/v1/subscription_items/" + item["id"])
+    assert gone == {"id": item["id"], "object": "subscription_item", "deleted": True}
+    assert [i["price"]["id"] for i in api.get("/v1/subscriptions/" + sub["id"])
+            ["items"]["data"]] == [addon["monthly"]["id"]]
+    receiver.find("customer.subscription.updated", sub["id"], count=2)
+
+
+def test_a_subscription_checkout_should_take_two_recurring_line_items(
+        api, catalog, addon, receiver):
+    customer = new_customer(api, "two-lines@example.com")
+    session = subscription_session(api, catalog, customer, **{
+        "line_items[0][price]": addon["monthly"]["id"],
+        "line_items[1][price]": catalog["monthly"]["id"], "line_items[1][quantity]": 1})
+    assert session["amount_total"] == 1800
+    done = api.ok("POST", "/_test/checkout/sessions/%s/complete" % session["id"], {})
+    assert done["payment_status"] == "paid"
+    sub = api.get("/v1/subscriptions/" + done["subscription"])
+    assert_items(sub, [addon["monthly"], catalog["monthly"]],
+                 [addon["product"], catalog["product"]])
+    assert api.get("/v1/invoices/" + sub["latest_invoice"])["amount_paid"] == 1800
+    created = receiver.find("customer.subscription.created", sub["id"])[0]["event"]
+    assert len(created["data"]["object"]["items"]["data"]) == 2
+
+
+# -- promotion codes -----------------------------------------------------------------------
+
+def payment_session(api, catalog, **extra):
+    return api.call("POST", "/v1/checkout/sessions", dict({
+        "mode": "payment", "line_items[0][price]": catalog["one_time"]["id"],
+        "line_items[0][quantity]": 1, "success_url": "http://127.0.0.1:9/ok"}, **extra))
+
+
+def test_an_unknown_promotion_code_at_checkout_should_be_a_stripe_400(api, catalog):
+    status, body, _ = payment_session(api, catalog,
+                                      **{"discounts[0][promotion_code]": "promo_unknown"})
+    assert status == 400
+    assert body == {"error": {"type": "invalid_request_error", "code": "resource_missing",
+                              "param": "discounts[0][promotion_code]",
+                              "message": "No such promotion code: 'promo_unknown'"}}
+    status, body, _ = payment_session(api, catalog, **{"discounts[0][coupon]": "NOPE"})
+    assert (status, body["error"]["code"], body["error"]["param"]) \
+        == (400, "resource_missing", "discounts[0][coupon]")
+
+
+def test_promotion_codes_should_be_created_listed_and_accepted_at_checkout(
+        api, catalog, receiver):
+    coupon = api.ok("POST", "/v1/coupons", {"percent_off": 20, "duration": "once",
+                                            "name": "Launch"})
+    assert coupon["object"] == "coupon" and len(coupon["id"]) == 8
+    assert api.get("/v1/coupons/" + coupon["id"])["name"] == "Launch"
+    assert_shape(coupon, "Coupon")
+    promo = api.ok("POST", "/v1/promotion_codes", {
+        "promotion[type]": "coupon", "promotion[coupon]": coupon["id"], "code": "LAUNCH20",
+        "metadata[campaign]": "launch"})
+    assert promo["id"].startswith("promo_") and promo["object"] == "promotion_code"
+    assert (promo["code"], promo["active"], promo["times_redeemed"]) == ("LAUNCH20", True, 0)
+    assert promo["promotion"] == {"type": "coupon", "coupon": coupon["id"]}
+    assert_shape(promo, "PromotionCode")
+    receiver.find("promotion_code.created", promo["id"])
+    status, body, _ = api.call("POST", "/v1/promotion_codes",
+                               {"coupon": coupon["id"], "code": "launch20"})
+    assert (status, body["error"]["param"]) == (400, "code")
+    legacy = api.ok("POST", "/v1/promotion_codes", {"coupon": coupon["id"], "code": "OTHER"})
+    assert legacy["promotion"]["coupon"] == coupon["id"]
+    status, body, _ = api.call("POST", "/v1/promotion_codes", {"coupon": "NOPE"})
+    assert (status, body["error"]["code"]) == (400, "resource_missing")
+
+    found = api.get("/v1/promotion_codes", code="launch20")
+    assert [p["id"] for p in found["data"]] == [promo["id"]]
+    assert_shape(found, "List<PromotionCode>")
+    expanded = api.get("/v1/promotion_codes/" + promo["id"],
+                       **{"expand[]": "promotion.coupon"})
+    assert expanded["promotion"]["coupon"]["percent_off"] == 20
+
+    status, session, _ = payment_session(api, catalog, customer_email="promo@example.com",
+                                         **{"discounts[0][promotion_code]": promo["id"]})
+    assert status == 200, session
+    assert session["discounts"] == [{"coupon": None, "promotion_code": promo["id"]}]
+    assert_shape(session, "CheckoutSession")
+    api.ok("POST", "/_test/checkout/sessions/%s/complete" % session["id"], {})
+    assert api.get("/v1/promotion_codes/" + promo["id"])["times_redeemed"] == 1
+
+    off = api.ok("POST", "/v1/promotion_codes/" + promo["id"], {"active": "false"})
+    assert off["active"] is False
+    status, body, _ = payment_session(api, catalog,
+                                      **{"discounts[0][promotion_code]": promo["id"]})
+    assert (status, body["error"]["param"]) == (400, "discounts[0][promotion_code]")
+    status, session, _ = payment_session(api, catalog, **{"discounts[0][coupon]": coupon["id"]})
+    assert status == 200 and session["discounts"] == [{"coupon": coupon["id"],
+                                                       "promotion_code": None}]
+
+
+# -- guest checkout ------------------------------------------------------------------------
+
+def completed_event(receiver, session_id):
+    event = receiver.find("checkout.session.completed", session_id)[0]["event"]
+    assert_shape(event, "Event")
+    return event["data"]["object"]
+
+
+def test_a_guest_payment_checkout_should_complete_without_a_customer(api, catalog, receiver):
+    # customer_creation absent (Stripe's default in payment mode: if_required)
+    status, session, _ = payment_session(api, catalog, customer_email="guest@example.com")
+    assert status == 200 and session["customer_creation"] == "if_required"
+    done = api.ok("POST", "/_test/checkout/sessions/%s/complete" % session["id"], {})
+    assert (done["status"], done["payment_status"], done["customer"]) \
+        == ("complete", "paid", None)
+    completed = completed_event(receiver, session["id"])
+    assert completed["customer"] is None
+    assert completed["customer_details"]["email"] == "guest@example.com"
+    pi = api.get("/v1/payment_intents/" + completed["payment_intent"])
+    assert pi["status"] == "succeeded" and pi["customer"] is None
+
+    # no customer_email: the e-mail given when paying (test route form `email`)
+    status, session, _ = payment_session(api, catalog, customer_creation="if_required")
+    assert status == 200
+    api.ok("POST", "/_test/checkout/sessions/%s/complete" % session["id"],
+           {"email": "walk-in@example.com"})
+    completed = completed_event(receiver, session["id"])
+    assert completed["customer"] is None
+    assert completed["customer_details"]["email"] == "walk-in@example.com"
+
+    # ... or on the pay page
+    status, session, _ = payment_session(api, catalog)
+    page = urllib.request.urlopen(session["url"], timeout=10).read().decode()
+    assert 'name=email' in page
+    conn = http.client.HTTPConnection(urllib.parse.urlsplit(api.base).netloc, timeout=10)
+    conn.request("POST", "/checkout/pay/" + session["id"],
+                 urllib.parse.urlencode({"action": "pay", "email": "page@example.com"}),
+                 {"Content-Type": "application/x-www-form-urlencoded"})
+    response = conn.getresponse()
+    assert response.status == 303 and response.getheader("Location") == "http://127.0.0.1:9/ok"
+    conn.close()
+    completed = completed_event(receiver, session["id"])
+    assert completed["customer"] is None
+    assert completed["customer_details"]["email"] == "page@example.com"
