@@ -140,7 +140,8 @@ where
         {
             let subscriptions = self.payments.subscriptions_of(&customer_id).await?;
             let already = subscriptions.iter().any(|subscription| {
-                subscription.plan.as_ref() == Some(plan) && self.policy.entitles(subscription, now)
+                subscription.plans().any(|named| named == plan)
+                    && self.policy.entitles(subscription, now)
             });
             if already {
                 return Err(CheckoutError::AlreadySubscribed);

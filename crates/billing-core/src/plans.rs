@@ -114,22 +114,33 @@ impl PlanCatalog {
         self.plans.iter().position(|plan| &plan.name == name)
     }
 
-    /// The plan the subscriptions entitle to: the highest known plan among entitling
-    /// subscriptions, else the lowest plan.
+    /// The highest plan of the deployment among these plans.
+    pub fn highest<'a, 'p>(
+        &'a self,
+        plans: impl IntoIterator<Item = &'p PlanName>,
+    ) -> Option<&'a PlanConfig> {
+        plans
+            .into_iter()
+            .filter_map(|plan| self.rank(plan))
+            .max()
+            .map(|rank| &self.plans[rank])
+    }
+
+    /// The plan the subscriptions entitle to: the highest known plan among all items of the
+    /// entitling subscriptions, else the lowest plan.
     pub fn effective_plan<'a>(
         &'a self,
         subscriptions: impl IntoIterator<Item = &'a SubscriptionState>,
         policy: &AccessPolicy,
         now: i64,
     ) -> &'a PlanConfig {
-        subscriptions
-            .into_iter()
-            .filter(|subscription| policy.entitles(subscription, now))
-            .filter_map(|subscription| subscription.plan.as_ref())
-            .filter_map(|plan| self.rank(plan))
-            .max()
-            .map(|rank| &self.plans[rank])
-            .unwrap_or_else(|| self.lowest())
+        self.highest(
+            subscriptions
+                .into_iter()
+                .filter(|subscription| policy.entitles(subscription, now))
+                .flat_map(SubscriptionState::plans),
+        )
+        .unwrap_or_else(|| self.lowest())
     }
 }
 
@@ -210,14 +221,13 @@ impl fmt::Display for SubscriptionStatus {
 
 /// What we keep of a Stripe subscription.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(from = "StoredSubscriptionState")]
 pub struct SubscriptionState {
     pub id: String,
     pub customer_id: String,
     pub status: SubscriptionStatus,
-    /// From the product's (or price's) metadata `plan`; `None` when it names none.
-    pub plan: Option<PlanName>,
-    pub price_id: Option<String>,
-    pub product_id: Option<String>,
+    /// Every item, in Stripe's order (an add-on may come before the plan's price).
+    pub items: Vec<SubscriptionItemState>,
     /// Unix seconds; on the subscription in old API versions, on its items in current ones.
     pub current_period_end: Option<i64>,
     pub cancel_at_period_end: bool,
@@ -227,6 +237,85 @@ pub struct SubscriptionState {
     pub created: i64,
     /// The subscription's metadata, e.g. `cognito_sub` to find the user it belongs to.
     pub metadata: BTreeMap<String, String>,
+}
+
+/// One item of a subscription: its price, the price's product, and the plan they name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SubscriptionItemState {
+    pub price_id: Option<String>,
+    pub product_id: Option<String>,
+    /// From the price's (or its product's) metadata `plan`; `None` when neither names one or
+    /// the product has not been read yet.
+    pub plan: Option<PlanName>,
+}
+
+impl SubscriptionState {
+    /// The plans its items name, in item order.
+    pub fn plans(&self) -> impl Iterator<Item = &PlanName> {
+        self.items.iter().filter_map(|item| item.plan.as_ref())
+    }
+
+    /// The products of its items, in item order, once each.
+    pub fn product_ids(&self) -> Vec<&str> {
+        let mut products: Vec<&str> = Vec::new();
+        for product in self
+            .items
+            .iter()
+            .filter_map(|item| item.product_id.as_deref())
+        {
+            if !products.contains(&product) {
+                products.push(product);
+            }
+        }
+        products
+    }
+}
+
+/// A stored subscription as any version wrote it: before several items were kept, one
+/// `plan` / `price_id` / `product_id` stood for the first item.
+#[derive(serde::Deserialize)]
+struct StoredSubscriptionState {
+    id: String,
+    customer_id: String,
+    status: SubscriptionStatus,
+    items: Option<Vec<SubscriptionItemState>>,
+    plan: Option<PlanName>,
+    price_id: Option<String>,
+    product_id: Option<String>,
+    current_period_end: Option<i64>,
+    cancel_at_period_end: bool,
+    past_due_since: Option<i64>,
+    created: i64,
+    #[serde(default)]
+    metadata: BTreeMap<String, String>,
+}
+
+impl From<StoredSubscriptionState> for SubscriptionState {
+    fn from(stored: StoredSubscriptionState) -> Self {
+        let legacy = SubscriptionItemState {
+            price_id: stored.price_id,
+            product_id: stored.product_id,
+            plan: stored.plan,
+        };
+        let items = stored.items.unwrap_or_else(|| {
+            if legacy == SubscriptionItemState::default() {
+                Vec::new()
+            } else {
+                vec![legacy]
+            }
+        });
+        Self {
+            id: stored.id,
+            customer_id: stored.customer_id,
+            status: stored.status,
+            items,
+            current_period_end: stored.current_period_end,
+            cancel_at_period_end: stored.cancel_at_period_end,
+            past_due_since: stored.past_due_since,
+            created: stored.created,
+            metadata: stored.metadata,
+        }
+    }
 }
 
 /// What `past_due` means for access (the dunning policy from config).
@@ -305,9 +394,10 @@ mod tests {
             id: format!("sub_{plan}_{status}"),
             customer_id: "cus_1".into(),
             status: status.parse().unwrap(),
-            plan: PlanName::parse(plan),
-            price_id: None,
-            product_id: None,
+            items: vec![SubscriptionItemState {
+                plan: PlanName::parse(plan),
+                ..Default::default()
+            }],
             current_period_end: Some(1_000),
             cancel_at_period_end: false,
             past_due_since: None,
@@ -353,6 +443,50 @@ mod tests {
         let catalog = catalog();
         let plan = catalog.effective_plan(&subscriptions, &AccessPolicy::default(), NOW);
         assert_eq!(plan.name.as_str(), "pro");
+    }
+
+    #[test]
+    fn when_a_subscription_has_several_items_should_take_the_highest_plan_of_all() {
+        let mut add_on_first = subscription("active", "");
+        add_on_first.items.push(SubscriptionItemState {
+            plan: PlanName::parse("enterprise"),
+            ..Default::default()
+        });
+        add_on_first.items.push(SubscriptionItemState {
+            plan: PlanName::parse("pro"),
+            ..Default::default()
+        });
+        let catalog = catalog();
+        let plan = catalog.effective_plan([&add_on_first], &AccessPolicy::default(), NOW);
+        assert_eq!(plan.name.as_str(), "enterprise");
+    }
+
+    #[test]
+    fn when_a_stored_subscription_predates_items_should_read_its_one_item() {
+        let stored = serde_json::json!({
+            "id": "sub_1", "customer_id": "cus_1", "status": "active", "plan": "pro",
+            "price_id": "price_pro", "product_id": "prod_pro", "current_period_end": 5,
+            "cancel_at_period_end": false, "past_due_since": null, "created": 1, "metadata": {}
+        });
+        let state: SubscriptionState = serde_json::from_value(stored).unwrap();
+        assert_eq!(
+            state.items,
+            [SubscriptionItemState {
+                price_id: Some("price_pro".into()),
+                product_id: Some("prod_pro".into()),
+                plan: PlanName::parse("pro"),
+            }]
+        );
+        let round_trip: SubscriptionState =
+            serde_json::from_value(serde_json::to_value(&state).unwrap()).unwrap();
+        assert_eq!(round_trip, state);
+        let no_item = serde_json::json!({
+            "id": "sub_2", "customer_id": "cus_1", "status": "incomplete", "plan": null,
+            "price_id": null, "product_id": null, "current_period_end": null,
+            "cancel_at_period_end": false, "past_due_since": null, "created": 1, "metadata": {}
+        });
+        let state: SubscriptionState = serde_json::from_value(no_item).unwrap();
+        assert!(state.items.is_empty());
     }
 
     #[test]

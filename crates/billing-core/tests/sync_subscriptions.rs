@@ -117,3 +117,44 @@ async fn when_a_delivery_fails_half_way_should_release_the_event_and_the_retry_s
     assert_eq!(plan(&fakes).as_deref(), Some("pro"));
     assert_eq!(key_plans(&fakes), (vec!["up_pro".to_owned()], true));
 }
+
+/// An add-on item first and the plan's price second: the plan is the highest among all items,
+/// whether it comes from the event or from Stripe (two events in the same second).
+#[tokio::test]
+async fn when_an_add_on_comes_before_the_plan_should_take_the_highest_plan_of_all_items() {
+    let fakes = linked_fakes().await;
+    fakes.stripe.add_product("prod_addon", "");
+    let mut two_items = sub_event("evt_1", "customer.subscription.created", 100, "active");
+    let pro_item = two_items["data"]["object"]["items"]["data"][0].clone();
+    let mut add_on = pro_item.clone();
+    add_on["id"] = json!("si_addon");
+    add_on["price"]["id"] = json!("price_addon");
+    add_on["price"]["product"] = json!("prod_addon");
+    two_items["data"]["object"]["items"]["data"] = json!([add_on, pro_item]);
+    assert_eq!(apply(&fakes, &two_items).await.unwrap(), Outcome::Applied);
+    assert_eq!(plan(&fakes).as_deref(), Some("pro"));
+    assert_eq!(key_plans(&fakes).0, ["up_pro"]);
+
+    // The same second: Stripe's copy, read back with both items, settles it.
+    let mut current = current_subscription("active");
+    current.items.insert(
+        0,
+        billing_core::plans::SubscriptionItemState {
+            price_id: Some("price_addon".into()),
+            product_id: Some("prod_addon".into()),
+            plan: None,
+        },
+    );
+    fakes.stripe.set_subscription(current);
+    let mut tie = two_items.clone();
+    tie["id"] = json!("evt_2");
+    tie["type"] = json!("customer.subscription.updated");
+    apply(&fakes, &tie).await.unwrap();
+    assert_eq!(plan(&fakes).as_deref(), Some("pro"));
+    let stored = fakes.store.stored_subscriptions();
+    assert_eq!(stored[0].items.len(), 2);
+    assert_eq!(
+        stored[0].items[1].plan.as_ref().map(|p| p.as_str()),
+        Some("pro")
+    );
+}

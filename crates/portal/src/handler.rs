@@ -5,6 +5,7 @@
 use billing_core::domain::{CognitoUser, UserSub};
 use billing_core::http::{ApiError, caller, json_body, json_response, no_content, now, respond};
 use billing_core::inputs::ReturnPath;
+use billing_core::plans::{PlanCatalog, PlanName};
 use billing_core::portal::AccountOverview;
 use billing_core::ports::{AccountStore, Payments};
 use billing_core::ports::{ApiKeys, Directory, PortalFlow};
@@ -114,7 +115,10 @@ where
 
     async fn me(&self, sub: &UserSub) -> Result<Response<Body>, ApiError> {
         let account = self.service().overview(sub, now()).await?;
-        Ok(json_response(StatusCode::OK, &overview_json(&account)))
+        Ok(json_response(
+            StatusCode::OK,
+            &overview_json(&account, &self.account.plans),
+        ))
     }
 
     async fn delete_me(&self, user: &CognitoUser) -> Result<Response<Body>, ApiError> {
@@ -124,7 +128,7 @@ where
 }
 
 /// What `GET /me` answers. The key's value is shown to its owner only, here.
-fn overview_json(account: &AccountOverview) -> Value {
+fn overview_json(account: &AccountOverview, plans: &PlanCatalog) -> Value {
     let subscriptions: Vec<Value> = account
         .subscriptions
         .iter()
@@ -132,7 +136,12 @@ fn overview_json(account: &AccountOverview) -> Value {
             json!({
                 "id": subscription.id,
                 "status": subscription.status.as_str(),
-                "plan": subscription.plan.as_ref().map(|plan| plan.as_str()),
+                // The highest of the deployment's plans among its items, else the first named.
+                "plan": plans
+                    .highest(subscription.plans())
+                    .map(|plan| &plan.name)
+                    .or_else(|| subscription.plans().next())
+                    .map(PlanName::as_str),
                 "current_period_end": subscription.current_period_end,
                 "cancel_at_period_end": subscription.cancel_at_period_end,
             })

@@ -32,7 +32,7 @@ use tokio::sync::Mutex;
 use crate::config::StripeConfig;
 use crate::domain::{CustomerId, Email, NewCustomer, StripeCustomer, UserSub, customer_metadata};
 use crate::error::{Error, Result, Upstream};
-use crate::plans::{PlanName, SubscriptionState};
+use crate::plans::{PlanName, SubscriptionItemState, SubscriptionState};
 use crate::ports::{Billing, Checkout};
 use crate::ports::{
     CheckoutMode, CheckoutSessionInfo, CreatedSession, NewCheckoutSession, NewPortalSession,
@@ -153,11 +153,14 @@ impl StripeBilling {
     }
 
     async fn to_subscription_state(&self, subscription: Subscription) -> Result<SubscriptionState> {
-        let first_item = subscription.items.data.first();
-        let plan = match first_item {
-            Some(item) => self.price_plan(&item.price).await?,
-            None => None,
-        };
+        let mut items = Vec::with_capacity(subscription.items.data.len());
+        for item in &subscription.items.data {
+            items.push(SubscriptionItemState {
+                price_id: Some(item.price.id.to_string()),
+                product_id: Some(item.price.product.id().to_string()),
+                plan: self.price_plan(&item.price).await?,
+            });
+        }
         Ok(SubscriptionState {
             id: subscription.id.to_string(),
             customer_id: subscription.customer.id().to_string(),
@@ -166,9 +169,7 @@ impl StripeBilling {
                 .as_str()
                 .parse()
                 .unwrap_or_else(|never| match never {}),
-            plan,
-            price_id: first_item.map(|item| item.price.id.to_string()),
-            product_id: first_item.map(|item| item.price.product.id().to_string()),
+            items,
             current_period_end: subscription
                 .items
                 .data

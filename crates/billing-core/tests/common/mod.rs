@@ -125,7 +125,7 @@ pub fn current_subscription(status: &str) -> SubscriptionState {
     let raw = sub_event("x", "customer.subscription.updated", 1, status).to_string();
     match parse_event(raw.as_bytes()).unwrap().object {
         EventObject::Subscription(mut subscription) => {
-            subscription.plan = billing_core::plans::PlanName::parse("pro");
+            subscription.items[0].plan = billing_core::plans::PlanName::parse("pro");
             subscription
         }
         _ => unreachable!("a subscription event"),

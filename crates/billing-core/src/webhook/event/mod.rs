@@ -439,7 +439,7 @@ mod tests {
                 "cancel_at_period_end": null,
             }),
         ));
-        assert_eq!(subscription.price_id, None);
+        assert!(subscription.items.is_empty());
         assert_eq!(subscription.current_period_end, None);
         assert!(!subscription.cancel_at_period_end);
         assert!(subscription.metadata.is_empty());

@@ -6,7 +6,7 @@ use super::Metadata;
 use super::expandable::{
     Expandable, RawIdOnly, RawList, RawPriceRef, id_of, null_as_default, plan_of, product_id_of,
 };
-use crate::plans::SubscriptionState;
+use crate::plans::{SubscriptionItemState, SubscriptionState};
 
 #[derive(Deserialize)]
 pub(super) struct RawSubscription {
@@ -35,36 +35,42 @@ struct RawSubscriptionItem {
 
 impl From<RawSubscription> for SubscriptionState {
     fn from(raw: RawSubscription) -> Self {
-        let items = raw.items.map(|list| list.data).unwrap_or_default();
-        let items_period_end = items
+        let raw_items = raw.items.map(|list| list.data).unwrap_or_default();
+        let items_period_end = raw_items
             .iter()
             .filter_map(|item| item.current_period_end)
             .max();
         // A current item may also carry a legacy `plan`; its `price` is the reference.
-        let first = items.first();
-        let price = first.and_then(|item| item.price.as_ref());
-        let legacy_plan = first
-            .and_then(|item| item.plan.as_ref())
-            .or(raw.plan.as_ref());
-        let priced = price.or(legacy_plan);
+        let mut items: Vec<SubscriptionItemState> = raw_items
+            .iter()
+            .filter_map(|item| item.price.as_ref().or(item.plan.as_ref()))
+            .map(item_state)
+            .collect();
+        if items.is_empty()
+            && let Some(plan) = &raw.plan
+        {
+            items.push(item_state(plan));
+        }
         let Ok(status) = raw.status.parse();
         SubscriptionState {
             id: raw.id,
             customer_id: raw.customer.id().to_owned(),
             status,
-            plan: price
-                .and_then(plan_of)
-                .or_else(|| legacy_plan.and_then(plan_of)),
-            price_id: id_of(priced),
-            product_id: price
-                .and_then(product_id_of)
-                .or_else(|| legacy_plan.and_then(product_id_of)),
+            items,
             current_period_end: items_period_end.or(raw.current_period_end),
             cancel_at_period_end: raw.cancel_at_period_end,
             past_due_since: None,
             created: raw.created,
             metadata: raw.metadata,
         }
+    }
+}
+
+fn item_state(price: &Expandable<RawPriceRef>) -> SubscriptionItemState {
+    SubscriptionItemState {
+        price_id: id_of(Some(price)),
+        product_id: product_id_of(price),
+        plan: plan_of(price),
     }
 }
 
@@ -88,10 +94,12 @@ mod tests {
                 id: "sub_1Pgc6rB7WZ01zgkWNy0Cn5nw".into(),
                 customer_id: "cus_QXg1o8vcGmoR32".into(),
                 status: SubscriptionStatus::Active,
-                plan: None,
                 // The item's price, not its legacy `plan` (obj_123, product null).
-                price_id: Some("price_1PgafmB7WZ01zgkW6dKueIc5".into()),
-                product_id: Some("prod_QXg1hqf4jFNsqG".into()),
+                items: vec![SubscriptionItemState {
+                    price_id: Some("price_1PgafmB7WZ01zgkW6dKueIc5".into()),
+                    product_id: Some("prod_QXg1hqf4jFNsqG".into()),
+                    plan: None,
+                }],
                 current_period_end: Some(976_287_773),
                 cancel_at_period_end: true,
                 past_due_since: None,
@@ -118,15 +126,15 @@ mod tests {
         object["metadata"] = json!({ "cognito_sub": "4f1c-sub" });
         object["items"]["data"][0]["price"]["metadata"] = json!({ "plan": "pro" });
         let by_price = subscription(parse("customer.subscription.created", object.clone()));
-        assert_eq!(by_price.plan, plan("pro"));
+        assert_eq!(by_price.items[0].plan, plan("pro"));
         assert_eq!(by_price.metadata, metadata(&[("cognito_sub", "4f1c-sub")]));
 
         object["items"]["data"][0]["price"]["metadata"] = json!({});
         object["items"]["data"][0]["price"]["product"] =
             json!({ "id": "prod_expanded", "object": "product", "metadata": { "plan": "team" } });
         let by_product = subscription(parse("customer.subscription.created", object));
-        assert_eq!(by_product.plan, plan("team"));
-        assert_eq!(by_product.product_id.as_deref(), Some("prod_expanded"));
+        assert_eq!(by_product.items[0].plan, plan("team"));
+        assert_eq!(by_product.product_ids(), ["prod_expanded"]);
     }
 
     #[test]
@@ -140,9 +148,11 @@ mod tests {
                 id: "sub_LocalPro000001".into(),
                 customer_id: "cus_LocalAlice0001".into(),
                 status: SubscriptionStatus::Active,
-                plan: plan("pro"),
-                price_id: Some("price_LocalPro00001".into()),
-                product_id: Some("prod_LocalPro00001".into()),
+                items: vec![SubscriptionItemState {
+                    price_id: Some("price_LocalPro00001".into()),
+                    product_id: Some("prod_LocalPro00001".into()),
+                    plan: plan("pro"),
+                }],
                 current_period_end: Some(1_702_592_090),
                 cancel_at_period_end: false,
                 past_due_since: None,
@@ -161,9 +171,48 @@ mod tests {
         });
         let subscription = subscription(parse("customer.subscription.updated", object));
         assert_eq!(subscription.status, SubscriptionStatus::PastDue);
-        assert_eq!(subscription.price_id.as_deref(), Some("gold"));
-        assert_eq!(subscription.product_id.as_deref(), Some("prod_gold"));
-        assert_eq!(subscription.plan, None);
+        assert_eq!(
+            subscription.items,
+            [SubscriptionItemState {
+                price_id: Some("gold".into()),
+                product_id: Some("prod_gold".into()),
+                plan: None,
+            }]
+        );
         assert_eq!(subscription.current_period_end, Some(1_500_100_000));
+    }
+
+    #[test]
+    fn when_subscription_has_an_add_on_before_the_plan_should_keep_every_item() {
+        let mut object = stripe_fixture("subscription");
+        let mut pro = object["items"]["data"][0].clone();
+        object["items"]["data"][0]["price"]["id"] = json!("price_addon");
+        object["items"]["data"][0]["price"]["product"] =
+            json!({ "id": "prod_addon", "object": "product", "metadata": {} });
+        pro["id"] = json!("si_pro");
+        pro["price"]["id"] = json!("price_pro");
+        pro["price"]["product"] = json!("prod_pro");
+        pro["price"]["metadata"] = json!({ "plan": "pro" });
+        object["items"]["data"].as_array_mut().unwrap().push(pro);
+        let subscription = subscription(parse("customer.subscription.updated", object));
+        assert_eq!(
+            subscription.items,
+            [
+                SubscriptionItemState {
+                    price_id: Some("price_addon".into()),
+                    product_id: Some("prod_addon".into()),
+                    plan: None,
+                },
+                SubscriptionItemState {
+                    price_id: Some("price_pro".into()),
+                    product_id: Some("prod_pro".into()),
+                    plan: plan("pro"),
+                },
+            ]
+        );
+        assert_eq!(
+            subscription.plans().collect::<Vec<_>>(),
+            [&plan("pro").unwrap()]
+        );
     }
 }

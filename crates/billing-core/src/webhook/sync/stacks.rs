@@ -59,10 +59,15 @@ impl<P: SyncPorts> SyncService<'_, P> {
         subscription: &SubscriptionState,
         now: i64,
     ) -> Result<()> {
-        let Some(product) = &subscription.product_id else {
-            return Ok(());
-        };
-        let Some(named) = self.billing.product_stack_template(product).await? else {
+        // One stack per subscription: the first of its products that names a template.
+        let mut named_by = None;
+        for product in subscription.product_ids() {
+            if let Some(named) = self.billing.product_stack_template(product).await? {
+                named_by = Some((product, named));
+                break;
+            }
+        }
+        let Some((product, named)) = named_by else {
             return Ok(());
         };
         let Some(template_url) = self.settings.stack_templates.admit(&named) else {

@@ -16,10 +16,13 @@ impl<P: SyncPorts> SyncService<'_, P> {
         delivery: Delivery<'_>,
         mut subscription: SubscriptionState,
     ) -> Result<Outcome> {
-        if subscription.plan.is_none()
-            && let Some(product) = &subscription.product_id
-        {
-            subscription.plan = self.billing.product_plan(product).await?;
+        // Events name a price's product by id: its plan is read once per product.
+        for item in &mut subscription.items {
+            if item.plan.is_none()
+                && let Some(product) = &item.product_id
+            {
+                item.plan = self.billing.product_plan(product).await?;
+            }
         }
         let customer_id = parse_customer(&subscription.customer_id)?;
         let stored = self
