@@ -12,7 +12,7 @@
 //! |                  |            | hash), TTL 7 days       | account deletion                             |
 //!
 //! | `CUSTOMER#<cus>` | `SUB#<id>`  | subscription state + the `created`/id of its event | Query: the customer's subscriptions (reconcile) |
-//! | `CUSTOMER#<cus>` | `INVOICE#<id>`, `PAYMENT#<id>`, `CHECKOUT#<cs>`, `PROFILE`, `DELINQUENCY` | records a billing page shows (`ports::BillingRecord`) | Query by customer |
+//! | `CUSTOMER#<cus>` | `INVOICE#<id>`, `PAYMENT#<pi>`, `INVOICE_PAYMENT#<pi>`, `CHECKOUT#<cs>`, `PROFILE`, `DELINQUENCY` | records a billing page shows (`ports::BillingRecord`) | Query by customer |
 //! | `PRODUCT#<id>` / `PRICE#<id>` / `TAX_RATE#<id>` | same word | the catalogue | GetItem; gsi1 `LOOKUP#<lookup_key>`: price by lookup key |
 //! | `EVENT#<evt>`    | `EVENT`    | processed Stripe event: processing (with a lease) or done; TTL 35 days | conditional PutItem per delivery |
 //! | `UNMAPPED#<cus>` | `EVENT#<evt>` | event of a customer nobody is linked to; TTL 35 days | gsi1 `UNMAPPED` / `<created>#<cus>`: list them |
@@ -117,6 +117,11 @@ pub fn invoice_sk(invoice_id: &str) -> String {
 
 pub fn payment_sk(payment_intent_id: &str) -> String {
     format!("PAYMENT#{payment_intent_id}")
+}
+
+/// Which invoice the payment intent paid (from `invoice_payment` events).
+pub fn invoice_payment_sk(payment_intent_id: &str) -> String {
+    format!("INVOICE_PAYMENT#{payment_intent_id}")
 }
 
 pub fn product_pk(product_id: &str) -> String {

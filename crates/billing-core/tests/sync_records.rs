@@ -6,6 +6,7 @@ mod common;
 
 use billing_core::domain::CustomerId;
 use billing_core::ports::{BillingRecord, Checkout, CheckoutMode, NewCheckoutSession, RecordKind};
+use billing_core::webhook::sync::Outcome;
 use billing_core::webhook::{EventObject, parse_event};
 use common::*;
 use serde_json::{Value, json};
@@ -119,4 +120,76 @@ fn every_sample_stripe_event_should_parse() {
             "{path:?}"
         );
     }
+}
+
+/// Since API 2025-03-31 payment intents carry no `invoice`: `invoice_payment.paid` says which
+/// invoice a payment paid, and that link is kept beside the payment, whatever came first.
+#[tokio::test]
+async fn an_invoice_payment_should_keep_which_invoice_the_payment_paid() {
+    let fakes = linked_fakes().await;
+    fakes.stripe.add_payment_intent("pi_1", CUSTOMER);
+    let succeeded = event(
+        "evt_pi",
+        "payment_intent.succeeded",
+        20,
+        json!({"id": "pi_1", "object": "payment_intent", "customer": CUSTOMER, "amount": 1500,
+               "amount_received": 1500, "currency": "usd", "status": "succeeded"}),
+    );
+    let paid = event(
+        "evt_inpay",
+        "invoice_payment.paid",
+        20,
+        json!({"id": "inpay_1", "object": "invoice_payment", "invoice": "in_1", "amount_paid": 1500,
+               "currency": "usd", "status": "paid", "is_default": true,
+               "payment": {"type": "payment_intent", "payment_intent": "pi_1"}}),
+    );
+    // The link first, then the payment in the same second: neither overwrites the other.
+    assert_eq!(apply(&fakes, &paid).await.unwrap(), Outcome::Applied);
+    assert_eq!(apply(&fakes, &succeeded).await.unwrap(), Outcome::Applied);
+    let Some(BillingRecord::InvoicePayment {
+        customer_id,
+        invoice_payment,
+        ..
+    }) = fakes.store.record(RecordKind::InvoicePayment, "pi_1")
+    else {
+        panic!("the invoice payment is recorded");
+    };
+    assert_eq!(customer_id, CUSTOMER);
+    assert_eq!(invoice_payment.invoice, "in_1");
+    assert_eq!(invoice_payment.amount_paid, Some(1500));
+    assert!(fakes.store.record(RecordKind::Payment, "pi_1").is_some());
+
+    // A payment of a guest (no customer) has nothing to be kept under.
+    let guest = event(
+        "evt_inpay_guest",
+        "invoice_payment.paid",
+        21,
+        json!({"id": "inpay_2", "object": "invoice_payment", "invoice": "in_2", "status": "paid",
+               "payment": {"type": "payment_intent", "payment_intent": "pi_guest"}}),
+    );
+    assert_eq!(apply(&fakes, &guest).await.unwrap(), Outcome::Ignored);
+}
+
+/// A guest's paid Checkout (payment mode, no customer) is parked with its session, not dropped.
+#[tokio::test]
+async fn a_paid_guest_checkout_should_be_parked_not_dropped() {
+    let fakes = linked_fakes().await;
+    let mut guest = checkout_completed("evt_guest", 30, "paid", None, "payer@example.com");
+    guest["data"]["object"]["customer"] = Value::Null;
+    guest["data"]["object"]["mode"] = json!("payment");
+    guest["data"]["object"]["subscription"] = Value::Null;
+    guest["data"]["object"]["payment_intent"] = json!("pi_guest");
+    assert_eq!(apply(&fakes, &guest).await.unwrap(), Outcome::Unmapped);
+    assert_eq!(
+        fakes.store.unmapped(),
+        [(
+            "guest-checkout:cs_test_1".to_owned(),
+            "evt_guest".to_owned()
+        )]
+    );
+    // Unpaid, or without any e-mail: nothing to match later.
+    let mut unpaid = guest.clone();
+    unpaid["id"] = json!("evt_guest_unpaid");
+    unpaid["data"]["object"]["payment_status"] = json!("unpaid");
+    assert_eq!(apply(&fakes, &unpaid).await.unwrap(), Outcome::Ignored);
 }

@@ -19,12 +19,14 @@ use stripe_checkout::checkout_session::{
     CreateCheckoutSessionLineItems, CreateCheckoutSessionSubscriptionData,
     ListLineItemsCheckoutSession, RetrieveCheckoutSession,
 };
+use stripe_client_core::{RequestBuilder, StripeMethod};
 use stripe_core::Customer;
 use stripe_core::customer::{CreateCustomer, DeleteCustomer, SearchCustomer};
 use stripe_product::price::ListPrice;
 use stripe_product::product::RetrieveProduct;
 use stripe_shared::{
-    CheckoutSessionBillingAddressCollection, CheckoutSessionMode, Price, Subscription,
+    CheckoutSessionBillingAddressCollection, CheckoutSessionMode, PaymentIntent, Price,
+    Subscription,
 };
 use stripe_types::Expandable;
 use tokio::sync::Mutex;
@@ -279,6 +281,21 @@ impl Billing for StripeBilling {
 
     async fn product_plan(&self, product_id: &str) -> Result<Option<PlanName>> {
         self.cached_product_plan(product_id).await
+    }
+
+    async fn payment_intent_customer(&self, payment_intent_id: &str) -> Result<Option<String>> {
+        // A plain GET: the payment_intent request types of async-stripe-core are a large build
+        // for one read.
+        let path = format!("/payment_intents/{payment_intent_id}");
+        match RequestBuilder::new(StripeMethod::Get, path)
+            .customize::<PaymentIntent>()
+            .send(&self.client)
+            .await
+        {
+            Ok(intent) => Ok(intent.customer.map(|customer| customer.id().to_string())),
+            Err(StripeError::Stripe(_, 404)) => Ok(None),
+            Err(e) => Err(classify_stripe("RetrievePaymentIntent", e)),
+        }
     }
 
     async fn checkout_line_items(

@@ -60,6 +60,14 @@ impl Billing for FakeStripe {
             .cloned())
     }
 
+    async fn payment_intent_customer(&self, payment_intent_id: &str) -> Result<Option<String>> {
+        self.enter("RetrievePaymentIntent")?;
+        Ok(lock(&self.state)
+            .payment_intent_customers
+            .get(payment_intent_id)
+            .cloned())
+    }
+
     async fn product_plan(&self, product_id: &str) -> Result<Option<PlanName>> {
         self.enter("RetrieveProduct")?;
         Ok(lock(&self.state).product_plans.get(product_id).cloned())

@@ -30,6 +30,7 @@ pub(super) struct StripeState {
     pub(super) portal_sessions: Vec<NewPortalSession>,
     pub(super) product_plans: HashMap<String, PlanName>,
     pub(super) stack_templates: HashMap<String, String>,
+    pub(super) payment_intent_customers: HashMap<String, String>,
 }
 
 /// Stripe as far as customers go, with idempotency-key replay like the real API.
@@ -75,6 +76,13 @@ impl FakeStripe {
                 .product_plans
                 .insert(product_id.to_owned(), plan);
         }
+    }
+
+    /// A payment intent of this customer.
+    pub fn add_payment_intent(&self, payment_intent_id: &str, customer_id: &str) {
+        lock(&self.state)
+            .payment_intent_customers
+            .insert(payment_intent_id.to_owned(), customer_id.to_owned());
     }
 
     /// The product's metadata names a stack template.

@@ -27,6 +27,9 @@ pub trait Billing: Send + Sync {
     /// The subscription as Stripe has it now, plan resolved; `None` when it does not exist.
     async fn subscription(&self, id: &str) -> Result<Option<SubscriptionState>>;
 
+    /// The customer of a payment intent; `None` for a guest's payment or an unknown intent.
+    async fn payment_intent_customer(&self, payment_intent_id: &str) -> Result<Option<String>>;
+
     /// The plan named by a product's metadata.
     async fn product_plan(&self, product_id: &str) -> Result<Option<PlanName>>;
 

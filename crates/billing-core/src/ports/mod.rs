@@ -28,8 +28,9 @@ pub use leases::ProvisioningLeases;
 pub use links::CustomerLinks;
 pub use records::{
     BillingRecord, CheckoutPaymentRecord, CheckoutSessionRecord, CustomerProfile,
-    DelinquencyRecord, InvoiceRecord, LineItemRecord, PaymentIntentRecord, PaymentRecord,
-    PriceRecord, ProductRecord, RecordKind, RecurringRecord, TaxRateRecord, TierRecord,
+    DelinquencyRecord, InvoicePaymentRecord, InvoiceRecord, LineItemRecord, PaymentIntentRecord,
+    PaymentRecord, PriceRecord, ProductRecord, RecordKind, RecurringRecord, TaxRateRecord,
+    TierRecord,
 };
 pub use stacks::{StackRecord, StackState, StackStatus, Stacks};
 pub use sync_store::{Freshness, SyncStore, Versioned};

@@ -48,6 +48,13 @@ pub enum BillingRecord {
         session_id: String,
         session: CheckoutSessionRecord,
     },
+    /// Which invoice a payment paid: since API 2025-03-31 only `invoice_payment` events say so.
+    /// Kept beside the payment's own record, so neither overwrites the other.
+    InvoicePayment {
+        customer_id: String,
+        payment_intent_id: String,
+        invoice_payment: InvoicePaymentRecord,
+    },
 }
 
 /// The kinds of records: with the id of [`BillingRecord::id`], what identifies a record.
@@ -61,6 +68,7 @@ pub enum RecordKind {
     Invoice,
     Payment,
     CheckoutSession,
+    InvoicePayment,
 }
 
 impl BillingRecord {
@@ -74,6 +82,7 @@ impl BillingRecord {
             Self::Invoice { .. } => RecordKind::Invoice,
             Self::Payment { .. } => RecordKind::Payment,
             Self::CheckoutSession { .. } => RecordKind::CheckoutSession,
+            Self::InvoicePayment { .. } => RecordKind::InvoicePayment,
         }
     }
 
@@ -96,7 +105,11 @@ impl BillingRecord {
                 payment_intent_id: id,
                 ..
             }
-            | Self::CheckoutSession { session_id: id, .. } => id,
+            | Self::CheckoutSession { session_id: id, .. }
+            | Self::InvoicePayment {
+                payment_intent_id: id,
+                ..
+            } => id,
         }
     }
 }
@@ -199,6 +212,15 @@ pub struct InvoiceRecord {
     pub period_start: Option<i64>,
     pub status: Option<String>,
     pub subscription: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvoicePaymentRecord {
+    pub amount_paid: Option<i64>,
+    pub currency: Option<String>,
+    pub invoice: String,
+    pub invoice_payment: String,
+    pub status: Option<String>,
 }
 
 /// A payment, as its payment intent's events tell it or as the Checkout session that took it

@@ -64,6 +64,14 @@ fn record_key(record: &BillingRecord) -> (String, String) {
             table::customer_pk(customer_id),
             table::checkout_pk(session_id),
         ),
+        BillingRecord::InvoicePayment {
+            customer_id,
+            payment_intent_id,
+            ..
+        } => (
+            table::customer_pk(customer_id),
+            table::invoice_payment_sk(payment_intent_id),
+        ),
     }
 }
 
@@ -87,6 +95,9 @@ fn document(record: &BillingRecord) -> Result<aws_sdk_dynamodb::types::Attribute
         BillingRecord::Invoice { invoice, .. } => to_doc(invoice),
         BillingRecord::Payment { payment, .. } => to_doc(payment),
         BillingRecord::CheckoutSession { session, .. } => to_doc(session),
+        BillingRecord::InvoicePayment {
+            invoice_payment, ..
+        } => to_doc(invoice_payment),
     }
 }
 

@@ -35,14 +35,14 @@ pub use catalogue::{PriceObject, PriceRecurring, PriceTier, ProductObject, TaxRa
 pub use checkout::{CheckoutLineItem, CheckoutSessionObject};
 pub use customer::CustomerObject;
 pub use invoice::InvoiceObject;
-pub use payment::PaymentIntentObject;
+pub use payment::{InvoicePaymentObject, PaymentIntentObject};
 
 use catalogue::{RawPrice, RawProduct, RawTaxRate};
 use checkout::RawCheckoutSession;
 use customer::RawCustomer;
 use expandable::null_as_default;
 use invoice::RawInvoice;
-use payment::RawPaymentIntent;
+use payment::{RawInvoicePayment, RawPaymentIntent};
 use subscription::RawSubscription;
 
 /// The metadata key, on a product or a price, that names the plan it belongs to.
@@ -82,6 +82,7 @@ pub enum EventObject {
     Subscription(SubscriptionState),
     Invoice(InvoiceObject),
     PaymentIntent(PaymentIntentObject),
+    InvoicePayment(InvoicePaymentObject),
     /// An object we do not handle, with its `object` value.
     Other {
         object_type: Option<String>,
@@ -100,6 +101,7 @@ impl EventObject {
             Self::Subscription(subscription) => Some(&subscription.id),
             Self::Invoice(invoice) => Some(&invoice.id),
             Self::PaymentIntent(payment_intent) => Some(&payment_intent.id),
+            Self::InvoicePayment(invoice_payment) => Some(&invoice_payment.id),
             Self::Other { .. } => None,
         }
     }
@@ -291,6 +293,9 @@ fn parse_object(
         Some("invoice") => EventObject::Invoice(deserialize_at::<RawInvoice>(object, AT)?.into()),
         Some("payment_intent") => {
             EventObject::PaymentIntent(deserialize_at::<RawPaymentIntent>(object, AT)?.into())
+        }
+        Some("invoice_payment") => {
+            EventObject::InvoicePayment(deserialize_at::<RawInvoicePayment>(object, AT)?.into())
         }
         _ => EventObject::Other { object_type },
     })

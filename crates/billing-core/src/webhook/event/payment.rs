@@ -1,4 +1,5 @@
-//! Payment intents.
+//! Payment intents, and invoice payments (which link a payment intent to its invoice since API
+//! 2025-03-31, when payment intents stopped carrying `invoice`).
 
 use serde::Deserialize;
 
@@ -50,9 +51,52 @@ impl From<RawPaymentIntent> for PaymentIntentObject {
     }
 }
 
+/// An `invoice_payment`: the payment of an invoice, by a payment intent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvoicePaymentObject {
+    pub id: String,
+    pub invoice_id: Option<String>,
+    /// `payment.payment_intent` when `payment.type` is `payment_intent`.
+    pub payment_intent_id: Option<String>,
+    pub amount_paid: Option<i64>,
+    pub currency: Option<String>,
+    pub status: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct RawInvoicePayment {
+    id: String,
+    invoice: Option<Expandable<RawIdOnly>>,
+    payment: Option<RawInvoicePaymentTarget>,
+    amount_paid: Option<i64>,
+    currency: Option<String>,
+    status: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawInvoicePaymentTarget {
+    payment_intent: Option<Expandable<RawIdOnly>>,
+}
+
+impl From<RawInvoicePayment> for InvoicePaymentObject {
+    fn from(raw: RawInvoicePayment) -> Self {
+        Self {
+            id: raw.id,
+            invoice_id: id_of(raw.invoice.as_ref()),
+            payment_intent_id: raw
+                .payment
+                .and_then(|payment| id_of(payment.payment_intent.as_ref())),
+            amount_paid: raw.amount_paid,
+            currency: raw.currency,
+            status: raw.status,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::webhook::event::EventObject;
     use crate::webhook::event::test_support::*;
 
     #[test]
@@ -95,5 +139,36 @@ mod tests {
                 invoice_id: Some("in_LocalInvoice001".into()),
             }
         );
+    }
+
+    #[test]
+    fn when_invoice_payment_is_paid_should_link_its_payment_intent_and_invoice() {
+        let mut object = stripe_fixture("invoice_payment");
+        object["invoice"] = serde_json::json!("in_1");
+        object["payment"] =
+            serde_json::json!({ "type": "payment_intent", "payment_intent": "pi_1" });
+        object["amount_paid"] = serde_json::json!(1500);
+        object["status"] = serde_json::json!("paid");
+        let EventObject::InvoicePayment(paid) = parse("invoice_payment.paid", object) else {
+            panic!("expected an invoice payment");
+        };
+        assert_eq!(
+            paid,
+            InvoicePaymentObject {
+                id: "obj_123".into(),
+                invoice_id: Some("in_1".into()),
+                payment_intent_id: Some("pi_1".into()),
+                amount_paid: Some(1500),
+                currency: Some("currency".into()),
+                status: Some("paid".into()),
+            }
+        );
+        // The fixture as Stripe gives it: a payment of another type names no payment intent.
+        let EventObject::InvoicePayment(other) =
+            parse("invoice_payment.paid", stripe_fixture("invoice_payment"))
+        else {
+            panic!("expected an invoice payment");
+        };
+        assert_eq!(other.payment_intent_id, None);
     }
 }

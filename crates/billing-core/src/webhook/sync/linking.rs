@@ -24,7 +24,7 @@ impl<P: SyncPorts> SyncService<'_, P> {
         session: &CheckoutSessionObject,
     ) -> Result<Outcome> {
         let Some(customer) = &session.customer_id else {
-            return Ok(Outcome::Ignored);
+            return self.park_guest_checkout(delivery, session).await;
         };
         let customer_id = parse_customer(customer)?;
         self.record_checkout_session(delivery, customer, session)
@@ -156,6 +156,31 @@ impl<P: SyncPorts> SyncService<'_, P> {
             .await?;
         info!(customer_id = %customer_id, sub = %link.sub, "customer linked to its user");
         Ok(Some(link))
+    }
+
+    /// A guest's payment (payment mode, no customer): there is no customer to link, so a paid
+    /// one is parked under its session, like a payment nobody is linked to, for a person to
+    /// match with its payer's e-mail in Stripe.
+    async fn park_guest_checkout(
+        &self,
+        delivery: Delivery<'_>,
+        session: &CheckoutSessionObject,
+    ) -> Result<Outcome> {
+        let paid = matches!(session.payment_status.as_deref(), Some("paid"));
+        if !paid || session.customer_email.is_none() {
+            return Ok(Outcome::Ignored);
+        }
+        let event = delivery.event;
+        warn!(event_id = %event.id, session_id = %session.id, "guest checkout paid without a customer; parked as unmapped");
+        self.store
+            .park_unmapped(
+                &format!("guest-checkout:{}", session.id),
+                &event.id,
+                &event.event_type,
+                delivery.now,
+            )
+            .await?;
+        Ok(Outcome::Unmapped)
     }
 
     async fn park(&self, customer_id: &CustomerId, delivery: Delivery<'_>) -> Result<()> {

@@ -205,6 +205,7 @@ impl<P: SyncPorts> SyncService<'_, P> {
             EventObject::Customer(customer) => self.on_customer(delivery, customer).await,
             EventObject::Invoice(invoice) => self.on_invoice(delivery, invoice).await,
             EventObject::PaymentIntent(payment) => self.on_payment_intent(delivery, payment).await,
+            EventObject::InvoicePayment(paid) => self.on_invoice_payment(delivery, paid).await,
             EventObject::Product(product) => self.on_product(delivery, product).await,
             EventObject::Price(price) => self.on_price(delivery, price).await,
             EventObject::TaxRate(rate) => self.on_tax_rate(delivery, rate).await,

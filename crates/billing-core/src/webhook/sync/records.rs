@@ -1,17 +1,19 @@
 //! What a billing page shows, kept as typed records: invoices and delinquency, payments,
 //! checkout sessions, customers' profiles, and the catalogue (products, prices, tax rates).
 
+use tracing::info;
+
 use super::{Delivery, Outcome, SyncService};
 use crate::error::Result;
 use crate::ports::{
     Billing, BillingRecord, CheckoutPaymentRecord, CheckoutSessionRecord, CustomerProfile,
-    DelinquencyRecord, Freshness, InvoiceRecord, LineItemRecord, PaymentIntentRecord,
-    PaymentRecord, PriceRecord, ProductRecord, RecurringRecord, SyncPorts, SyncStore,
-    TaxRateRecord, TierRecord,
+    DelinquencyRecord, Freshness, InvoicePaymentRecord, InvoiceRecord, LineItemRecord,
+    PaymentIntentRecord, PaymentRecord, PriceRecord, ProductRecord, RecurringRecord, SyncPorts,
+    SyncStore, TaxRateRecord, TierRecord,
 };
 use crate::webhook::event::{
-    CheckoutLineItem, CheckoutSessionObject, CustomerObject, InvoiceObject, PaymentIntentObject,
-    PriceObject, ProductObject, TaxRateObject,
+    CheckoutLineItem, CheckoutSessionObject, CustomerObject, InvoiceObject, InvoicePaymentObject,
+    PaymentIntentObject, PriceObject, ProductObject, TaxRateObject,
 };
 
 impl<P: SyncPorts> SyncService<'_, P> {
@@ -116,6 +118,38 @@ impl<P: SyncPorts> SyncService<'_, P> {
                 customer_id: customer.clone(),
                 invoice_id: invoice.id.clone(),
                 invoice: invoice_record(invoice, event_type),
+            },
+        )
+        .await
+    }
+
+    /// Which invoice a payment paid. The event names no customer: the payment intent's is read
+    /// from Stripe, and the link is kept beside the payment's record under that customer.
+    pub(super) async fn on_invoice_payment(
+        &self,
+        delivery: Delivery<'_>,
+        paid: &InvoicePaymentObject,
+    ) -> Result<Outcome> {
+        let (Some(invoice), Some(payment_intent)) = (&paid.invoice_id, &paid.payment_intent_id)
+        else {
+            return Ok(Outcome::Ignored);
+        };
+        let Some(customer) = self.billing.payment_intent_customer(payment_intent).await? else {
+            info!(event_id = %delivery.event.id, payment_intent_id = %payment_intent, "invoice payment without a customer; nothing to keep");
+            return Ok(Outcome::Ignored);
+        };
+        self.put_record(
+            delivery,
+            BillingRecord::InvoicePayment {
+                customer_id: customer,
+                payment_intent_id: payment_intent.clone(),
+                invoice_payment: InvoicePaymentRecord {
+                    amount_paid: paid.amount_paid,
+                    currency: paid.currency.clone(),
+                    invoice: invoice.clone(),
+                    invoice_payment: paid.id.clone(),
+                    status: paid.status.clone(),
+                },
             },
         )
         .await
