@@ -208,6 +208,9 @@ where
         let Some(record) = self.store.get(session_id).await? else {
             return Ok(Completion::Rejected("unknown session"));
         };
+        if now >= record.expires_at() {
+            return Ok(Completion::Rejected("one-time key expired"));
+        }
         if !key_matches(key.as_str(), &record.key_hash) {
             return Ok(Completion::Rejected("wrong one-time key"));
         }

@@ -50,6 +50,19 @@ pub enum Error {
         source: BoxError,
     },
 
+    /// The upstream refused the request as invalid (Stripe's `invalid_request_error`): where the
+    /// request carries the caller's input, the caller's mistake. Its message is never kept: it
+    /// may quote the input.
+    #[error("{service} {operation} refused the request: {} on {}", code.as_deref().unwrap_or("-"), param.as_deref().unwrap_or("-"))]
+    Rejected {
+        service: Upstream,
+        operation: &'static str,
+        /// The request parameter at fault, e.g. `discounts[0][promotion_code]`.
+        param: Option<String>,
+        /// The upstream's error code, e.g. `resource_missing`.
+        code: Option<String>,
+    },
+
     /// Data read from a store or an upstream does not have the shape we rely on.
     #[error("invalid data from {service}: {detail}")]
     InvalidData { service: Upstream, detail: String },
@@ -96,6 +109,7 @@ impl Error {
                 retryable: true, ..
             } => "upstream_retryable",
             Self::Upstream { .. } => "upstream",
+            Self::Rejected { .. } => "rejected",
             Self::InvalidData { .. } => "invalid_data",
             Self::Config(_) => "config",
         }

@@ -118,23 +118,32 @@ impl Promotion {
 }
 
 string_input!(
-    /// The Checkout page's language: `auto`, or a locale such as `fr` or `pt-BR`.
+    /// The Checkout page's language: one of Stripe's Checkout locales, as Stripe spells it.
     Locale
 );
 
+/// Stripe Checkout's locales: the values of async-stripe's `CheckoutSessionLocale` (a test in
+/// the Stripe adapter checks each against it).
+pub const CHECKOUT_LOCALES: &[&str] = &[
+    "auto", "bg", "cs", "da", "de", "el", "en", "en-GB", "es", "es-419", "et", "fi", "fil", "fr",
+    "fr-CA", "hr", "hu", "id", "it", "ja", "ko", "lt", "lv", "ms", "mt", "nb", "nl", "pl", "pt",
+    "pt-BR", "ro", "ru", "sk", "sl", "sv", "th", "tr", "vi", "zh", "zh-HK", "zh-TW",
+];
+
 impl Locale {
+    /// Any case is accepted (`PT-br`) and answered in Stripe's spelling (`pt-BR`).
     pub fn parse(raw: impl Into<String>) -> Result<Self, InvalidField> {
         let raw = raw.into();
-        let shaped = raw.len() == 2 || (raw.len() == 5 && raw.as_bytes()[2] == b'-');
-        let valid =
-            raw == "auto" || shaped && raw.chars().all(|c| c.is_ascii_alphabetic() || c == '-');
-        if !valid {
-            return Err(InvalidField::new(
-                "locale",
-                "expected auto or a locale such as fr or pt-BR",
-            ));
-        }
-        Ok(Self(raw))
+        CHECKOUT_LOCALES
+            .iter()
+            .find(|locale| locale.eq_ignore_ascii_case(&raw))
+            .map(|locale| Self((*locale).to_owned()))
+            .ok_or_else(|| {
+                InvalidField::new(
+                    "locale",
+                    "expected one of Stripe Checkout's locales, e.g. auto, fr, pt-BR, es-419",
+                )
+            })
     }
 }
 
@@ -287,13 +296,25 @@ mod tests {
     }
 
     #[test]
-    fn when_locale_is_not_auto_or_a_language_tag_should_refuse() {
-        for good in ["auto", "fr", "pt-BR"] {
-            assert_eq!(Locale::parse(good).unwrap().as_str(), good);
+    fn when_locale_is_not_a_checkout_locale_should_refuse() {
+        for (given, spelled) in [
+            ("auto", "auto"),
+            ("fr", "fr"),
+            ("pt-BR", "pt-BR"),
+            ("PT-br", "pt-BR"),
+            ("es-419", "es-419"),
+            ("FIL", "fil"),
+            ("zh-hk", "zh-HK"),
+        ] {
+            assert_eq!(Locale::parse(given).unwrap().as_str(), spelled);
         }
-        for bad in ["", "f", "fra", "pt_BR", "pt-BRX", "12", "ptèBR"] {
+        // Shaped like a locale but not one of Checkout's: Stripe would refuse it.
+        for bad in [
+            "", "f", "fra", "pt_BR", "pt-BRX", "12", "ptèBR", "xx", "en-US", "de-AT", "auto ",
+        ] {
             assert_eq!(Locale::parse(bad).unwrap_err().field, "locale", "{bad}");
         }
+        assert_eq!(CHECKOUT_LOCALES.len(), 41);
     }
 
     #[test]

@@ -77,9 +77,6 @@ pub const GSI1_UNMAPPED: &str = "UNMAPPED";
 /// The gsi1 partition of every unreadable event.
 pub const GSI1_UNREADABLE: &str = "UNREADABLE";
 
-/// Checkout records outlive the session (24 h) long enough for a late success return.
-pub const CHECKOUT_RECORD_TTL_SECS: i64 = 7 * 24 * 3600;
-
 /// Processed events are kept past Stripe's 30-day resend window; so are unreadable and
 /// unmapped (parked) events.
 pub const EVENT_TTL_SECS: i64 = 35 * 24 * 3600;

@@ -384,3 +384,63 @@ async fn when_route_is_unknown_should_answer_404() {
     let (status, _, _) = call(&deps, other).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn when_locale_is_a_checkout_locale_in_any_case_should_pass_stripes_spelling() {
+    let deps = deps();
+    let body = serde_json::json!({"lookup_key": "pro_monthly", "locale": "ES-419"});
+    let (status, body, _) = call(&deps, request(CREATE, with_body(body))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let session = deps.stripe.created_sessions().pop().unwrap();
+    assert_eq!(session.locale.as_deref(), Some("es-419"));
+
+    for bad in ["en-US", "klingon", "e"] {
+        let body = serde_json::json!({"lookup_key": "pro_monthly", "locale": bad});
+        let (status, body, _) = call(&deps, request(CREATE, with_body(body))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("locale:"),
+            "{body}"
+        );
+    }
+    assert_eq!(deps.stripe.created_sessions().len(), 1);
+}
+
+/// A promotion code Stripe does not know is the caller's mistake: 400 with Stripe's param and
+/// code, never Stripe's message; Stripe down stays a 502.
+#[tokio::test]
+async fn when_stripe_refuses_the_promotion_code_should_answer_400_naming_the_param() {
+    let deps = deps();
+    let unknown = serde_json::json!({"lookup_key": "pro_monthly", "promotion_code": "promo_nope"});
+    let (status, body, _) = call(&deps, request(CREATE, with_body(unknown))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_request");
+    assert_eq!(body["error"]["param"], "discounts[0][promotion_code]");
+    assert_eq!(body["error"]["stripe_code"], "resource_missing");
+    assert!(!body.to_string().contains("No such"), "{body}");
+
+    deps.stripe.add_promotion_code("promo_launch");
+    let known = serde_json::json!({"lookup_key": "pro_monthly", "promotion_code": "promo_launch"});
+    let (status, body, _) = call(&deps, request(CREATE, with_body(known))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
+async fn when_the_one_time_key_has_expired_should_redirect_to_cancel_before_ttl_deletes_it() {
+    let deps = deps();
+    let (session_id, key) = start_pro(&deps).await;
+    deps.stripe.pay_session(&session_id, Some("pro"));
+    let eight_days_ago = billing_core::http::now() - 8 * 24 * 3600;
+    deps.store
+        .set_checkout_created_at(&session_id, eight_days_ago);
+    let (status, _, location) = call(&deps, complete_request(&session_id, &key)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        location.as_deref(),
+        Some("https://app.example.com/billing/cancel")
+    );
+    assert!(deps.keys.keys().is_empty());
+}

@@ -91,6 +91,25 @@ pub fn classify_stripe(operation: &'static str, error: StripeError) -> Error {
     )
 }
 
+/// Like [`classify_stripe`], for a request made of the caller's input (a Checkout or Portal
+/// session): Stripe's `invalid_request_error` on a 400 or 404 (an unknown promotion code, a
+/// price that cannot be used) is [`Error::Rejected`] with Stripe's `param` and `code`.
+pub fn classify_stripe_input(operation: &'static str, error: StripeError) -> Error {
+    match error {
+        StripeError::Stripe(api, 400 | 404)
+            if api.type_ == stripe::ApiErrorsType::InvalidRequestError =>
+        {
+            Error::Rejected {
+                service: Upstream::Stripe,
+                operation,
+                param: api.param,
+                code: api.code.map(|code| code.as_str().to_owned()),
+            }
+        }
+        other => classify_stripe(operation, other),
+    }
+}
+
 /// Product metadata does not change often: read once per product per process.
 type PlanCache = std::sync::Arc<Mutex<HashMap<String, HashMap<String, String>>>>;
 
@@ -424,7 +443,7 @@ impl Checkout for StripeBilling {
             .request_strategy(RequestStrategy::Idempotent(key))
             .send(&self.client)
             .await
-            .map_err(|e| classify_stripe("CreateCheckoutSession", e))?;
+            .map_err(|e| classify_stripe_input("CreateCheckoutSession", e))?;
         let url = created.url.ok_or_else(|| Error::InvalidData {
             service: Upstream::Stripe,
             detail: "checkout session without url".into(),
@@ -482,7 +501,7 @@ impl Checkout for StripeBilling {
         let created = request
             .send(&self.client)
             .await
-            .map_err(|e| classify_stripe("CreateBillingPortalSession", e))?;
+            .map_err(|e| classify_stripe_input("CreateBillingPortalSession", e))?;
         Ok(created.url)
     }
 }
@@ -490,6 +509,63 @@ impl Checkout for StripeBilling {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn our_checkout_locales_should_be_exactly_stripes() {
+        use stripe_shared::CheckoutSessionLocale;
+        for locale in crate::inputs::CHECKOUT_LOCALES {
+            let Ok(parsed) = locale.parse::<CheckoutSessionLocale>();
+            assert!(
+                !matches!(parsed, CheckoutSessionLocale::Unknown(_)),
+                "{locale} is not one of async-stripe's"
+            );
+            assert_eq!(parsed.as_str(), *locale);
+        }
+        let Ok(unknown) = "en-US".parse::<CheckoutSessionLocale>();
+        assert!(matches!(unknown, CheckoutSessionLocale::Unknown(_)));
+    }
+
+    #[test]
+    fn an_invalid_request_on_a_session_should_be_the_callers_mistake_with_param_and_code() {
+        let api = stripe::ApiErrors {
+            advice_code: None,
+            charge: None,
+            code: Some("resource_missing".parse().unwrap()),
+            decline_code: None,
+            doc_url: None,
+            message: Some("No such promotion code: 'promo_secret'".into()),
+            network_advice_code: None,
+            network_decline_code: None,
+            param: Some("discounts[0][promotion_code]".into()),
+            payment_intent: None,
+            payment_method: None,
+            payment_method_type: None,
+            request_log_url: None,
+            setup_intent: None,
+            source: None,
+            type_: stripe::ApiErrorsType::InvalidRequestError,
+        };
+        let rejected = classify_stripe_input(
+            "CreateCheckoutSession",
+            StripeError::Stripe(Box::new(api.clone()), 400),
+        );
+        let Error::Rejected { param, code, .. } = &rejected else {
+            panic!("expected a rejection, got {rejected:?}");
+        };
+        assert_eq!(param.as_deref(), Some("discounts[0][promotion_code]"));
+        assert_eq!(code.as_deref(), Some("resource_missing"));
+        assert!(!rejected.to_string().contains("promo_secret"));
+        // Our key or Stripe down: not the caller's mistake.
+        for status in [401, 429, 500] {
+            let failure = classify_stripe_input(
+                "CreateCheckoutSession",
+                StripeError::Stripe(Box::new(api.clone()), status),
+            );
+            assert!(matches!(failure, Error::Upstream { .. }), "{status}");
+        }
+        let timeout = classify_stripe_input("CreateCheckoutSession", StripeError::Timeout);
+        assert!(timeout.is_retryable());
+    }
 
     #[test]
     fn search_literal_should_escape_quotes() {

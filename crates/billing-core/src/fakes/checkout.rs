@@ -22,6 +22,17 @@ impl Checkout for FakeStripe {
     async fn create_session(&self, session: &NewCheckoutSession) -> Result<CreatedSession> {
         self.enter("CreateCheckoutSession")?;
         let mut state = lock(&self.state);
+        // Like Stripe: a promotion code it does not know is the caller's mistake.
+        if let Some(code) = &session.promotion_code
+            && !state.promotion_codes.contains(code)
+        {
+            return Err(crate::error::Error::Rejected {
+                service: crate::error::Upstream::Stripe,
+                operation: "CreateCheckoutSession",
+                param: Some("discounts[0][promotion_code]".into()),
+                code: Some("resource_missing".into()),
+            });
+        }
         if let Some(id) = state.sessions_by_key.get(&session.idempotency_key) {
             let id = id.clone();
             return Ok(CreatedSession {

@@ -84,6 +84,13 @@ impl InMemoryStore {
         lock(&self.tables).checkouts.get(session_id).cloned()
     }
 
+    /// Moves a checkout record's creation back in time (its one-time key expires from it).
+    pub fn set_checkout_created_at(&self, session_id: &str, created_at: i64) {
+        if let Some(record) = lock(&self.tables).checkouts.get_mut(session_id) {
+            record.created_at = created_at;
+        }
+    }
+
     pub fn checkout_count(&self) -> usize {
         lock(&self.tables).checkouts.len()
     }

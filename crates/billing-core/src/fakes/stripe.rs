@@ -31,6 +31,7 @@ pub(super) struct StripeState {
     pub(super) product_plans: HashMap<String, PlanName>,
     pub(super) stack_templates: HashMap<String, String>,
     pub(super) payment_intent_customers: HashMap<String, String>,
+    pub(super) promotion_codes: Vec<String>,
 }
 
 /// Stripe as far as customers go, with idempotency-key replay like the real API.
@@ -76,6 +77,13 @@ impl FakeStripe {
                 .product_plans
                 .insert(product_id.to_owned(), plan);
         }
+    }
+
+    /// A promotion code Stripe knows (`promo_...`); others are refused at checkout.
+    pub fn add_promotion_code(&self, promotion_code: &str) {
+        lock(&self.state)
+            .promotion_codes
+            .push(promotion_code.to_owned());
     }
 
     /// A payment intent of this customer.

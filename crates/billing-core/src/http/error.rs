@@ -12,7 +12,7 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
 use tracing::{error, info};
 
-use super::response::error_response;
+use super::response::error_response_with;
 use crate::checkout::CheckoutError;
 use crate::error::{BoxError, Chain, Error};
 use crate::inputs::InvalidField;
@@ -23,6 +23,8 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: Cow<'static, str>,
+    /// More fields of the answer's `error` object.
+    fields: Vec<(&'static str, String)>,
     source: Option<BoxError>,
 }
 
@@ -36,8 +38,15 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            fields: Vec::new(),
             source: None,
         }
+    }
+
+    /// Adds a field to the answer's `error` object.
+    pub fn with_field(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.fields.push((name, value.into()));
+        self
     }
 
     /// Keeps the cause for the log; it never reaches the body.
@@ -98,7 +107,12 @@ impl ApiError {
                 "request refused"
             );
         }
-        error_response(self.status, self.code, &self.message)
+        let fields: Vec<(&str, &str)> = self
+            .fields
+            .iter()
+            .map(|(name, value)| (*name, value.as_str()))
+            .collect();
+        error_response_with(self.status, self.code, &self.message, &fields)
     }
 }
 
@@ -116,6 +130,7 @@ impl fmt::Debug for ApiError {
             .field("status", &self.status)
             .field("code", &self.code)
             .field("message", &self.message)
+            .field("fields", &self.fields)
             .field(
                 "source",
                 &self
@@ -145,9 +160,21 @@ impl std::error::Error for ApiError {
     }
 }
 
-/// A failure of a service we depend on (or of our own store): an opaque 502.
+/// A failure of a service we depend on (or of our own store): an opaque 502. A request Stripe
+/// refused as invalid is the caller's input: a 400 with Stripe's `param` and `code` (as
+/// `stripe_code`), never Stripe's message.
 impl From<Error> for ApiError {
     fn from(failure: Error) -> Self {
+        if let Error::Rejected { param, code, .. } = &failure {
+            let mut rejected = Self::invalid_request("Stripe refused the request: see param");
+            if let Some(param) = param {
+                rejected = rejected.with_field("param", param.clone());
+            }
+            if let Some(code) = code {
+                rejected = rejected.with_field("stripe_code", code.clone());
+            }
+            return rejected.with_source(failure);
+        }
         Self::new(
             StatusCode::BAD_GATEWAY,
             "upstream_unavailable",

@@ -22,6 +22,20 @@ pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response
     )
 }
 
+/// An error answer with more fields in its `error` object (e.g. the `param` at fault).
+pub fn error_response_with(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    fields: &[(&str, &str)],
+) -> Response<Body> {
+    let mut error = json!({"code": code, "message": message});
+    for (name, value) in fields {
+        error[*name] = json!(value);
+    }
+    json_response(status, &json!({ "error": error }))
+}
+
 pub fn no_content() -> Response<Body> {
     Response::builder()
         .status(StatusCode::NO_CONTENT)

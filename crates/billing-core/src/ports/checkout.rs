@@ -79,6 +79,18 @@ pub struct CheckoutRecord {
     pub completed: bool,
 }
 
+/// Checkout records outlive the session (24 h) long enough for a late success return; their
+/// one-time key is refused after that, even before DynamoDB's TTL deletes them (which can take
+/// days).
+pub const CHECKOUT_RECORD_TTL_SECS: i64 = 7 * 24 * 3600;
+
+impl CheckoutRecord {
+    /// When the record, and its one-time key, expire (unix seconds).
+    pub fn expires_at(&self) -> i64 {
+        self.created_at + CHECKOUT_RECORD_TTL_SECS
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PortalFlow {
     Cancel,

@@ -27,10 +27,7 @@ impl CheckoutRecords for DynamoStore {
             .item(attr::LOOKUP_KEY, s(&record.lookup_key))
             .item(attr::CREATED_AT, n(record.created_at))
             .item(attr::COMPLETED, AttributeValue::Bool(record.completed))
-            .item(
-                table::EXPIRES_AT,
-                n(record.created_at + table::CHECKOUT_RECORD_TTL_SECS),
-            )
+            .item(table::EXPIRES_AT, n(record.expires_at()))
             .condition_expression("attribute_not_exists(#pk)")
             .expression_attribute_names("#pk", table::PK)
             .send()
