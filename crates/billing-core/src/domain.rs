@@ -121,6 +121,9 @@ pub struct CognitoUser {
     pub username: Username,
     pub sub: UserSub,
     pub email: Option<Email>,
+    /// Cognito's `email_verified`: only a verified address may adopt a Stripe customer found
+    /// by that address.
+    pub email_verified: bool,
 }
 
 /// Metadata keys set on every Stripe customer we create, and searched to find it again.
@@ -209,6 +212,7 @@ mod tests {
             username: Username::parse("alice").unwrap(),
             sub: UserSub::parse("4f1c-sub").unwrap(),
             email: Some(Email::parse("alice@example.com").unwrap()),
+            email_verified: true,
         }
     }
 

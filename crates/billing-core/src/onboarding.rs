@@ -78,8 +78,11 @@ impl<L: CustomerLinks, B: Billing, D: Directory> OnboardingService<'_, L, B, D> 
 
     async fn find_or_create(&self, user: &CognitoUser) -> Result<(CustomerId, CustomerSource)> {
         let by_sub = self.billing.customers_by_sub(&user.sub).await?;
+        // An address the user has not verified may be someone else's: it finds nothing.
         let by_email = match (&user.email, by_sub.is_empty()) {
-            (Some(email), true) => self.billing.customers_by_email(email).await?,
+            (Some(email), true) if user.email_verified => {
+                self.billing.customers_by_email(email).await?
+            }
             _ => Vec::new(),
         };
         if let Some(existing) = pick_existing_customer(user, &by_sub, &by_email) {
@@ -169,6 +172,7 @@ mod tests {
             username: Username::parse("alice").unwrap(),
             sub: UserSub::parse("sub-alice").unwrap(),
             email: Some(Email::parse("alice@example.com").unwrap()),
+            email_verified: true,
         }
     }
 

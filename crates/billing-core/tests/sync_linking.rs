@@ -87,6 +87,56 @@ async fn when_checkout_is_unpaid_should_link_but_not_provision() {
     assert!(fakes.keys.keys().is_empty());
 }
 
+/// An e-mail links a payer's customer only to a confirmed user who verified that address:
+/// someone who signs up with a payer's address and never verifies it captures nothing.
+#[tokio::test]
+async fn when_the_only_user_with_the_payers_email_never_verified_it_should_not_link() {
+    let fakes = fakes();
+    fakes
+        .directory
+        .add_unverified_user("mallory", "sub-mallory", "payer@example.com");
+    apply(
+        &fakes,
+        &sub_event("evt_1", "customer.subscription.created", 10, "active"),
+    )
+    .await
+    .unwrap();
+    let outcome = apply(
+        &fakes,
+        &checkout_completed("evt_2", 11, "paid", None, "payer@example.com"),
+    )
+    .await;
+    assert_eq!(outcome.unwrap(), Outcome::Unmapped);
+    let customer = CustomerId::parse(CUSTOMER).unwrap();
+    assert!(
+        fakes
+            .store
+            .user_of_customer(&customer)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(fakes.keys.keys().is_empty());
+
+    // Once a confirmed user has verified the address, the next event links that user.
+    fakes
+        .directory
+        .add_user("payer", "sub-payer", Some("payer@example.com"));
+    let outcome = apply(
+        &fakes,
+        &checkout_completed("evt_3", 12, "paid", None, "payer@example.com"),
+    )
+    .await;
+    assert_eq!(outcome.unwrap(), Outcome::Applied);
+    let linked = fakes
+        .store
+        .user_of_customer(&customer)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(linked.sub.as_str(), "sub-payer");
+}
+
 #[tokio::test]
 async fn when_a_payment_comes_first_and_creation_is_allowed_should_create_the_user() {
     let fakes = fakes_with("grace:7", "free=up_free,pro=up_pro", true);

@@ -54,6 +54,7 @@ fn read_trigger(event: &Value) -> Trigger {
             email: attributes
                 .get("email")
                 .and_then(|email| Email::parse(email.as_str()).ok()),
+            email_verified: attributes.get("email_verified").map(String::as_str) == Some("true"),
         })
     })();
     match user {

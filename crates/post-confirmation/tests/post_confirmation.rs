@@ -161,6 +161,40 @@ async fn when_only_another_users_customer_has_the_email_should_create_a_new_one(
     assert_ne!(linked, other);
 }
 
+/// A payer's unlinked customer is adopted by e-mail only by a user who verified the address.
+#[tokio::test]
+async fn when_email_is_not_verified_should_not_adopt_the_customer_with_that_email() {
+    let unverified = SIGN_UP.replace(
+        r#""email_verified": "true""#,
+        r#""email_verified": "false""#,
+    );
+    assert_ne!(unverified, SIGN_UP);
+    let unverified_deps = deps();
+    let payers = unverified_deps
+        .billing
+        .insert_customer(Some("alice@example.com"), &[]);
+    handle(&unverified_deps, event(&unverified)).await.unwrap();
+    assert_eq!(unverified_deps.billing.creates.load(Ordering::SeqCst), 1);
+    let linked = unverified_deps
+        .directory
+        .customer_id_of(&pool(), &alice())
+        .unwrap();
+    assert_ne!(linked, payers);
+
+    let deps = deps();
+    let payers = deps.billing.insert_customer(Some("alice@example.com"), &[]);
+    handle(&deps, event(SIGN_UP)).await.unwrap();
+    assert_eq!(
+        deps.billing.creates.load(Ordering::SeqCst),
+        0,
+        "verified: adopted"
+    );
+    assert_eq!(
+        deps.directory.customer_id_of(&pool(), &alice()),
+        Some(payers)
+    );
+}
+
 #[tokio::test]
 async fn when_forgot_password_is_confirmed_should_call_nothing() {
     let deps = deps();

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_cognitoidentityprovider::Client;
-use aws_sdk_cognitoidentityprovider::types::AttributeType;
+use aws_sdk_cognitoidentityprovider::types::{AttributeType, UserStatusType, UserType};
 
 use crate::adapters::aws::classify;
 use crate::domain::{CustomerId, Email, UserPoolId, UserSub, Username};
@@ -109,26 +109,41 @@ fn filter_value(value: &str) -> String {
     value.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
+fn is_confirmed_and_verified(user: &UserType) -> bool {
+    let confirmed = user.user_status() == Some(&UserStatusType::Confirmed);
+    let verified = user
+        .attributes()
+        .iter()
+        .any(|attribute| attribute.name() == "email_verified" && attribute.value() == Some("true"));
+    confirmed && verified
+}
+
 impl CognitoDirectory {
     async fn list_users(
         &self,
         pool_id: &UserPoolId,
         filter: String,
     ) -> Result<Vec<CognitoUserRef>> {
-        let output = self
-            .client
-            .list_users()
-            .user_pool_id(pool_id.as_str())
-            .filter(filter)
-            .limit(10)
-            .send()
-            .await
-            .map_err(|e| classify(Upstream::Cognito, "ListUsers", e))?;
-        Ok(output
-            .users()
+        Ok(self
+            .list_user_types(pool_id, filter)
+            .await?
             .iter()
             .filter_map(|user| user_ref(user.username(), user.attributes()))
             .collect())
+    }
+
+    /// Every user the filter matches, all pages.
+    async fn list_user_types(&self, pool_id: &UserPoolId, filter: String) -> Result<Vec<UserType>> {
+        self.client
+            .list_users()
+            .user_pool_id(pool_id.as_str())
+            .filter(filter)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| classify(Upstream::Cognito, "ListUsers", e))
     }
 }
 
@@ -141,16 +156,20 @@ impl UserLookup for CognitoDirectory {
         Ok(users.into_iter().find(|user| user.sub.as_str() == sub))
     }
 
-    async fn users_by_email(
+    async fn verified_users_by_email(
         &self,
         pool_id: &UserPoolId,
         email: &Email,
     ) -> Result<Vec<CognitoUserRef>> {
-        self.list_users(
-            pool_id,
-            format!("email = \"{}\"", filter_value(email.as_str())),
-        )
-        .await
+        // ListUsers filters on one attribute: status and verification are checked here.
+        let filter = format!("email = \"{}\"", filter_value(email.as_str()));
+        Ok(self
+            .list_user_types(pool_id, filter)
+            .await?
+            .iter()
+            .filter(|user| is_confirmed_and_verified(user))
+            .filter_map(|user| user_ref(user.username(), user.attributes()))
+            .collect())
     }
 
     async fn create_user(&self, pool_id: &UserPoolId, email: &Email) -> Result<CognitoUserRef> {
@@ -160,7 +179,6 @@ impl UserLookup for CognitoDirectory {
             .user_pool_id(pool_id.as_str())
             .username(email.as_str())
             .user_attributes(attribute("email", email.as_str())?)
-            .user_attributes(attribute("email_verified", "true")?)
             .desired_delivery_mediums(
                 aws_sdk_cognitoidentityprovider::types::DeliveryMediumType::Email,
             )

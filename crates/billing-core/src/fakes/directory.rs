@@ -14,7 +14,8 @@ use crate::ports::{CognitoUserRef, Directory};
 
 #[derive(Debug, Default)]
 pub struct FakeDirectory {
-    pub(super) users: Mutex<Vec<(CognitoUserRef, Option<String>)>>,
+    /// (user, e-mail, confirmed with a verified e-mail)
+    pub(super) users: Mutex<Vec<(CognitoUserRef, Option<String>, bool)>>,
     pub(super) customer_ids: Mutex<HashMap<(UserPoolId, Username), CustomerId>>,
     pub(super) plans: Mutex<HashMap<(UserPoolId, Username), PlanName>>,
     pub deleted: Mutex<Vec<Username>>,
@@ -30,9 +31,20 @@ impl FakeDirectory {
     }
 
     /// A user of the pool, findable by sub and email.
+    /// A confirmed user whose e-mail (if any) is verified.
     pub fn add_user(&self, username: &str, sub: &str, email: Option<&str>) {
+        self.insert_user(username, sub, email, true);
+    }
+
+    /// A user who signed up with this e-mail and never verified it (or never confirmed).
+    pub fn add_unverified_user(&self, username: &str, sub: &str, email: &str) {
+        self.insert_user(username, sub, Some(email), false);
+    }
+
+    fn insert_user(&self, username: &str, sub: &str, email: Option<&str>, verified: bool) {
         if let (Ok(username), Ok(sub)) = (Username::parse(username), UserSub::parse(sub)) {
-            lock(&self.users).push((CognitoUserRef { username, sub }, email.map(str::to_owned)));
+            let user = CognitoUserRef { username, sub };
+            lock(&self.users).push((user, email.map(str::to_owned), verified));
         }
     }
 

@@ -17,11 +17,11 @@ impl UserLookup for FakeDirectory {
         self.enter()?;
         Ok(lock(&self.users)
             .iter()
-            .find(|(user, _)| user.sub.as_str() == sub)
-            .map(|(user, _)| user.clone()))
+            .find(|(user, _, _)| user.sub.as_str() == sub)
+            .map(|(user, _, _)| user.clone()))
     }
 
-    async fn users_by_email(
+    async fn verified_users_by_email(
         &self,
         _pool_id: &UserPoolId,
         email: &Email,
@@ -29,8 +29,8 @@ impl UserLookup for FakeDirectory {
         self.enter()?;
         Ok(lock(&self.users)
             .iter()
-            .filter(|(_, e)| e.as_deref() == Some(email.as_str()))
-            .map(|(user, _)| user.clone())
+            .filter(|(_, e, verified)| *verified && e.as_deref() == Some(email.as_str()))
+            .map(|(user, _, _)| user.clone())
             .collect())
     }
 
@@ -49,7 +49,9 @@ impl UserLookup for FakeDirectory {
                 }
             })?,
         };
-        users.push((user.clone(), Some(email.as_str().to_owned())));
+        // Like Cognito's AdminCreateUser without email_verified: unverified until the invitee
+        // verifies it.
+        users.push((user.clone(), Some(email.as_str().to_owned()), false));
         Ok(user)
     }
 }

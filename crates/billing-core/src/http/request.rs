@@ -71,6 +71,8 @@ pub fn caller(request: &Request, default_pool: &UserPoolId) -> Option<Caller> {
             username,
             sub,
             email: claim(&claims, "email").and_then(|email| Email::parse(email).ok()),
+            email_verified: matches!(claims.get("email_verified"), Some(Value::Bool(true)))
+                || claim(&claims, "email_verified").as_deref() == Some("true"),
         },
         customer_id: claim(&claims, "custom:stripe_customer_id"),
     })

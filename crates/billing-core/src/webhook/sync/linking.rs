@@ -114,7 +114,7 @@ impl<P: SyncPorts> SyncService<'_, P> {
         if found.is_none()
             && let Some(email) = &hints.email
         {
-            let mut by_email = self.users.users_by_email(pool, email).await?;
+            let mut by_email = self.users.verified_users_by_email(pool, email).await?;
             if by_email.len() == 1 {
                 found = by_email.pop();
             }
