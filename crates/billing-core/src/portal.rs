@@ -9,6 +9,7 @@ use crate::inputs::ReturnPath;
 use crate::plans::{AccessPolicy, PlanCatalog, PlanName, SubscriptionState};
 use crate::ports::{AccountStore, Payments};
 use crate::ports::{ApiKey, ApiKeys, Directory, NewPortalSession, PortalFlow};
+use crate::provisioning::under_lease;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PortalError {
@@ -105,25 +106,41 @@ where
         })
     }
 
-    /// Removes everything the user has with us. Each step tolerates what an earlier, interrupted
-    /// deletion already removed, so the whole is idempotent. The Stripe customer's deletion
-    /// cancels its subscriptions; the webhook then tears down their recorded resources.
-    pub async fn delete_account(&self, user: &CognitoUser) -> Result<(), Error> {
+    /// Removes everything the user has with us, under the customer's provisioning lease so no
+    /// webhook delivery re-creates a key or re-links in the middle. The customer is tombstoned
+    /// first: the events its deletion causes in Stripe (cancellations, `customer.deleted`) are
+    /// then acknowledged without being kept, and the webhook tears down the subscriptions'
+    /// stacks. Each step tolerates what an earlier, interrupted deletion already removed, so the
+    /// whole is idempotent.
+    pub async fn delete_account(&self, user: &CognitoUser, now: i64) -> Result<(), Error> {
         let link = self.store.customer_of_user(&user.sub).await?;
-        if let Some(link) = &link {
-            self.payments.delete_customer(&link.customer_id).await?;
+        match &link {
+            Some(link) => {
+                under_lease(self.store, &link.customer_id, now, || async {
+                    self.store
+                        .tombstone_customer(&link.customer_id, now)
+                        .await?;
+                    self.payments.delete_customer(&link.customer_id).await?;
+                    self.remove_user_items(user).await?;
+                    self.store.purge_customer(&link.customer_id).await?;
+                    self.store.unlink(link).await
+                })
+                .await?;
+            }
+            None => self.remove_user_items(user).await?,
         }
+        info!(sub = %user.sub, had_customer = link.is_some(), "account deleted");
+        Ok(())
+    }
+
+    /// The user's key, checkout records and Cognito user.
+    async fn remove_user_items(&self, user: &CognitoUser) -> Result<(), Error> {
         if let Some(key) = self.keys.find(&user.sub).await? {
             self.keys.delete(&key.id).await?;
         }
         self.store.delete_for_user(&user.sub).await?;
-        if let Some(link) = &link {
-            self.store.unlink(link).await?;
-        }
         self.directory
             .delete_user(&user.pool_id, &user.username)
-            .await?;
-        info!(sub = %user.sub, had_customer = link.is_some(), "account deleted");
-        Ok(())
+            .await
     }
 }

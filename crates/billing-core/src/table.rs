@@ -16,9 +16,10 @@
 //! | `PRODUCT#<id>` / `PRICE#<id>` / `TAX_RATE#<id>` | same word | the catalogue | GetItem; gsi1 `LOOKUP#<lookup_key>`: price by lookup key |
 //! | `EVENT#<evt>`    | `EVENT`    | processed Stripe event: processing (with a lease) or done; TTL 35 days | conditional PutItem per delivery |
 //! | `UNMAPPED#<cus>` | `EVENT#<evt>` | event of a customer nobody is linked to; TTL 35 days | gsi1 `UNMAPPED` / `<created>#<cus>`: list them |
+//! | `DELETED#<cus>` | `CUSTOMER` | tombstone of a deleted account's customer; TTL 35 days | GetItem: events about the customer are acknowledged, not kept |
 //! | `UNREADABLE#<evt>` | `EVENT`  | verified event we could not read (type, api_version, field, reason); TTL 35 days | gsi1 `UNREADABLE` / `<received>#<evt>`: list them |
 //! | `CUSTOMER#<cus>` | `PROVISIONING` | the customer's provisioning lease (holder, until when); TTL | conditional PutItem before provisioning |
-//! | `SUBSCRIPTION#<id>` | `STACK#<name>` | CloudFormation stack of a subscription: active, deleting, deleted | Query by subscription; gsi1 `STACKSTATE#<state>`: the sweep |
+//! | `SUBSCRIPTION#<id>` | `STACK#<name>` | CloudFormation stack of a subscription: active, deleting, deleted (TTL 35 days once deleted) | Query by subscription; gsi1 `STACKSTATE#<state>`: the sweep |
 //!
 //! Versioned items (subscriptions, records) are written only if their event's `created` is
 //! newer than the stored one (condition on `event_created`).
@@ -136,6 +137,11 @@ pub fn lookup_key_gsi1pk(lookup_key: &str) -> String {
 
 pub fn tax_rate_pk(tax_rate_id: &str) -> String {
     format!("TAX_RATE#{tax_rate_id}")
+}
+
+/// The tombstone of a deleted account's customer.
+pub fn deleted_customer_pk(customer_id: &str) -> String {
+    format!("DELETED#{customer_id}")
 }
 
 pub fn unreadable_pk(event_id: &str) -> String {

@@ -122,7 +122,7 @@ where
     }
 
     async fn delete_me(&self, user: &CognitoUser) -> Result<Response<Body>, ApiError> {
-        self.service().delete_account(user).await?;
+        self.service().delete_account(user, now()).await?;
         Ok(no_content())
     }
 }

@@ -11,6 +11,7 @@ mod api_keys;
 mod billing;
 mod checkout;
 mod checkout_records;
+mod deleted_customers;
 mod directory;
 mod events;
 mod leases;

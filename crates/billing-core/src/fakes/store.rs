@@ -30,6 +30,7 @@ pub(super) struct StoreTables {
     pub(super) stacks: BTreeMap<(String, String), StackRecord>,
     /// customer -> (holder, until)
     pub(super) leases: HashMap<CustomerId, (String, i64)>,
+    pub(super) deleted_customers: std::collections::HashSet<CustomerId>,
 }
 
 #[derive(Debug, Default)]
@@ -89,6 +90,23 @@ impl InMemoryStore {
         if let Some(record) = lock(&self.tables).checkouts.get_mut(session_id) {
             record.created_at = created_at;
         }
+    }
+
+    /// Everything kept about the customer: subscriptions, records, links (not the lease).
+    pub fn items_of_customer(&self, customer_id: &CustomerId) -> usize {
+        let tables = lock(&self.tables);
+        let customer = customer_id.as_str();
+        tables
+            .subscriptions
+            .keys()
+            .filter(|(owner, _)| owner == customer)
+            .count()
+            + tables
+                .records
+                .values()
+                .filter(|record| record.state.customer_id() == Some(customer))
+                .count()
+            + usize::from(tables.by_customer.contains_key(customer_id))
     }
 
     pub fn checkout_count(&self) -> usize {

@@ -1,15 +1,21 @@
 //! Ports that are used together, each group named once.
 
 use super::{
-    ApiKeys, Billing, Checkout, CheckoutRecords, CustomerLinks, Directory, EventLog,
-    ProvisioningLeases, Stacks, SyncStore, UserLookup,
+    ApiKeys, Billing, Checkout, CheckoutRecords, CustomerLinks, DeletedCustomers, Directory,
+    EventLog, ProvisioningLeases, Stacks, SyncStore, UserLookup,
 };
 
-/// Everything the webhook keeps in the table: the event log, the links, the synced state and
-/// the provisioning leases.
-pub trait WebhookStore: SyncStore + EventLog + CustomerLinks + ProvisioningLeases {}
+/// Everything the webhook keeps in the table: the event log, the links, the synced state, the
+/// provisioning leases and the tombstones of deleted customers.
+pub trait WebhookStore:
+    SyncStore + EventLog + CustomerLinks + ProvisioningLeases + DeletedCustomers
+{
+}
 
-impl<T> WebhookStore for T where T: SyncStore + EventLog + CustomerLinks + ProvisioningLeases {}
+impl<T> WebhookStore for T where
+    T: SyncStore + EventLog + CustomerLinks + ProvisioningLeases + DeletedCustomers
+{
+}
 
 /// The user pool as the webhook uses it: the users' attributes, and finding (or creating) the
 /// user a payment is for.
@@ -39,8 +45,14 @@ pub trait CheckoutStore: CustomerLinks + CheckoutRecords + ProvisioningLeases {}
 
 impl<T: CustomerLinks + CheckoutRecords + ProvisioningLeases> CheckoutStore for T {}
 
-/// What the account use cases keep (the DynamoDB table in production): the links, and the
-/// checkout records that account deletion removes.
-pub trait AccountStore: CustomerLinks + CheckoutRecords {}
+/// What the account use cases keep (the DynamoDB table in production): the links, the checkout
+/// records and everything else account deletion removes, under the provisioning lease.
+pub trait AccountStore:
+    CustomerLinks + CheckoutRecords + ProvisioningLeases + DeletedCustomers
+{
+}
 
-impl<T: CustomerLinks + CheckoutRecords> AccountStore for T {}
+impl<T> AccountStore for T where
+    T: CustomerLinks + CheckoutRecords + ProvisioningLeases + DeletedCustomers
+{
+}

@@ -5,6 +5,7 @@
 mod api_keys;
 mod billing;
 mod checkout;
+mod deleted_customers;
 mod directory;
 mod events;
 mod groups;
@@ -21,6 +22,7 @@ pub use checkout::{
     Checkout, CheckoutMode, CheckoutRecord, CheckoutRecords, CheckoutSessionInfo, CreatedSession,
     NewCheckoutSession, NewPortalSession, PortalFlow, PriceInfo,
 };
+pub use deleted_customers::DeletedCustomers;
 pub use directory::Directory;
 pub use events::{EventClaim, EventLog, RecordedUnreadable, UnreadableEvent};
 pub use groups::{AccountStore, CheckoutStore, Payments, SyncPorts, UserDirectory, WebhookStore};

@@ -86,6 +86,19 @@ impl BillingRecord {
         }
     }
 
+    /// The customer the record belongs to; `None` for the catalogue.
+    pub fn customer_id(&self) -> Option<&str> {
+        match self {
+            Self::Product { .. } | Self::Price { .. } | Self::TaxRate { .. } => None,
+            Self::CustomerProfile { customer_id, .. }
+            | Self::Delinquency { customer_id, .. }
+            | Self::Invoice { customer_id, .. }
+            | Self::Payment { customer_id, .. }
+            | Self::CheckoutSession { customer_id, .. }
+            | Self::InvoicePayment { customer_id, .. } => Some(customer_id),
+        }
+    }
+
     /// The Stripe id of the object recorded; the customer's for its profile and delinquency.
     pub fn id(&self) -> &str {
         match self {

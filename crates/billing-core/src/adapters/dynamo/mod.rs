@@ -3,6 +3,7 @@
 //! `crate::table`, nowhere else.
 
 mod checkout_records;
+mod deleted_customers;
 mod events;
 mod items;
 mod links;

@@ -150,7 +150,12 @@ impl SyncStore for DynamoStore {
 
     async fn put_stack(&self, stack: &StackRecord) -> Result<()> {
         let state = stack_state_name(stack.state);
-        self.client
+        // A deleted stack's record is kept a while for the sweep and for reading, then expires:
+        // a stack of the same name is created anew whether or not it is there.
+        let expires_at = (stack.state == StackState::Deleted)
+            .then(|| n(stack.updated_at + table::EVENT_TTL_SECS));
+        let request = self
+            .client
             .put_item()
             .table_name(&self.table)
             .item(table::PK, s(table::stack_owner_pk(&stack.subscription_id)))
@@ -165,7 +170,12 @@ impl SyncStore for DynamoStore {
             )
             .item(attr::STACK_NAME, s(&stack.stack_name))
             .item(attr::STATUS, s(state))
-            .item(attr::UPDATED_AT, n(stack.updated_at))
+            .item(attr::UPDATED_AT, n(stack.updated_at));
+        let request = match expires_at {
+            Some(expires_at) => request.item(table::EXPIRES_AT, expires_at),
+            None => request,
+        };
+        request
             .send()
             .await
             .map_err(|e| classify(Upstream::DynamoDb, "PutItem", e))?;

@@ -90,6 +90,22 @@ pub enum EventObject {
 }
 
 impl EventObject {
+    /// The customer the object belongs to, for the objects kept per customer.
+    pub fn customer_id(&self) -> Option<&str> {
+        match self {
+            Self::Customer(customer) => Some(&customer.id),
+            Self::CheckoutSession(session) => session.customer_id.as_deref(),
+            Self::Subscription(subscription) => Some(&subscription.customer_id),
+            Self::Invoice(invoice) => invoice.customer_id.as_deref(),
+            Self::PaymentIntent(payment) => payment.customer_id.as_deref(),
+            Self::Product(_)
+            | Self::Price(_)
+            | Self::TaxRate(_)
+            | Self::InvoicePayment(_)
+            | Self::Other { .. } => None,
+        }
+    }
+
     /// The Stripe id of the object, if it is one we handle.
     pub fn id(&self) -> Option<&str> {
         match self {

@@ -6,7 +6,7 @@ use tracing::{info, warn};
 use super::{Delivery, Outcome, SyncService, parse_customer};
 use crate::domain::{CustomerId, CustomerLink, Email};
 use crate::error::{Error, Result};
-use crate::ports::{CustomerLinks, Directory, SyncPorts, SyncStore, UserLookup};
+use crate::ports::{CustomerLinks, DeletedCustomers, Directory, SyncPorts, SyncStore, UserLookup};
 use crate::webhook::event::{CheckoutSessionObject, CustomerObject};
 
 /// What an event says about the user of its customer.
@@ -127,6 +127,12 @@ impl<P: SyncPorts> SyncService<'_, P> {
         }
         let event = delivery.event;
         let Some(user) = found else {
+            if self.store.is_deleted_customer(customer_id).await? {
+                // The account was deleted while this event was on its way: what it stored goes.
+                info!(event_id = %event.id, customer_id = %customer_id, "customer of a deleted account; nothing kept");
+                self.store.purge_customer(customer_id).await?;
+                return Ok(None);
+            }
             warn!(event_id = %event.id, customer_id = %customer_id, event_type = %event.event_type, "no user for this customer; event parked as unmapped");
             self.park(customer_id, delivery).await?;
             return Ok(None);

@@ -17,12 +17,12 @@ mod stacks;
 mod subscriptions;
 
 use crate::stack_templates::StackTemplatePolicy;
-use tracing::{error, warn};
+use tracing::{error, info, warn};
 
 use crate::domain::{CustomerId, UserPoolId};
 use crate::error::{Error, Result, Upstream};
 use crate::plans::{AccessPolicy, PlanCatalog};
-use crate::ports::{EventClaim, EventLog, SyncPorts, Versioned};
+use crate::ports::{DeletedCustomers, EventClaim, EventLog, SyncPorts, Versioned};
 use crate::provisioning::Provisioner;
 use crate::webhook::event::{EventObject, ReadEvent, StripeEvent, is_used, read_event};
 
@@ -195,6 +195,11 @@ impl<P: SyncPorts> SyncService<'_, P> {
     }
 
     async fn dispatch(&self, delivery: Delivery<'_>) -> Result<Outcome> {
+        if let Some(customer) = delivery.event.object.customer_id()
+            && self.is_deleted_customer(customer).await?
+        {
+            return self.on_deleted_customer(delivery).await;
+        }
         match &delivery.event.object {
             EventObject::Subscription(subscription) => {
                 self.on_subscription(delivery, subscription.clone()).await
@@ -211,6 +216,25 @@ impl<P: SyncPorts> SyncService<'_, P> {
             EventObject::TaxRate(rate) => self.on_tax_rate(delivery, rate).await,
             EventObject::Other { .. } => Ok(Outcome::Ignored),
         }
+    }
+
+    async fn is_deleted_customer(&self, customer: &str) -> Result<bool> {
+        match CustomerId::parse(customer) {
+            Ok(customer) => self.store.is_deleted_customer(&customer).await,
+            Err(_) => Ok(false),
+        }
+    }
+
+    /// An event about the customer of a deleted account (most are caused by the deletion):
+    /// nothing is kept; an ended subscription's stacks are still torn down.
+    async fn on_deleted_customer(&self, delivery: Delivery<'_>) -> Result<Outcome> {
+        if let EventObject::Subscription(subscription) = &delivery.event.object
+            && subscription.status.is_ended()
+        {
+            self.deprovision(&subscription.id, delivery.now).await?;
+        }
+        info!(event_id = %delivery.event.id, event_type = %delivery.event.event_type, "event about a deleted account's customer; acknowledged");
+        Ok(Outcome::Ignored)
     }
 
     fn provisioner(&self) -> Provisioner<'_, P::Billing, P::Users, P::Keys> {

@@ -138,6 +138,9 @@ impl<P: SyncPorts> SyncService<'_, P> {
             info!(event_id = %delivery.event.id, payment_intent_id = %payment_intent, "invoice payment without a customer; nothing to keep");
             return Ok(Outcome::Ignored);
         };
+        if self.is_deleted_customer(&customer).await? {
+            return self.on_deleted_customer(delivery).await;
+        }
         self.put_record(
             delivery,
             BillingRecord::InvoicePayment {
