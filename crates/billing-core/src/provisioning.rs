@@ -60,34 +60,6 @@ fn lease_holder() -> Result<String> {
     })
 }
 
-/// API Gateway allows a few key operations per second: throttled calls are retried with
-/// exponential backoff, as are other transient failures.
-pub async fn with_backoff<T, F, Fut>(operation: &'static str, mut call: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T>>,
-{
-    const ATTEMPTS: u32 = 5;
-    let mut delay = Duration::from_millis(200);
-    let mut attempt = 1;
-    loop {
-        match call().await {
-            Err(error) if error.is_retryable() && attempt < ATTEMPTS => {
-                warn!(
-                    operation,
-                    attempt,
-                    delay_ms = delay.as_millis() as u64,
-                    "retrying"
-                );
-                tokio::time::sleep(delay).await;
-                delay *= 2;
-                attempt += 1;
-            }
-            outcome => return outcome,
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Provisioned {
     pub plan: PlanName,
@@ -132,10 +104,10 @@ impl<B: Billing, D: Directory, K: ApiKeys> Provisioner<'_, B, D, K> {
 
     /// One key per user, on the plan's usage plan; with no usage plan, detached and disabled.
     async fn apply_key(&self, owner: &UserSub, plan: &PlanConfig) -> Result<Option<String>> {
-        let existing = with_backoff("GetApiKeys", || self.keys.find(owner)).await?;
+        let existing = self.keys.find(owner).await?;
         let key = match (existing, &plan.usage_plan_id) {
             (None, None) => return Ok(None),
-            (None, Some(_)) => with_backoff("CreateApiKey", || self.keys.create(owner)).await?,
+            (None, Some(_)) => self.keys.create(owner).await?,
             (Some(key), _) => key,
         };
         let target = plan.usage_plan_id.as_deref();
@@ -144,14 +116,11 @@ impl<B: Billing, D: Directory, K: ApiKeys> Provisioner<'_, B, D, K> {
             None => key.usage_plan_ids.is_empty(),
         };
         if !attached_as_wanted {
-            with_backoff("AttachUsagePlan", || self.keys.attach_only(&key.id, target)).await?;
+            self.keys.attach_only(&key.id, target).await?;
         }
         let should_be_enabled = target.is_some();
         if key.enabled != should_be_enabled {
-            with_backoff("UpdateApiKey", || {
-                self.keys.set_enabled(&key.id, should_be_enabled)
-            })
-            .await?;
+            self.keys.set_enabled(&key.id, should_be_enabled).await?;
         }
         Ok(Some(key.id))
     }

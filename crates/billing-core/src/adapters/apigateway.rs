@@ -93,18 +93,19 @@ impl ApiGatewayKeys {
 
     /// Our keys with exactly this name, oldest first, without their values.
     async fn keys_named(&self, name: &str) -> Result<Vec<SdkApiKey>> {
-        let output = self
+        let listed: Vec<SdkApiKey> = self
             .client
             .get_api_keys()
             .name_query(name)
             .include_values(false)
             .limit(500)
+            .into_paginator()
+            .items()
             .send()
+            .try_collect()
             .await
             .map_err(|e| classify(Upstream::ApiGateway, "GetApiKeys", e))?;
-        let mut keys: Vec<SdkApiKey> = output
-            .items
-            .unwrap_or_default()
+        let mut keys: Vec<SdkApiKey> = listed
             .into_iter()
             .filter(|key| is_ours(key, name, &self.deployment))
             .collect();
@@ -138,20 +139,18 @@ impl ApiGatewayKeys {
     }
 
     async fn usage_plans_of(&self, key_id: &str) -> Result<Vec<String>> {
-        let output = self
+        let plans: Vec<_> = self
             .client
             .get_usage_plans()
             .key_id(key_id)
             .limit(500)
+            .into_paginator()
+            .items()
             .send()
+            .try_collect()
             .await
             .map_err(|e| classify(Upstream::ApiGateway, "GetUsagePlans", e))?;
-        Ok(output
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|plan| plan.id)
-            .collect())
+        Ok(plans.into_iter().filter_map(|plan| plan.id).collect())
     }
 
     async fn to_port(
@@ -380,6 +379,108 @@ mod tests {
         assert_eq!(
             Deployment::from_env(&env),
             Err(ConfigError::Missing(DEPLOYMENT_NAME))
+        );
+    }
+
+    /// A local API Gateway that answers `throttled` requests with 429 TooManyRequestsException
+    /// before answering 200; it counts the requests it got.
+    async fn throttling_api_gateway(
+        throttled: usize,
+    ) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let requests = std::sync::Arc::new(AtomicUsize::new(0));
+        let counted = requests.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut socket, _)) = listener.accept().await else {
+                    return;
+                };
+                let counted = counted.clone();
+                tokio::spawn(async move {
+                    let mut buffer = vec![0u8; 64 * 1024];
+                    let mut read = 0;
+                    loop {
+                        let Ok(n) = socket.read(&mut buffer[read..]).await else {
+                            return;
+                        };
+                        if n == 0 {
+                            return;
+                        }
+                        read += n;
+                        let text = String::from_utf8_lossy(&buffer[..read]).to_string();
+                        let Some(head_end) = text.find("\r\n\r\n") else {
+                            continue;
+                        };
+                        let length = text[..head_end]
+                            .lines()
+                            .find_map(|line| {
+                                let (name, value) = line.split_once(':')?;
+                                name.eq_ignore_ascii_case("content-length")
+                                    .then(|| value.trim().parse::<usize>().ok())?
+                            })
+                            .unwrap_or(0);
+                        if read < head_end + 4 + length {
+                            continue;
+                        }
+                        read = 0;
+                        let seen = counted.fetch_add(1, Ordering::SeqCst);
+                        let (status, extra, body) = if seen < throttled {
+                            (
+                                "429 Too Many Requests",
+                                "x-amzn-ErrorType: TooManyRequestsException\r\n",
+                                r#"{"message":"Too Many Requests"}"#,
+                            )
+                        } else {
+                            ("200 OK", "", r#"{"id":"k1","enabled":true}"#)
+                        };
+                        let response = format!(
+                            "HTTP/1.1 {status}\r\ncontent-type: application/json\r\n{extra}content-length: {}\r\n\r\n{body}",
+                            body.len()
+                        );
+                        if socket.write_all(response.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (url, requests)
+    }
+
+    fn keys_at(url: &str) -> ApiGatewayKeys {
+        let limits = crate::adapters::aws::AwsLimits::HTTP;
+        let config = aws_sdk_apigateway::Config::builder()
+            .behavior_version(aws_sdk_apigateway::config::BehaviorVersion::latest())
+            .region(aws_sdk_apigateway::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_apigateway::config::Credentials::new(
+                "test", "test", None, None, "test",
+            ))
+            .endpoint_url(url)
+            .retry_config(limits.retry_config())
+            .timeout_config(limits.timeout_config())
+            .build();
+        ApiGatewayKeys::new(Client::from_conf(config), deployment())
+    }
+
+    /// API Gateway throttles key operations at a few per second: the SDK's retry (our
+    /// configuration of it) absorbs a burst, and a throttle that outlasts its attempts is a
+    /// retryable failure for Stripe's or the caller's retry.
+    #[tokio::test]
+    async fn when_api_gateway_throttles_the_sdk_should_retry_within_the_configured_attempts() {
+        let (url, requests) = throttling_api_gateway(2).await;
+        keys_at(&url).set_enabled("k1", true).await.unwrap();
+        assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 3);
+
+        let (url, requests) = throttling_api_gateway(usize::MAX).await;
+        let error = keys_at(&url).set_enabled("k1", true).await.unwrap_err();
+        assert!(error.is_retryable(), "{error}");
+        assert_eq!(
+            requests.load(std::sync::atomic::Ordering::SeqCst),
+            crate::adapters::aws::AwsLimits::HTTP.max_attempts as usize
         );
     }
 }

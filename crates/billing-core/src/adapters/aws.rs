@@ -13,47 +13,70 @@ use secrecy::SecretString;
 use crate::config::SecretSource;
 use crate::error::{Error, Upstream};
 
-/// Time limits for every AWS call of a function.
+/// Time limits and retries for every AWS call of a function. The SDK retries throttling
+/// (API Gateway's `TooManyRequestsException` on key creation, DynamoDB's throughput errors),
+/// 5xx, timeouts and connection failures itself, with jittered exponential backoff; nothing of
+/// ours retries around it.
 #[derive(Debug, Clone, Copy)]
 pub struct AwsLimits {
     pub connect_timeout: Duration,
     /// One attempt.
     pub attempt_timeout: Duration,
-    /// All attempts of one operation together.
+    /// All attempts of one operation together, backoff included: the worst case of one call.
     pub operation_timeout: Duration,
     pub max_attempts: u32,
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
 }
 
 impl AwsLimits {
-    /// For the Cognito triggers: Cognito gives the whole function 5 seconds.
+    /// For the Cognito triggers: Cognito gives the whole function 5 seconds. One call takes at
+    /// most 1.8 s (2 attempts of 1 s at most).
     pub const TRIGGER: Self = Self {
         connect_timeout: Duration::from_millis(500),
         attempt_timeout: Duration::from_millis(1_000),
         operation_timeout: Duration::from_millis(1_800),
         max_attempts: 2,
+        initial_backoff: Duration::from_millis(100),
+        max_backoff: Duration::from_millis(300),
     };
 
-    /// For the HTTP handlers, behind API Gateway's 29-second limit.
+    /// For the HTTP handlers and the webhook. One call, e.g. one provisioning step, takes at
+    /// most 10 s: up to 4 attempts of at most 3 s, with backoffs of at most 0.2, 0.4 and 0.8 s
+    /// between them, cut at 10 s. That fits the webhook's 20 s function timeout, the 30 s
+    /// provisioning lease and event claim (`table::PROVISIONING_LEASE_SECS`,
+    /// `EVENT_LEASE_SECS`), and API Gateway's 29 s for one HTTP step.
     pub const HTTP: Self = Self {
         connect_timeout: Duration::from_secs(2),
-        attempt_timeout: Duration::from_secs(5),
-        operation_timeout: Duration::from_secs(12),
-        max_attempts: 3,
+        attempt_timeout: Duration::from_secs(3),
+        operation_timeout: Duration::from_secs(10),
+        max_attempts: 4,
+        initial_backoff: Duration::from_millis(200),
+        max_backoff: Duration::from_secs(2),
     };
+
+    pub fn timeout_config(&self) -> TimeoutConfig {
+        TimeoutConfig::builder()
+            .connect_timeout(self.connect_timeout)
+            .operation_attempt_timeout(self.attempt_timeout)
+            .operation_timeout(self.operation_timeout)
+            .build()
+    }
+
+    pub fn retry_config(&self) -> RetryConfig {
+        RetryConfig::standard()
+            .with_max_attempts(self.max_attempts)
+            .with_initial_backoff(self.initial_backoff)
+            .with_max_backoff(self.max_backoff)
+    }
 }
 
 /// Loads region, credentials and endpoints the standard way; `AWS_ENDPOINT_URL` and
 /// `AWS_ENDPOINT_URL_<SERVICE>` point the clients at local emulators.
 pub async fn load_sdk_config(limits: AwsLimits) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(limits.connect_timeout)
-                .operation_attempt_timeout(limits.attempt_timeout)
-                .operation_timeout(limits.operation_timeout)
-                .build(),
-        )
-        .retry_config(RetryConfig::standard().with_max_attempts(limits.max_attempts))
+        .timeout_config(limits.timeout_config())
+        .retry_config(limits.retry_config())
         .load()
         .await
 }

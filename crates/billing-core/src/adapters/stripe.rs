@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::fmt;
 
 use async_trait::async_trait;
+use futures_util::TryStreamExt;
 use secrecy::{ExposeSecret, SecretString};
 use stripe::{Client, ClientBuilder, IdempotencyKey, RequestStrategy, StripeError, StripeRequest};
 use stripe_billing::billing_portal_session::{
@@ -205,12 +206,14 @@ impl StripeBilling {
     }
 
     async fn search(&self, query: String) -> Result<Vec<StripeCustomer>> {
-        let found = SearchCustomer::new(query)
-            .limit(10)
-            .send(&self.client)
+        let found: Vec<Customer> = SearchCustomer::new(query)
+            .limit(100)
+            .paginate()
+            .stream(&self.client)
+            .try_collect()
             .await
             .map_err(|e| classify_stripe("SearchCustomers", e))?;
-        found.data.into_iter().map(to_domain).collect()
+        found.into_iter().map(to_domain).collect()
     }
 }
 
@@ -321,13 +324,14 @@ impl Billing for StripeBilling {
         &self,
         session_id: &str,
     ) -> Result<Vec<crate::ports::CheckoutLineItem>> {
-        let page = ListLineItemsCheckoutSession::new(session_id)
+        let items: Vec<_> = ListLineItemsCheckoutSession::new(session_id)
             .limit(100)
-            .send(&self.client)
+            .paginate()
+            .stream(&self.client)
+            .try_collect()
             .await
             .map_err(|e| classify_stripe("ListCheckoutLineItems", e))?;
-        Ok(page
-            .data
+        Ok(items
             .into_iter()
             .map(|item| crate::ports::CheckoutLineItem {
                 price_id: item.price.as_ref().map(|price| price.id.to_string()),
@@ -352,15 +356,17 @@ impl Billing for StripeBilling {
     }
 
     async fn subscriptions_of(&self, customer_id: &CustomerId) -> Result<Vec<SubscriptionState>> {
-        let page = ListSubscription::new()
+        let listed: Vec<Subscription> = ListSubscription::new()
             .customer(customer_id.as_str())
             .status(ListSubscriptionStatus::All)
             .limit(100)
-            .send(&self.client)
+            .paginate()
+            .stream(&self.client)
+            .try_collect()
             .await
             .map_err(|e| classify_stripe("ListSubscriptions", e))?;
-        let mut subscriptions = Vec::with_capacity(page.data.len());
-        for subscription in page.data {
+        let mut subscriptions = Vec::with_capacity(listed.len());
+        for subscription in listed {
             subscriptions.push(self.to_subscription_state(subscription).await?);
         }
         Ok(subscriptions)
