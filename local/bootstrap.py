@@ -309,7 +309,39 @@ def ensure_webhook_endpoint(cfg: Config) -> None:
 
 # --- local/.run/env ---------------------------------------------------------------------------
 
+def secret_parameters(cfg: Config) -> dict:
+    """The Stripe secrets as SSM SecureString parameters in moto, as a deployment keeps them:
+    the functions read them at start-up, so cargo lambda watch, which logs every variable of a
+    function it spawns, never sees them."""
+    parameters = {
+        "STRIPE_SECRET_KEY_PARAMETER": (f"/{cfg.table_name}/stripe-secret-key", cfg.stripe_key),
+        "STRIPE_WEBHOOK_SECRETS_PARAMETER": (f"/{cfg.table_name}/stripe-webhook-secrets",
+                                             cfg.webhook_secrets),
+    }
+    ssm = cfg.client("ssm", cfg.moto_url)
+    for name, value in parameters.values():
+        ssm.put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=True)
+    return {variable: name for variable, (name, _) in parameters.items()}
+
+
+def write_env_file(path: Path, values: dict) -> None:
+    for key, value in values.items():
+        # Sourced by sh and read by cargo lambda as is: no quoting, so no room for odd characters.
+        if any(c in value for c in " \t\n'\"\\$`#;&|<>()"):
+            sys.exit(f"bootstrap: {key}={value!r} cannot go in a plain KEY=VALUE env file")
+    # cargo lambda's env-file parser refuses an unquoted value containing '=' (PLANS has some):
+    # such values are double-quoted, which sh reads the same way.
+    text = "".join(f'{k}="{v}"\n' if "=" in v else f"{k}={v}\n" for k, v in values.items())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+    say(f"wrote {path}")
+
+
 def write_env(cfg: Config, pool_id: str, client_id: str, plans: str) -> None:
+    """local/.run/env for the scripts and tests (with the secrets: they sign events and call
+    the Stripe front), and local/.run/functions.env for cargo lambda watch (without them)."""
     values = {
         "AWS_REGION": REGION,
         "AWS_DEFAULT_REGION": REGION,
@@ -341,18 +373,12 @@ def write_env(cfg: Config, pool_id: str, client_id: str, plans: str) -> None:
         "STRIPE_PORT": cfg.stripe_port,
         "LAMBDA_PORT": cfg.lambda_port,
     }
-    for key, value in values.items():
-        # Sourced by sh and read by cargo lambda as is: no quoting, so no room for odd characters.
-        if any(c in value for c in " \t\n'\"\\$`#;&|<>()"):
-            sys.exit(f"bootstrap: {key}={value!r} cannot go in a plain KEY=VALUE env file")
-    # cargo lambda's env-file parser refuses an unquoted value containing '=' (PLANS has some):
-    # such values are double-quoted, which sh reads the same way.
-    text = "".join(f'{k}="{v}"\n' if "=" in v else f"{k}={v}\n" for k, v in values.items())
-    cfg.env_file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cfg.env_file.with_name(cfg.env_file.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(cfg.env_file)
-    say(f"wrote {cfg.env_file}")
+    write_env_file(cfg.env_file, values)
+    functions = {k: v for k, v in values.items()
+                 if k not in ("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRETS")}
+    functions["AWS_ENDPOINT_URL_SSM"] = cfg.moto_url
+    functions.update(secret_parameters(cfg))
+    write_env_file(cfg.env_file.with_name("functions.env"), functions)
 
 
 def main() -> None:

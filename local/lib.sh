@@ -16,6 +16,9 @@ RUN_DIR=$LOCAL_DIR/.run
 LOG_DIR=$RUN_DIR/logs
 PID_DIR=$RUN_DIR/pids
 ENV_FILE=$RUN_DIR/env
+# What cargo lambda watch gives the functions: local/.run/env without the Stripe secrets, which
+# the functions read from (moto's) SSM as deployed ones do. cargo lambda watch logs it.
+FUNCTIONS_ENV_FILE=$RUN_DIR/functions.env
 MOTO_STATE=$RUN_DIR/moto-state.pickle
 # cognito-local keeps its config and data in .cognito/ under its working directory.
 COGNITO_HOME=$RUN_DIR/cognito

@@ -29,5 +29,7 @@ cargo test -p integration-tests -- --ignored --test-threads=1
 # The soak run, short: 200 deliveries for 20 customers, with the AWS emulator restarted mid-run.
 local/.venv/bin/python local/soak.py --customers 20 --events 200
 local/.venv/bin/python -m pytest -q local/stripe_front/tests local/tests
+# What the functions, cargo lambda watch and the emulators logged during all of that.
+local/.venv/bin/python local/check-logs-for-secrets.py
 
 echo "all tests passed in $(( $(date +%s) - started )) s"

@@ -126,13 +126,13 @@ log "bootstrap"
 
 # --- cargo lambda watch -----------------------------------------------------------------------
 lambda_url=http://127.0.0.1:$LAMBDA_PORT
-env_hash=$(sha256sum "$ENV_FILE" | cut -d' ' -f1)
+env_hash=$(sha256sum "$FUNCTIONS_ENV_FILE" | cut -d' ' -f1)
 if $with_lambda; then
     if running_pid lambda >/dev/null && [ "$(cat "$PID_DIR/lambda.env" 2>/dev/null)" != "$env_hash" ]; then
-        log "local/.run/env changed since cargo lambda watch started: restarting it"
+        log "local/.run/functions.env changed since cargo lambda watch started: restarting it"
         stop_component lambda
     fi
-    watch_args=(--invoke-address 127.0.0.1 --invoke-port "$LAMBDA_PORT" --env-file "$ENV_FILE"
+    watch_args=(--invoke-address 127.0.0.1 --invoke-port "$LAMBDA_PORT" --env-file "$FUNCTIONS_ENV_FILE"
         # build and start a function on its first invocation only (not a default one at start-up)
         --wait)
     [ "$LAMBDA_RELOAD" = 1 ] || watch_args+=(--ignore-changes)

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_cognitoidentityprovider::types::AttributeType;
 use aws_sdk_dynamodb::types::AttributeValue;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 pub use aws_sdk_cognitoidentityprovider::Client as CognitoClient;
 pub use aws_sdk_dynamodb::Client as DynamoClient;
@@ -382,4 +382,39 @@ pub async fn keys_of(
         .into_iter()
         .filter(|key| key.name() == Some(name.as_str()))
         .collect()
+}
+
+/// Checks out pro for the user and pays in the Stripe emulator (no success return: whatever
+/// follows comes from the webhook). Returns the subscription id.
+pub async fn buy_pro(env: &LocalEnv, user: &TestUser) -> String {
+    let start = http_api_event(
+        "POST",
+        "/checkout",
+        &[],
+        Some(&json!({"lookup_key": "pro_monthly"})),
+        Some(&user.claims),
+    );
+    let (status, body, _) = call_api(env, "checkout", &start).await;
+    assert_eq!(status, 200, "{body}");
+    let session_id = body["id"].as_str().unwrap().to_owned();
+    let complete = format!("/_test/checkout/sessions/{session_id}/complete");
+    stripe_front(env, reqwest::Method::POST, &complete).await;
+    let session = stripe_front(
+        env,
+        reqwest::Method::GET,
+        &format!("/v1/checkout/sessions/{session_id}"),
+    )
+    .await;
+    session["subscription"].as_str().unwrap().to_owned()
+}
+
+pub async fn wait_for_plan(cognito: &CognitoClient, env: &LocalEnv, username: &str, plan: &str) {
+    eventually(Duration::from_secs(60), &format!("plan {plan}"), || async {
+        (user_attribute(cognito, env, username, "custom:plan_type")
+            .await
+            .as_deref()
+            == Some(plan))
+        .then_some(())
+    })
+    .await;
 }

@@ -77,41 +77,6 @@ fn signal(pid: i32, name: &str) {
     assert!(status.success());
 }
 
-/// Checks out pro for the user and pays in the Stripe emulator (no success return: whatever
-/// follows comes from the webhook). Returns the subscription id.
-async fn buy_pro(env: &LocalEnv, user: &TestUser) -> String {
-    let start = http_api_event(
-        "POST",
-        "/checkout",
-        &[],
-        Some(&json!({"lookup_key": "pro_monthly"})),
-        Some(&user.claims),
-    );
-    let (status, body, _) = call_api(env, "checkout", &start).await;
-    assert_eq!(status, 200, "{body}");
-    let session_id = body["id"].as_str().unwrap().to_owned();
-    let complete = format!("/_test/checkout/sessions/{session_id}/complete");
-    stripe_front(env, Method::POST, &complete).await;
-    let session = stripe_front(
-        env,
-        Method::GET,
-        &format!("/v1/checkout/sessions/{session_id}"),
-    )
-    .await;
-    session["subscription"].as_str().unwrap().to_owned()
-}
-
-async fn wait_for_plan(cognito: &CognitoClient, env: &LocalEnv, username: &str, plan: &str) {
-    eventually(Duration::from_secs(60), &format!("plan {plan}"), || async {
-        (user_attribute(cognito, env, username, "custom:plan_type")
-            .await
-            .as_deref()
-            == Some(plan))
-        .then_some(())
-    })
-    .await;
-}
-
 /// The stack's CloudFormation status, `None` when there is no such stack.
 async fn stack_status(
     cloudformation: &aws_sdk_cloudformation::Client,
