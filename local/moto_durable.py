@@ -10,6 +10,7 @@ therefore loses nothing that was acknowledged, and the soak can restart "AWS" mi
 
 import argparse
 import copyreg
+from collections import defaultdict
 import io
 import json
 import os
@@ -108,6 +109,33 @@ class InFlight:
             return self.idle.wait_for(lambda: self.count == 0, timeout)
 
 
+def _tag_dict(items: dict) -> defaultdict:
+    """SSM's resource tags as moto builds them: defaultdict(lambda: defaultdict(dict))."""
+    restored = defaultdict(lambda: defaultdict(dict))
+    restored.update(items)
+    return restored
+
+
+def _subclass_dict(cls: type, default_factory, attributes: dict, items: dict) -> defaultdict:
+    """A defaultdict subclass whose __init__ takes other arguments (SSM's ParameterDict)."""
+    restored = cls.__new__(cls)
+    defaultdict.__init__(restored, default_factory)
+    restored.__dict__.update(attributes)
+    restored.update(items)
+    return restored
+
+
+def _reduce_defaultdict(value: defaultdict):
+    # A lambda default factory cannot be pickled; moto's only one (SSM's tags) is rebuilt.
+    if getattr(value.default_factory, "__name__", "") == "<lambda>":
+        return (_tag_dict, (dict(value),))
+    return value.__reduce__()
+
+
+def _reduce_defaultdict_subclass(value: defaultdict):
+    return (_subclass_dict, (type(value), value.default_factory, dict(value.__dict__), dict(value)))
+
+
 def dump_state(path: str) -> None:
     buffer = io.BytesIO()
     pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
@@ -115,6 +143,10 @@ def dump_state(path: str) -> None:
     pickler.dispatch_table = copyreg.dispatch_table.copy()
     pickler.dispatch_table[type(threading.RLock())] = lambda _: (threading.RLock, ())
     pickler.dispatch_table[type(threading.Lock())] = lambda _: (threading.Lock, ())
+    pickler.dispatch_table[defaultdict] = _reduce_defaultdict
+    # dispatch_table matches exact types: register moto's defaultdict subclasses too.
+    from moto.ssm.models import ParameterDict
+    pickler.dispatch_table[ParameterDict] = _reduce_defaultdict_subclass
     pickler.dump({name: dict(get_backend(name)) for name in SERVICES})
     temporary = f"{path}.tmp"
     with open(temporary, "wb") as file:

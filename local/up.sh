@@ -138,7 +138,8 @@ if $with_lambda; then
     [ "$LAMBDA_RELOAD" = 1 ] || watch_args+=(--ignore-changes)
     # Readiness is the port accepting connections: any HTTP request would start a function.
     if ensure lambda LAMBDA_PORT "$ROOT_DIR" port_busy "$LAMBDA_PORT" -- \
-        env "PATH=$VENV/bin:$PATH" cargo lambda watch "${watch_args[@]}"; then
+        env -u STRIPE_SECRET_KEY -u STRIPE_WEBHOOK_SECRETS "PATH=$VENV/bin:$PATH" \
+            cargo lambda watch "${watch_args[@]}"; then
         printf '%s\n' "$env_hash" >"$PID_DIR/lambda.env"
     fi
 

@@ -182,18 +182,23 @@ async fn a_subscription_with_an_add_on_before_the_pro_price_gives_pro() {
     .await;
     wait_for_plan(&cognito, &env, &user.username, "pro").await;
     let apigw = aws_sdk_apigateway::Client::new(&env.sdk().await);
-    let key = eventually(Duration::from_secs(30), "a key on the pro plan", || async {
-        keys_of(&apigw, &user.sub).await.into_iter().next()
-    })
+    let pro_plan = usage_plan("pro");
+    eventually(
+        Duration::from_secs(30),
+        "the key on the pro usage plan",
+        || async {
+            let key = keys_of(&apigw, &user.sub).await.into_iter().next()?;
+            let plans = apigw
+                .get_usage_plans()
+                .key_id(key.id()?)
+                .send()
+                .await
+                .ok()?;
+            let plan_ids: Vec<_> = plans.items().iter().filter_map(|p| p.id()).collect();
+            (plan_ids == [pro_plan.as_str()]).then_some(())
+        },
+    )
     .await;
-    let plans = apigw
-        .get_usage_plans()
-        .key_id(key.id().unwrap())
-        .send()
-        .await
-        .unwrap();
-    let plan_ids: Vec<_> = plans.items().iter().filter_map(|p| p.id()).collect();
-    assert_eq!(plan_ids, [usage_plan("pro").as_str()]);
 }
 
 #[tokio::test]
@@ -317,6 +322,7 @@ async fn signing_up_with_a_payers_email_without_verifying_it_does_not_capture_th
         .admin_update_user_attributes()
         .user_pool_id(&env.user_pool_id)
         .username(&verified_username)
+        .user_attributes(attribute("email", &verified_email))
         .user_attributes(attribute("email_verified", "true"))
         .send()
         .await

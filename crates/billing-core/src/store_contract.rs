@@ -10,15 +10,20 @@ use crate::domain::{CustomerId, CustomerLink, UserPoolId, UserSub, Username};
 use crate::error::Error;
 use crate::plans::{PlanName, SubscriptionState, SubscriptionStatus};
 use crate::ports::{
-    BillingRecord, CheckoutRecord, CheckoutRecords, CustomerLinks, EventClaim, EventLog, Freshness,
-    ProductRecord, ProvisioningLeases, SyncStore, UnreadableEvent, Versioned,
+    BillingRecord, CheckoutRecord, CheckoutRecords, CustomerLinks, DeletedCustomers, EventClaim,
+    EventLog, Freshness, ProductRecord, ProvisioningLeases, SyncStore, UnreadableEvent, Versioned,
 };
 use crate::table::{EVENT_LEASE_SECS, PROVISIONING_LEASE_SECS};
 
 /// Every check, in turn.
 pub async fn run_all<S>(store: &S, scope: &str)
 where
-    S: EventLog + ProvisioningLeases + SyncStore + CustomerLinks + CheckoutRecords,
+    S: EventLog
+        + ProvisioningLeases
+        + SyncStore
+        + CustomerLinks
+        + CheckoutRecords
+        + DeletedCustomers,
 {
     event_claims(store, scope).await;
     unreadable_events_are_listed_once(store, scope).await;
@@ -27,6 +32,50 @@ where
     record_writes_are_newer_only(store, scope).await;
     links_are_one_to_one(store, scope).await;
     checkout_records_complete_once(store, scope).await;
+    deleted_customers_are_purged(store, scope).await;
+}
+
+/// A deleted account's customer: tombstoned, and nothing kept under it but its lease.
+pub async fn deleted_customers_are_purged<S>(store: &S, scope: &str)
+where
+    S: SyncStore + CustomerLinks + ProvisioningLeases + DeletedCustomers,
+{
+    let mut state = subscription(scope, SubscriptionStatus::Active);
+    state.customer_id = format!("cus_{scope}_deleted");
+    let customer = CustomerId::parse(state.customer_id.clone()).unwrap();
+    let link = CustomerLink {
+        sub: UserSub::parse(format!("sub-{scope}-deleted")).unwrap(),
+        customer_id: customer.clone(),
+        pool_id: UserPoolId::parse("us-east-1_Contract").unwrap(),
+        username: Username::parse(format!("deleted-{scope}")).unwrap(),
+    };
+    store.link(&link).await.unwrap();
+    store
+        .put_subscription(&versioned(&state, "evt_1", 100), false)
+        .await
+        .unwrap();
+    let profile = BillingRecord::CustomerProfile {
+        customer_id: customer.to_string(),
+        profile: Default::default(),
+    };
+    store
+        .put_record(&versioned(&profile, "evt_2", 100))
+        .await
+        .unwrap();
+    assert!(store.take_lease(&customer, "deleter", 1_000).await.unwrap());
+    assert!(!store.is_deleted_customer(&customer).await.unwrap());
+
+    store.tombstone_customer(&customer, 1_000).await.unwrap();
+    store.purge_customer(&customer).await.unwrap();
+    store.purge_customer(&customer).await.unwrap();
+    assert!(store.is_deleted_customer(&customer).await.unwrap());
+    assert!(store.subscriptions_of(&customer).await.unwrap().is_empty());
+    assert!(store.user_of_customer(&customer).await.unwrap().is_none());
+    assert!(
+        !store.take_lease(&customer, "webhook", 1_001).await.unwrap(),
+        "the deleter's lease is kept for it to release"
+    );
+    store.release_lease(&customer, "deleter").await.unwrap();
 }
 
 /// An unreadable event is listed once, however often it is received, with its last receipt.

@@ -189,7 +189,7 @@ pub struct TaxRateRecord {
     pub percentage: Option<f64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CustomerProfile {
     pub deleted: bool,
     /// Always false here: the delinquency record follows the invoices.

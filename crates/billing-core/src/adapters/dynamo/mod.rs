@@ -56,18 +56,26 @@ impl DynamoStore {
             .item)
     }
 
-    /// Every item of the partition `pk` whose sort key starts with `sk_prefix`, all pages,
+    /// Every item of the partition `pk` whose sort key starts with `sk_prefix` (every item of
+    /// the partition for an empty prefix: DynamoDB refuses an empty `begins_with`), all pages,
     /// consistently read.
     async fn query_prefix(&self, pk: String, sk_prefix: &str) -> Result<Vec<Item>> {
-        self.client
+        let query = self
+            .client
             .query()
             .table_name(&self.table)
             .consistent_read(true)
-            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
             .expression_attribute_names("#pk", table::PK)
-            .expression_attribute_names("#sk", table::SK)
-            .expression_attribute_values(":pk", s(pk))
-            .expression_attribute_values(":prefix", s(sk_prefix))
+            .expression_attribute_values(":pk", s(pk));
+        let query = if sk_prefix.is_empty() {
+            query.key_condition_expression("#pk = :pk")
+        } else {
+            query
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                .expression_attribute_names("#sk", table::SK)
+                .expression_attribute_values(":prefix", s(sk_prefix))
+        };
+        query
             .into_paginator()
             .items()
             .send()
