@@ -387,68 +387,21 @@ mod tests {
     async fn throttling_api_gateway(
         throttled: usize,
     ) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let requests = std::sync::Arc::new(AtomicUsize::new(0));
-        let counted = requests.clone();
-        tokio::spawn(async move {
-            loop {
-                let Ok((mut socket, _)) = listener.accept().await else {
-                    return;
-                };
-                let counted = counted.clone();
-                tokio::spawn(async move {
-                    let mut buffer = vec![0u8; 64 * 1024];
-                    let mut read = 0;
-                    loop {
-                        let Ok(n) = socket.read(&mut buffer[read..]).await else {
-                            return;
-                        };
-                        if n == 0 {
-                            return;
-                        }
-                        read += n;
-                        let text = String::from_utf8_lossy(&buffer[..read]).to_string();
-                        let Some(head_end) = text.find("\r\n\r\n") else {
-                            continue;
-                        };
-                        let length = text[..head_end]
-                            .lines()
-                            .find_map(|line| {
-                                let (name, value) = line.split_once(':')?;
-                                name.eq_ignore_ascii_case("content-length")
-                                    .then(|| value.trim().parse::<usize>().ok())?
-                            })
-                            .unwrap_or(0);
-                        if read < head_end + 4 + length {
-                            continue;
-                        }
-                        read = 0;
-                        let seen = counted.fetch_add(1, Ordering::SeqCst);
-                        let (status, extra, body) = if seen < throttled {
-                            (
-                                "429 Too Many Requests",
-                                "x-amzn-ErrorType: TooManyRequestsException\r\n",
-                                r#"{"message":"Too Many Requests"}"#,
-                            )
-                        } else {
-                            ("200 OK", "", r#"{"id":"k1","enabled":true}"#)
-                        };
-                        let response = format!(
-                            "HTTP/1.1 {status}\r\ncontent-type: application/json\r\n{extra}content-length: {}\r\n\r\n{body}",
-                            body.len()
-                        );
-                        if socket.write_all(response.as_bytes()).await.is_err() {
-                            return;
-                        }
-                    }
-                });
+        crate::adapters::test_server::serve(move |seen, _, _| {
+            if seen < throttled {
+                crate::adapters::test_server::Answer {
+                    status: "429 Too Many Requests",
+                    headers: "x-amzn-ErrorType: TooManyRequestsException\r\n".into(),
+                    body: r#"{"message":"Too Many Requests"}"#.into(),
+                }
+            } else {
+                crate::adapters::test_server::Answer::json(
+                    "200 OK",
+                    r#"{"id":"k1","enabled":true}"#,
+                )
             }
-        });
-        (url, requests)
+        })
+        .await
     }
 
     fn keys_at(url: &str) -> ApiGatewayKeys {

@@ -6,3 +6,5 @@ pub mod cloudformation;
 pub mod cognito;
 pub mod dynamo;
 pub mod stripe;
+#[cfg(test)]
+mod test_server;

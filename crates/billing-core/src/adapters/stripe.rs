@@ -516,6 +516,59 @@ impl Checkout for StripeBilling {
 mod tests {
     use super::*;
 
+    fn fixture(resource: &str) -> serde_json::Value {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/webhook/stripe-openapi/fixtures3-subset.json"
+        );
+        let all: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        all["resources"][resource].clone()
+    }
+
+    /// A customer's subscriptions are read to the last page: no cap at one page of 100.
+    #[tokio::test]
+    async fn subscriptions_of_a_customer_should_be_read_to_the_last_page() {
+        use crate::adapters::test_server::{Answer, serve};
+        let subscription = |id: &str| {
+            let mut subscription = fixture("subscription");
+            subscription["id"] = serde_json::json!(id);
+            subscription
+        };
+        let page = |data: serde_json::Value, has_more: bool| {
+            serde_json::json!({"object": "list", "url": "/v1/subscriptions", "has_more": has_more, "data": data})
+                .to_string()
+        };
+        let first = page(serde_json::json!([subscription("sub_page1")]), true);
+        let last = page(serde_json::json!([subscription("sub_page2")]), false);
+        let product = fixture("product").to_string();
+        let (url, requests) = serve(move |_, _, target| {
+            if target.starts_with("/v1/products/") {
+                Answer::json("200 OK", product.clone())
+            } else if target.contains("starting_after=sub_page1") {
+                Answer::json("200 OK", last.clone())
+            } else {
+                Answer::json("200 OK", first.clone())
+            }
+        })
+        .await;
+        let config = StripeConfig {
+            secret_key: crate::config::SecretSource::Plain(SecretString::from("sk_test_x")),
+            api_base: Some(url),
+            timeout: std::time::Duration::from_secs(5),
+        };
+        let stripe = StripeBilling::new(&config, &SecretString::from("sk_test_x")).unwrap();
+        let customer = CustomerId::parse("cus_paged").unwrap();
+        let ids: Vec<String> = stripe
+            .subscriptions_of(&customer)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|subscription| subscription.id)
+            .collect();
+        assert_eq!(ids, ["sub_page1", "sub_page2"]);
+        assert!(requests.load(std::sync::atomic::Ordering::SeqCst) >= 2);
+    }
+
     #[test]
     fn our_checkout_locales_should_be_exactly_stripes() {
         use stripe_shared::CheckoutSessionLocale;
