@@ -1,5 +1,5 @@
 # cognito-stripe-billing: short targets; the scripts in local/ do the work.
-.PHONY: demo dev up down soak bench test unit lint fmt build release deploy check-template invoke-list
+.PHONY: demo dev up down soak bench test unit lint fmt build release deploy check-template invoke-list admin
 
 VENV_BIN := $(CURDIR)/local/.venv/bin
 STACK ?= cognito-stripe-billing-dev
@@ -47,6 +47,9 @@ build:           ## sam build: every function for arm64 with cargo-lambda (zig f
 
 deploy:          ## sam deploy (GUIDED=1 the first time: asks for the parameters, saves them)
 	$(CURDIR)/local/.venv-sam/bin/sam deploy $(if $(GUIDED),--guided,)
+
+admin:           ## billing-admin against the local environment, e.g. make admin ARGS="unreadable list"
+	@set -a; . local/.run/env; set +a; cargo run --quiet --bin billing-admin -- $(ARGS)
 
 # make invoke-<function> [EVENT=<name in events/<dir>/>], against `make up`, e.g.
 #   make invoke-checkout EVENT=create-rest-api    make invoke-webhook EVENT=subscription-deleted

@@ -99,6 +99,31 @@ async fn verified_events_we_cannot_read_are_recorded_and_acknowledged_on_both_in
     assert_eq!(https.event.field, "data.object");
     let eventbridge = find(&eventbridge_id).expect("the EventBridge delivery is recorded");
     assert_eq!(eventbridge.event.field, "data.object.status");
+
+    // What an operator lists: billing-admin, next to this test's binary in the target dir.
+    let listed = billing_admin(&["unreadable", "list", "--json"]);
+    for id in [&https_id, &eventbridge_id] {
+        assert!(
+            listed.contains(&format!("\"event_id\":\"{id}\"")),
+            "{id} in {listed}"
+        );
+    }
+}
+
+/// Runs the billing-admin binary built with the workspace, with this environment.
+fn billing_admin(args: &[&str]) -> String {
+    let exe = std::env::current_exe().unwrap();
+    let target_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+    let output = std::process::Command::new(target_dir.join("billing-admin"))
+        .args(args)
+        .output()
+        .expect("billing-admin (built by cargo build --workspace)");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
 }
 
 /// The price of `lookup_key` in the Stripe front.

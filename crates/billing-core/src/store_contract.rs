@@ -27,6 +27,7 @@ where
 {
     event_claims(store, scope).await;
     unreadable_events_are_listed_once(store, scope).await;
+    unmapped_events_are_listed(store, scope).await;
     provisioning_leases(store, scope).await;
     subscription_writes_are_newer_only(store, scope).await;
     record_writes_are_newer_only(store, scope).await;
@@ -114,6 +115,32 @@ pub async fn unreadable_events_are_listed_once<S: EventLog>(store: &S, scope: &s
     assert_eq!(ours[0].event, other);
     assert_eq!(ours[1].event, event);
     assert_eq!(ours[1].received_at, 2_000_002);
+}
+
+/// A parked event is listed with its customer, type and when it was parked.
+pub async fn unmapped_events_are_listed<S: SyncStore>(store: &S, scope: &str) {
+    let customer = format!("cus_{scope}_unmapped");
+    let event_id = format!("evt_{scope}_unmapped");
+    store
+        .park_unmapped(&customer, &event_id, "invoice.paid", 3_000_000)
+        .await
+        .unwrap();
+    let listed: Vec<_> = store
+        .unmapped_events()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|parked| parked.customer_id == customer)
+        .collect();
+    assert_eq!(
+        listed,
+        [crate::ports::UnmappedEvent {
+            customer_id: customer.clone(),
+            event_id,
+            event_type: "invoice.paid".into(),
+            parked_at: 3_000_000,
+        }]
+    );
 }
 
 /// An event is claimed by one delivery at a time, done once, given back on failure, and taken

@@ -92,6 +92,11 @@ pub fn event_pk(event_id: &str) -> String {
     format!("EVENT#{event_id}")
 }
 
+/// The event id of an `EVENT#<evt>` key.
+pub fn event_id_of_sk(key: &str) -> &str {
+    key.trim_start_matches("EVENT#")
+}
+
 /// The pk of a checkout session's record, and the sk of what the customer's page shows of it.
 pub fn checkout_pk(session_id: &str) -> String {
     format!("{CHECKOUT_KEY_PREFIX}{session_id}")

@@ -25,7 +25,7 @@ pub(super) struct StoreTables {
     pub(super) events: HashMap<String, EventEntry>,
     pub(super) subscriptions: BTreeMap<(String, String), Versioned<SubscriptionState>>,
     pub(super) records: BTreeMap<(RecordKind, String), Versioned<BillingRecord>>,
-    pub(super) unmapped: Vec<(String, String)>,
+    pub(super) unmapped: Vec<crate::ports::UnmappedEvent>,
     pub(super) unreadable: Vec<crate::ports::RecordedUnreadable>,
     pub(super) stacks: BTreeMap<(String, String), StackRecord>,
     /// customer -> (holder, until)
@@ -73,8 +73,13 @@ impl InMemoryStore {
             .collect()
     }
 
+    /// (customer, event id) of each parked event.
     pub fn unmapped(&self) -> Vec<(String, String)> {
-        lock(&self.tables).unmapped.clone()
+        lock(&self.tables)
+            .unmapped
+            .iter()
+            .map(|parked| (parked.customer_id.clone(), parked.event_id.clone()))
+            .collect()
     }
 
     pub fn stacks(&self) -> Vec<StackRecord> {

@@ -6,7 +6,9 @@ use super::{InMemoryStore, lock};
 use crate::domain::CustomerId;
 use crate::error::Result;
 use crate::plans::SubscriptionState;
-use crate::ports::{BillingRecord, Freshness, StackRecord, StackState, SyncStore, Versioned};
+use crate::ports::{
+    BillingRecord, Freshness, StackRecord, StackState, SyncStore, UnmappedEvent, Versioned,
+};
 
 /// The ordering rule of versioned writes: newer applies, same event or older is stale, another
 /// event of the same second is a tie (applied when allowed).
@@ -102,14 +104,28 @@ impl SyncStore for InMemoryStore {
         &self,
         customer_id: &str,
         event_id: &str,
-        _event_type: &str,
-        _now: i64,
+        event_type: &str,
+        now: i64,
     ) -> Result<()> {
         self.enter("PutItem")?;
-        lock(&self.tables)
+        let mut tables = lock(&self.tables);
+        tables
             .unmapped
-            .push((customer_id.to_owned(), event_id.to_owned()));
+            .retain(|parked| parked.customer_id != customer_id || parked.event_id != event_id);
+        tables.unmapped.push(UnmappedEvent {
+            customer_id: customer_id.to_owned(),
+            event_id: event_id.to_owned(),
+            event_type: event_type.to_owned(),
+            parked_at: now,
+        });
         Ok(())
+    }
+
+    async fn unmapped_events(&self) -> Result<Vec<UnmappedEvent>> {
+        self.enter("Query")?;
+        let mut parked = lock(&self.tables).unmapped.clone();
+        parked.sort_by_key(|event| event.parked_at);
+        Ok(parked)
     }
 
     async fn stacks_of(&self, subscription_id: &str) -> Result<Vec<StackRecord>> {

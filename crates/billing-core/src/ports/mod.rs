@@ -35,5 +35,5 @@ pub use records::{
     TierRecord,
 };
 pub use stacks::{StackRecord, StackState, StackStatus, Stacks};
-pub use sync_store::{Freshness, SyncStore, Versioned};
+pub use sync_store::{Freshness, SyncStore, UnmappedEvent, Versioned};
 pub use users::{CognitoUserRef, UserLookup};

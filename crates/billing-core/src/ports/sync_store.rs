@@ -24,6 +24,17 @@ pub enum Freshness {
     Tie,
 }
 
+/// An event parked because nobody is linked to its customer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnmappedEvent {
+    /// The customer's id, or `guest-checkout:<session id>` for a guest's payment.
+    pub customer_id: String,
+    pub event_id: String,
+    pub event_type: String,
+    /// When it was parked (unix seconds).
+    pub parked_at: i64,
+}
+
 /// An object's state as of the event that carried it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Versioned<T> {
@@ -62,6 +73,9 @@ pub trait SyncStore: Send + Sync {
         event_type: &str,
         now: i64,
     ) -> Result<()>;
+
+    /// The parked events, oldest first.
+    async fn unmapped_events(&self) -> Result<Vec<UnmappedEvent>>;
 
     async fn stacks_of(&self, subscription_id: &str) -> Result<Vec<StackRecord>>;
 

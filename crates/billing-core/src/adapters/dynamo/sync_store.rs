@@ -10,7 +10,9 @@ use crate::adapters::aws::classify;
 use crate::domain::CustomerId;
 use crate::error::{Error, Result, Upstream};
 use crate::plans::SubscriptionState;
-use crate::ports::{BillingRecord, Freshness, StackRecord, StackState, SyncStore, Versioned};
+use crate::ports::{
+    BillingRecord, Freshness, StackRecord, StackState, SyncStore, UnmappedEvent, Versioned,
+};
 use crate::table::{self, attr};
 
 #[async_trait]
@@ -98,6 +100,38 @@ impl SyncStore for DynamoStore {
             .await
             .map_err(|e| classify(Upstream::DynamoDb, "PutItem", e))?;
         Ok(())
+    }
+
+    async fn unmapped_events(&self) -> Result<Vec<UnmappedEvent>> {
+        let items: Vec<_> = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(table::GSI1)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", table::GSI1_PK)
+            .expression_attribute_values(":pk", s(table::GSI1_UNMAPPED))
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| classify(Upstream::DynamoDb, "Query", e))?;
+        let mut parked = items
+            .iter()
+            .map(|item| {
+                let sk = string_attr(item, table::SK)?;
+                Ok(UnmappedEvent {
+                    customer_id: string_attr(item, attr::CUSTOMER_ID)?,
+                    event_id: table::event_id_of_sk(&sk).to_owned(),
+                    event_type: string_attr(item, attr::EVENT_TYPE)?,
+                    parked_at: number_attr(item, attr::CREATED_AT)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        // gsi1sk starts with the unpadded time, which does not sort by number.
+        parked.sort_by_key(|event| event.parked_at);
+        Ok(parked)
     }
 
     async fn stacks_of(&self, subscription_id: &str) -> Result<Vec<StackRecord>> {
