@@ -8,7 +8,8 @@ cd "$ROOT_DIR"
 local/install.sh
 ensure_venv "$VENV" "$LOCAL_DIR/requirements-build.txt"
 rustup target add aarch64-unknown-linux-gnu >/dev/null
-PATH=$PWD/local/.venv/bin:$PATH cargo lambda build --release --arm64 --output-format zip --workspace
+PATH=$PWD/local/.venv/bin:$PATH cargo lambda build --release --arm64 --output-format zip --workspace \
+    --exclude admin --exclude integration-tests
 printf '%-22s %12s %12s\n' function zip bootstrap
 for zip in target/lambda/*/bootstrap.zip; do
     name=$(basename "$(dirname "$zip")")
