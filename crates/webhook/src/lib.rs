@@ -1,6 +1,6 @@
 //! The Stripe webhook: an HTTPS function (`POST /stripe/webhook`, signed deliveries) and an
-//! EventBridge function (Stripe's event destination, unsigned). Both hand the event to one
-//! `apply`.
+//! EventBridge function (Stripe's event destination, unsigned). Both hand the body to one
+//! `SyncService::receive`.
 
 pub mod config;
 pub mod eventbridge;
@@ -13,8 +13,7 @@ use billing_core::adapters::dynamo::DynamoStore;
 use billing_core::adapters::stripe::StripeBilling;
 use billing_core::plans::PlanCatalog;
 use billing_core::ports::SyncPorts;
-use billing_core::webhook::StripeEvent;
-use billing_core::webhook::sync::{Outcome, SyncService, SyncSettings};
+use billing_core::webhook::sync::{SyncService, SyncSettings};
 use secrecy::SecretString;
 
 /// The webhook's ports in production: `Deps<Aws>`.
@@ -67,9 +66,5 @@ impl<P: SyncPorts> Deps<P> {
             stacks: &self.stacks,
             settings: &self.settings,
         }
-    }
-
-    pub async fn apply(&self, event: &StripeEvent, now: i64) -> billing_core::Result<Outcome> {
-        self.sync().apply(event, now).await
     }
 }
