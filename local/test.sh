@@ -25,7 +25,9 @@ set -a
 . local/.run/env
 set +a
 
-cargo test -p integration-tests -- --ignored --test-threads=1
+# The end-to-end tests are the workspace's only ignored tests. `--workspace`, not
+# `-p integration-tests`: the same features as the build above, so nothing is compiled again.
+cargo test --workspace -- --ignored --test-threads=1
 # The soak run, short: 200 deliveries for 20 customers, with the AWS emulator restarted mid-run.
 local/.venv/bin/python local/soak.py --customers 20 --events 200
 local/.venv/bin/python -m pytest -q local/stripe_front/tests local/tests
