@@ -94,20 +94,7 @@ impl EventLog for DynamoStore {
     }
 
     async fn unreadable_events(&self) -> Result<Vec<RecordedUnreadable>> {
-        let items: Vec<_> = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(table::GSI1)
-            .key_condition_expression("#pk = :pk")
-            .expression_attribute_names("#pk", table::GSI1_PK)
-            .expression_attribute_values(":pk", s(table::GSI1_UNREADABLE))
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| classify(Upstream::DynamoDb, "Query", e))?;
+        let items: Vec<_> = self.query_gsi1(table::GSI1_UNREADABLE.into()).await?;
         items
             .iter()
             .map(|item| {

@@ -83,4 +83,21 @@ impl DynamoStore {
             .await
             .map_err(|e| classify(Upstream::DynamoDb, "Query", e))
     }
+
+    /// Every item of the gsi1 partition `gsi1pk`, all pages (the index reads eventually).
+    async fn query_gsi1(&self, gsi1pk: String) -> Result<Vec<Item>> {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .index_name(table::GSI1)
+            .key_condition_expression("#gpk = :gpk")
+            .expression_attribute_names("#gpk", table::GSI1_PK)
+            .expression_attribute_values(":gpk", s(gsi1pk))
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| classify(Upstream::DynamoDb, "Query", e))
+    }
 }

@@ -103,20 +103,7 @@ impl SyncStore for DynamoStore {
     }
 
     async fn unmapped_events(&self) -> Result<Vec<UnmappedEvent>> {
-        let items: Vec<_> = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(table::GSI1)
-            .key_condition_expression("#pk = :pk")
-            .expression_attribute_names("#pk", table::GSI1_PK)
-            .expression_attribute_values(":pk", s(table::GSI1_UNMAPPED))
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| classify(Upstream::DynamoDb, "Query", e))?;
+        let items: Vec<_> = self.query_gsi1(table::GSI1_UNMAPPED.into()).await?;
         let mut parked = items
             .iter()
             .map(|item| {
@@ -156,22 +143,8 @@ impl SyncStore for DynamoStore {
 
     async fn stacks_in_state(&self, state: StackState) -> Result<Vec<StackRecord>> {
         let items = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(table::GSI1)
-            .key_condition_expression("#gpk = :state")
-            .expression_attribute_names("#gpk", table::GSI1_PK)
-            .expression_attribute_values(
-                ":state",
-                s(table::stack_state_gsi1pk(stack_state_name(state))),
-            )
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| classify(Upstream::DynamoDb, "Query", e))?;
+            .query_gsi1(table::stack_state_gsi1pk(stack_state_name(state)))
+            .await?;
         items
             .iter()
             .map(|item| {
