@@ -192,17 +192,28 @@ pub struct TestUser {
 pub async fn sign_up(env: &LocalEnv, cognito: &CognitoClient) -> (String, String, String) {
     let username = unique("e2e-user-");
     let email = format!("{username}@example.com");
+    let sub = sign_up_with_email(env, cognito, &username, &email).await;
+    (username, email, sub)
+}
+
+/// Signs `username` up with this e-mail (not confirmed yet); returns the sub.
+pub async fn sign_up_with_email(
+    env: &LocalEnv,
+    cognito: &CognitoClient,
+    username: &str,
+    email: &str,
+) -> String {
     let signed_up = cognito
         .sign_up()
         .client_id(&env.client_id)
-        .username(&username)
+        .username(username)
         .password(PASSWORD)
-        .user_attributes(attribute("email", &email))
+        .user_attributes(attribute("email", email))
         .send()
         .await
         .unwrap();
     assert!(!signed_up.user_confirmed());
-    (username, email, signed_up.user_sub().to_owned())
+    signed_up.user_sub().to_owned()
 }
 
 /// Confirms the sign-up with the code cognito-local stored: this fires the trigger.

@@ -285,15 +285,7 @@ async fn signing_up_with_a_payers_email_without_verifying_it_does_not_capture_th
 
     // Someone signs up with that address; cognito-local confirms without verifying it.
     let username = unique("e2e-user-");
-    cognito
-        .sign_up()
-        .client_id(&env.client_id)
-        .username(&username)
-        .password(PASSWORD)
-        .user_attributes(attribute("email", &email))
-        .send()
-        .await
-        .unwrap();
+    sign_up_with_email(&env, &cognito, &username, &email).await;
     confirm_sign_up(&env, &cognito, &username).await;
     let own = eventually(Duration::from_secs(90), "custom:stripe_customer_id", || {
         user_attribute(&cognito, &env, &username, "custom:stripe_customer_id")
@@ -334,15 +326,7 @@ async fn signing_up_with_a_payers_email_without_verifying_it_does_not_capture_th
     let verified_email = format!("{}@example.com", unique("payer-"));
     let verified_payer = stripe_post(&env, "/v1/customers", &[("email", &verified_email)]).await;
     let verified_username = unique("e2e-user-");
-    cognito
-        .sign_up()
-        .client_id(&env.client_id)
-        .username(&verified_username)
-        .password(PASSWORD)
-        .user_attributes(attribute("email", &verified_email))
-        .send()
-        .await
-        .unwrap();
+    sign_up_with_email(&env, &cognito, &verified_username, &verified_email).await;
     cognito
         .admin_update_user_attributes()
         .user_pool_id(&env.user_pool_id)
