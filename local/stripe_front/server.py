@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 import checkout
+import events
 import forms
 import idempotency
 import invoice_payments
@@ -266,6 +267,7 @@ async def calls(request):
 
 
 async def reset(request):
+    """Clears the front's state (webhooks.reset also turns webhook delivery back on)."""
     p = forms.parse_body(await request.read())
     p.update(forms.parse_query(request.query))
     request.app["front"].reset(endpoints=forms.as_bool(p.get("webhooks", "false"), "webhooks"))
@@ -277,8 +279,8 @@ def make_app(port, localstripe_url):
                                        idempotency.middleware, errors_middleware])
     front = app["front"] = Front(port, localstripe_url)
     app["calls"] = {}
-    for module in (search, prices, checkout, portal, webhooks, pages, renewals, promotions,
-                   invoice_payments):
+    for module in (search, prices, checkout, portal, webhooks, events, pages, renewals,
+                   promotions, invoice_payments):
         module.setup(app)
     subscription_items.setup(app, proxy)
     app.router.add_delete("/v1/customers/{id}", delete_customer)

@@ -9,6 +9,13 @@ Per subscription the front remembers the latest `created` of the events about it
 than everything already sent about that subscription. Events emitted with a `chain` key are
 delivered to each endpoint one after the other, in emit order (each waits until the previous
 one was accepted or given up).
+
+Delivery can be switched off (`POST /_test/webhooks/delivery enabled=false`): events are still
+recorded (and listed by /v1/events), but none is ever delivered, not even once delivery is
+back on: lost deliveries, for testing a reconciler (resend still sends them). Switching off
+also drops every delivery not yet attempted: retries waiting for their turn and events waiting
+for an earlier one of their chain (a POST already under way finishes). Each event's
+`pending_webhooks` counts the endpoints that have not accepted it yet, as on Stripe.
 """
 import asyncio
 import hashlib
@@ -29,7 +36,7 @@ log = logging.getLogger("stripe_front.webhooks")
 API_VERSION = "2026-09-30.endive"  # async-stripe 1.0.0-rc.10's stripe_shared::VERSION
 RETRY_DELAYS = (0.5, 1, 2, 4)  # 5 attempts over ~7.5 s
 RELAY_PATH = "/_internal/localstripe_events"
-MAX_EVENTS = 5000
+MAX_EVENTS = 20000  # ~50 subscriptions with renewals make thousands
 
 
 def sign(secret, payload: bytes, timestamp):
@@ -54,12 +61,17 @@ class Webhooks:
         self.events = []  # sent events, oldest first
         self.relay_secret = new_id("whsec_relay_")
         self.clock = {}  # subscription id -> latest `created` about it (kept across reset)
+        self.delivery_enabled = True
+        self._epoch = 0  # bumped by each switch-off: older deliveries are dropped
+        self._pending = {}  # event id -> (event, ids of endpoints that have not accepted it)
         self._tasks = set()
         self._chains = {}  # (endpoint id, chain key) -> the chain's latest delivery task
         self._http = None
 
     def reset(self, endpoints=False):
         self.events.clear()
+        self._pending.clear()
+        self.set_delivery(True)
         if endpoints:
             self.endpoints.clear()
 
@@ -68,6 +80,19 @@ class Webhooks:
             task.cancel()
         if self._http is not None:
             await self._http.close()
+
+    def set_delivery(self, enabled):
+        if self.delivery_enabled and not enabled:
+            self._epoch += 1
+        if self.delivery_enabled != enabled:
+            log.info("webhook delivery %s", "on" if enabled else "off (events are recorded only)")
+        self.delivery_enabled = enabled
+
+    def _accepted(self, event_id, endpoint_id):
+        event, pending = self._pending.get(event_id, (None, ()))
+        if endpoint_id in pending:
+            pending.discard(endpoint_id)
+            event["pending_webhooks"] = len(pending)
 
     def note(self, subscription_id, created):
         """Something about the subscription happened (or was sent) at `created`."""
@@ -91,15 +116,23 @@ class Webhooks:
             event["data"]["previous_attributes"] = previous_attributes
         self.note(about or subscription_of(obj), event["created"])
         self.events.append(event)
+        for dropped in self.events[:-MAX_EVENTS]:
+            self._pending.pop(dropped["id"], None)
         del self.events[:-MAX_EVENTS]
         targets = self._targets(type)
         event["pending_webhooks"] = len(targets)
+        self._pending[event["id"]] = (event, {endpoint_id for endpoint_id, _ in targets})
+        if not self.delivery_enabled:
+            if targets:
+                log.info("webhook %s %s: delivery off, not sent to %s", type, event["id"],
+                         ",".join(endpoint_id for endpoint_id, _ in targets))
+            return event
         payload = json.dumps(event, indent=2, sort_keys=True).encode()
         for endpoint_id, ep in targets:
             key = (endpoint_id, chain)
             after = self._chains.get(key) if chain else None
             task = asyncio.ensure_future(self._deliver(endpoint_id, ep, type, event["id"],
-                                                       payload, after))
+                                                       payload, after, self._epoch))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
             if chain:
@@ -125,14 +158,19 @@ class Webhooks:
         except (aiohttp.ClientError, asyncio.TimeoutError) as e:
             return type(e).__name__
 
-    async def _deliver(self, endpoint_id, ep, type, event_id, payload, after=None):
+    async def _deliver(self, endpoint_id, ep, type, event_id, payload, after=None, epoch=0):
         if after is not None and not after.done():
             await asyncio.wait([after])
         for attempt in range(len(RETRY_DELAYS) + 1):
+            if not self.delivery_enabled or epoch != self._epoch:
+                log.warning("webhook %s %s -> %s: dropped, delivery was switched off "
+                            "(attempt %d not made)", type, event_id, endpoint_id, attempt + 1)
+                return
             status = await self._post(ep, payload, now())
             if isinstance(status, int) and 200 <= status < 300:
                 log.info("webhook %s %s -> %s: %s (attempt %d)", type, event_id, endpoint_id,
                          status, attempt + 1)
+                self._accepted(event_id, endpoint_id)
                 return
             log.warning("webhook %s %s -> %s: %s (attempt %d)", type, event_id, endpoint_id,
                         status, attempt + 1)
@@ -151,6 +189,8 @@ class Webhooks:
             status = await self._post(ep, payload, timestamp or now())
             log.info("webhook resend %s %s -> %s: %s", event["type"], event_id, endpoint_id,
                      status)
+            if isinstance(status, int) and 200 <= status < 300:
+                self._accepted(event_id, endpoint_id)
             results.append({"endpoint": endpoint_id, "status": status})
         return {"id": event_id, "object": "event_delivery", "deliveries": results}
 
@@ -219,6 +259,16 @@ async def list_events(request):
                           "url": "/_test/events"})
 
 
+async def delivery(request):
+    """GET: whether events are delivered; POST `enabled=true|false` (form or query) sets it."""
+    hooks = request.app["front"].webhooks
+    if request.method == "POST":
+        p = forms.parse_body(await request.read())
+        p.update(forms.parse_query(request.query))
+        hooks.set_delivery(forms.as_bool(forms.require(p, "enabled"), "enabled"))
+    return json_response({"enabled": hooks.delivery_enabled})
+
+
 async def resend_event(request):
     front = request.app["front"]
     ts = request.query.get("timestamp")
@@ -234,3 +284,5 @@ def setup(app):
     app.router.add_post(RELAY_PATH, relay)
     app.router.add_get("/_test/events", list_events)
     app.router.add_post("/_test/events/{id}/resend", resend_event)
+    app.router.add_get("/_test/webhooks/delivery", delivery)
+    app.router.add_post("/_test/webhooks/delivery", delivery)
