@@ -6,11 +6,16 @@
 
 use std::process::ExitCode;
 
+use std::time::Duration;
+
 use billing_core::adapters::aws::{AwsLimits, load_sdk_config};
 use billing_core::adapters::dynamo::DynamoStore;
+use billing_core::config::EnvReader;
 use billing_core::error::Chain;
 use billing_core::ports::{EventLog, SyncStore};
+use billing_core::reconciler::{Reconciler, RunLimits};
 use clap::{Parser, Subcommand};
+use webhook::{Aws, Deps};
 
 mod output;
 
@@ -39,6 +44,22 @@ enum Command {
         #[command(subcommand)]
         action: ListOnly,
     },
+    /// One reconciler run now: Stripe's events the webhook missed, reviews that are due
+    /// (grace ends, trials and cancellations past their period), stacks being deleted. Reads
+    /// the functions' configuration from the environment (STRIPE_SECRET_KEY, PLANS, ...).
+    Reconcile {
+        /// List Stripe's events from this time (unix seconds) instead of the stored cursor;
+        /// the cursor still only moves forward.
+        #[arg(long)]
+        since: Option<i64>,
+        /// Act as if it were this time (unix seconds): reviews due by then act. For tests and
+        /// rehearsals; never ahead of the real time in production.
+        #[arg(long)]
+        now: Option<i64>,
+        /// How long the run may start new work.
+        #[arg(long, default_value_t = 300)]
+        budget_seconds: u64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -65,6 +86,26 @@ async fn main() -> ExitCode {
             .unmapped_events()
             .await
             .map(|events| output::unmapped(&events, cli.json)),
+        Command::Reconcile {
+            since,
+            now,
+            budget_seconds,
+        } => {
+            let deps = match production_deps(&sdk).await {
+                Ok(deps) => deps,
+                Err(failure) => return failure,
+            };
+            let reconciler = Reconciler {
+                sync: deps.sync(),
+                livemode: deps.livemode,
+            };
+            let limits = RunLimits::for_duration(Duration::from_secs(budget_seconds));
+            let now = now.unwrap_or_else(billing_core::http::now);
+            reconciler
+                .run(now, since, limits)
+                .await
+                .map(|report| output::reconcile(&report, cli.json))
+        }
     };
     match printed {
         Ok(text) => {
@@ -76,4 +117,16 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The webhook's ports, configured from the environment like the functions.
+async fn production_deps(sdk: &aws_config::SdkConfig) -> Result<Deps<Aws>, ExitCode> {
+    let config = webhook::config::Config::from_env(&EnvReader::process(), false).map_err(|e| {
+        eprintln!("billing-admin: {e}");
+        ExitCode::from(2)
+    })?;
+    Deps::<Aws>::from_config(config, sdk).await.map_err(|e| {
+        eprintln!("billing-admin: {}", Chain(&e));
+        ExitCode::FAILURE
+    })
 }

@@ -1,6 +1,7 @@
 //! What the commands print: aligned columns for people, one JSON object per line for scripts.
 
 use billing_core::ports::{RecordedUnreadable, UnmappedEvent};
+use billing_core::reconciler::RunReport;
 use serde_json::json;
 
 pub fn unreadable(events: &[RecordedUnreadable], json: bool) -> String {
@@ -60,6 +61,70 @@ pub fn unmapped(events: &[UnmappedEvent], json: bool) -> String {
         }),
         "no unmapped events",
     )
+}
+
+pub fn reconcile(report: &RunReport, json: bool) -> String {
+    if json {
+        return lines(std::iter::once(json!(report)));
+    }
+    let time = |at: Option<i64>| at.map_or_else(|| "-".to_owned(), |at| at.to_string());
+    let outcomes: Vec<String> = report
+        .outcomes
+        .iter()
+        .map(|(outcome, count)| format!("{outcome} {count}"))
+        .collect();
+    let mut rows = vec![
+        (
+            "cursor",
+            format!(
+                "{} -> {}",
+                time(report.cursor_before),
+                time(report.cursor_after)
+            ),
+        ),
+        (
+            "events listed",
+            format!("{} in {} pages", report.events_listed, report.event_pages),
+        ),
+        ("events repaired", report.events_repaired().to_string()),
+        (
+            "outcomes",
+            if outcomes.is_empty() {
+                "-".into()
+            } else {
+                outcomes.join(", ")
+            },
+        ),
+        (
+            "reviews",
+            format!(
+                "{} ({} read again from Stripe)",
+                report.reviews, report.reviews_revised
+            ),
+        ),
+        (
+            "stacks still deleting",
+            report.stacks_still_deleting.to_string(),
+        ),
+        (
+            "complete",
+            if report.complete {
+                "yes".into()
+            } else {
+                "no: budget spent, run again".into()
+            },
+        ),
+    ];
+    if report.cursor_too_old {
+        rows.push((
+            "WARNING",
+            "the cursor was older than Stripe's 30 days of events: run billing-admin import".into(),
+        ));
+    }
+    let width = rows.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
+    rows.iter()
+        .map(|(name, value)| format!("{name:<width$}  {value}\n"))
+        .collect()
 }
 
 fn lines(values: impl Iterator<Item = serde_json::Value>) -> String {
@@ -130,6 +195,27 @@ mod tests {
         assert_eq!(json["field"], "data.object");
         assert_eq!(unreadable(&[], false), "no unreadable events\n");
         assert_eq!(unreadable(&[], true), "");
+    }
+
+    #[test]
+    fn a_reconciler_run_should_print_what_it_repaired() {
+        let mut report = RunReport {
+            cursor_before: Some(100),
+            cursor_after: Some(200),
+            events_listed: 3,
+            event_pages: 3,
+            ..Default::default()
+        };
+        report.outcomes.insert("applied".into(), 2);
+        report.outcomes.insert("duplicate".into(), 1);
+        let text = reconcile(&report, false);
+        assert!(text.contains("cursor                 100 -> 200"), "{text}");
+        assert!(text.contains("events repaired        2"), "{text}");
+        assert!(text.contains("applied 2, duplicate 1"), "{text}");
+        assert!(text.contains("complete               no"), "{text}");
+        let json: serde_json::Value =
+            serde_json::from_str(reconcile(&report, true).trim()).unwrap();
+        assert_eq!(json["outcomes"]["applied"], 2);
     }
 
     #[test]

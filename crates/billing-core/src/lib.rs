@@ -16,6 +16,7 @@ pub mod plans;
 pub mod portal;
 pub mod ports;
 pub mod provisioning;
+pub mod reconciler;
 pub mod stack_templates;
 #[cfg(feature = "test-util")]
 pub mod store_contract;

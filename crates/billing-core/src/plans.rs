@@ -366,20 +366,71 @@ impl AccessPolicy {
     pub fn entitles(&self, subscription: &SubscriptionState, now: i64) -> bool {
         match subscription.status {
             SubscriptionStatus::Active | SubscriptionStatus::Trialing => true,
-            SubscriptionStatus::PastDue => match self.past_due {
-                PastDuePolicy::Suspend => false,
-                PastDuePolicy::Grace { seconds } => {
-                    let since = subscription
-                        .past_due_since
-                        .or(subscription.current_period_end)
-                        .unwrap_or(now);
-                    now < since.saturating_add(seconds)
-                }
-            },
+            SubscriptionStatus::PastDue => self
+                .grace_ends_at(subscription, now)
+                .is_some_and(|end| now < end),
             _ => false,
         }
     }
+
+    /// When a past-due subscription's grace ends (`None` when not past due or suspended at
+    /// once).
+    fn grace_ends_at(&self, subscription: &SubscriptionState, now: i64) -> Option<i64> {
+        match (&subscription.status, self.past_due) {
+            (SubscriptionStatus::PastDue, PastDuePolicy::Grace { seconds }) => {
+                let since = subscription
+                    .past_due_since
+                    .or(subscription.current_period_end)
+                    .unwrap_or(now);
+                Some(since.saturating_add(seconds))
+            }
+            _ => None,
+        }
+    }
+
+    /// When the reconciler is to look at this subscription again without any event: the end of
+    /// a past-due grace (access is revoked then), and the period end of a trial or of a
+    /// cancellation at period end (Stripe's event is due then; if none came, Stripe is asked),
+    /// re-checked hourly while Stripe has not moved it, for up to three days.
+    pub fn review_at(&self, subscription: &SubscriptionState, now: i64) -> Option<i64> {
+        let grace_end = self
+            .grace_ends_at(subscription, now)
+            .filter(|end| *end > now);
+        let period_end = self.awaited_period_end(subscription).and_then(|end| {
+            let check = end.saturating_add(PERIOD_END_SLACK_SECS);
+            if check > now {
+                Some(check)
+            } else if now < end.saturating_add(PERIOD_END_GIVE_UP_SECS) {
+                Some(now + PERIOD_END_RECHECK_SECS)
+            } else {
+                None
+            }
+        });
+        grace_end.into_iter().chain(period_end).min()
+    }
+
+    /// Whether Stripe should have changed this subscription by `now` (a trial or a
+    /// cancellation at period end whose period is over), so its state is to be read again.
+    pub fn awaits_stripe(&self, subscription: &SubscriptionState, now: i64) -> bool {
+        self.awaited_period_end(subscription)
+            .is_some_and(|end| end.saturating_add(PERIOD_END_SLACK_SECS) <= now)
+    }
+
+    fn awaited_period_end(&self, subscription: &SubscriptionState) -> Option<i64> {
+        let changes_at_period_end = subscription.status == SubscriptionStatus::Trialing
+            || (subscription.cancel_at_period_end && !subscription.status.is_ended());
+        subscription
+            .current_period_end
+            .filter(|_| changes_at_period_end)
+    }
 }
+
+/// How long after a period end Stripe is given to send its event before the reconciler asks.
+pub const PERIOD_END_SLACK_SECS: i64 = 3600;
+/// How often a subscription Stripe has not moved past its period end is asked about again.
+pub const PERIOD_END_RECHECK_SECS: i64 = 3600;
+/// After this long past its period end, a subscription is left to its events.
+pub const PERIOD_END_GIVE_UP_SECS: i64 = 3 * 24 * 3600;
 
 #[cfg(test)]
 mod tests {
@@ -487,6 +538,55 @@ mod tests {
         });
         let state: SubscriptionState = serde_json::from_value(no_item).unwrap();
         assert!(state.items.is_empty());
+    }
+
+    #[test]
+    fn a_past_due_grace_should_be_reviewed_when_it_ends_and_not_after() {
+        let policy = AccessPolicy::parse("grace:7").unwrap();
+        let mut past_due = subscription("past_due", "pro");
+        past_due.past_due_since = Some(10_000);
+        let end = 10_000 + 7 * 24 * 3600;
+        assert_eq!(policy.review_at(&past_due, 10_000), Some(end));
+        assert!(policy.entitles(&past_due, end - 1));
+        assert!(!policy.entitles(&past_due, end));
+        assert_eq!(policy.review_at(&past_due, end), None);
+        let suspend = AccessPolicy::parse("suspend").unwrap();
+        assert_eq!(suspend.review_at(&past_due, 10_000), None);
+        assert_eq!(
+            policy.review_at(&subscription("active", "pro"), 10_000),
+            None
+        );
+    }
+
+    #[test]
+    fn a_trial_or_a_cancellation_should_be_reviewed_after_its_period_end() {
+        let policy = AccessPolicy::default();
+        let trial = subscription("trialing", "pro");
+        let period_end = trial.current_period_end.unwrap();
+        let check = period_end + PERIOD_END_SLACK_SECS;
+        assert_eq!(policy.review_at(&trial, 0), Some(check));
+        assert!(!policy.awaits_stripe(&trial, check - 1));
+        assert!(policy.awaits_stripe(&trial, check));
+        // Stripe has not moved it yet: asked again an hour later, for three days.
+        assert_eq!(
+            policy.review_at(&trial, check),
+            Some(check + PERIOD_END_RECHECK_SECS)
+        );
+        assert_eq!(
+            policy.review_at(&trial, period_end + PERIOD_END_GIVE_UP_SECS),
+            None
+        );
+        let mut cancelling = subscription("active", "pro");
+        cancelling.cancel_at_period_end = true;
+        assert_eq!(policy.review_at(&cancelling, 0), Some(check));
+        let mut canceled = subscription("canceled", "pro");
+        canceled.cancel_at_period_end = true;
+        assert_eq!(policy.review_at(&canceled, 0), None);
+        // A past-due trial-less subscription in grace: the earlier of the two.
+        let mut both = subscription("past_due", "pro");
+        both.cancel_at_period_end = true;
+        both.past_due_since = Some(0);
+        assert_eq!(policy.review_at(&both, 0), Some(check));
     }
 
     #[test]

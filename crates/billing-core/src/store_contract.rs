@@ -11,7 +11,8 @@ use crate::error::Error;
 use crate::plans::{PlanName, SubscriptionState, SubscriptionStatus};
 use crate::ports::{
     BillingRecord, CheckoutRecord, CheckoutRecords, CustomerLinks, DeletedCustomers, EventClaim,
-    EventLog, Freshness, ProductRecord, ProvisioningLeases, SyncStore, UnreadableEvent, Versioned,
+    EventLog, Freshness, ProductRecord, ProvisioningLeases, ReconcilerStore, SyncStore,
+    UnreadableEvent, Versioned,
 };
 use crate::table::{EVENT_LEASE_SECS, PROVISIONING_LEASE_SECS};
 
@@ -23,9 +24,12 @@ where
         + SyncStore
         + CustomerLinks
         + CheckoutRecords
-        + DeletedCustomers,
+        + DeletedCustomers
+        + ReconcilerStore,
 {
     event_claims(store, scope).await;
+    cursors_move_forward_only(store, scope).await;
+    reviews_are_due_by_time(store, scope).await;
     unreadable_events_are_listed_once(store, scope).await;
     unmapped_events_are_listed(store, scope).await;
     provisioning_leases(store, scope).await;
@@ -34,6 +38,75 @@ where
     links_are_one_to_one(store, scope).await;
     checkout_records_complete_once(store, scope).await;
     deleted_customers_are_purged(store, scope).await;
+}
+
+/// A cursor starts absent and never moves back.
+pub async fn cursors_move_forward_only<S: ReconcilerStore>(store: &S, scope: &str) {
+    let name = format!("contract-{scope}");
+    assert_eq!(store.cursor(&name).await.unwrap(), None);
+    store.advance_cursor(&name, 100, 1).await.unwrap();
+    store.advance_cursor(&name, 90, 2).await.unwrap();
+    assert_eq!(store.cursor(&name).await.unwrap(), Some(100));
+    store.advance_cursor(&name, 120, 3).await.unwrap();
+    assert_eq!(store.cursor(&name).await.unwrap(), Some(120));
+}
+
+/// A subscription stored with a review time is due from then on, until a write without one
+/// or `set_review(None)`; setting a review of an absent subscription creates nothing.
+pub async fn reviews_are_due_by_time<S: SyncStore + ReconcilerStore>(store: &S, scope: &str) {
+    let mut state = subscription(scope, SubscriptionStatus::PastDue);
+    state.customer_id = format!("cus_{scope}_review");
+    let customer = CustomerId::parse(state.customer_id.clone()).unwrap();
+    // Times near zero: no other test's review is due by then.
+    let due = |now: i64| async move {
+        store
+            .due_reviews(now, 1_000)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|review| review.customer_id.as_str().contains(scope))
+            .map(|review| (review.subscription_id, review.review_at))
+            .collect::<Vec<_>>()
+    };
+    store
+        .put_subscription(&versioned(&state, "evt_1", 100), false, Some(50))
+        .await
+        .unwrap();
+    assert_eq!(due(49).await, []);
+    assert_eq!(due(50).await, [(state.id.clone(), 50)]);
+    store
+        .set_review(&customer, &state.id, Some(70))
+        .await
+        .unwrap();
+    assert_eq!(due(60).await, []);
+    assert_eq!(due(70).await, [(state.id.clone(), 70)]);
+    store.set_review(&customer, &state.id, None).await.unwrap();
+    assert_eq!(due(1_000).await, []);
+    store
+        .put_subscription(&versioned(&state, "evt_2", 200), false, Some(80))
+        .await
+        .unwrap();
+    store
+        .put_subscription(&versioned(&state, "evt_3", 300), false, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        due(1_000).await,
+        [],
+        "a newer write without a review clears it"
+    );
+    store
+        .set_review(&customer, "sub_absent", Some(10))
+        .await
+        .unwrap();
+    assert_eq!(due(1_000).await, []);
+    assert!(
+        store
+            .subscription(&customer, "sub_absent")
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 /// A deleted account's customer: tombstoned, and nothing kept under it but its lease.
@@ -52,7 +125,7 @@ where
     };
     store.link(&link).await.unwrap();
     store
-        .put_subscription(&versioned(&state, "evt_1", 100), false)
+        .put_subscription(&versioned(&state, "evt_1", 100), false, None)
         .await
         .unwrap();
     let profile = BillingRecord::CustomerProfile {
@@ -270,7 +343,12 @@ pub async fn subscription_writes_are_newer_only<S: SyncStore>(store: &S, scope: 
     let customer = CustomerId::parse(active.customer_id.clone()).unwrap();
     let put = |state: &SubscriptionState, event: &str, created: i64, allow_tie: bool| {
         let versioned = versioned(state, event, created);
-        async move { store.put_subscription(&versioned, allow_tie).await.unwrap() }
+        async move {
+            store
+                .put_subscription(&versioned, allow_tie, None)
+                .await
+                .unwrap()
+        }
     };
 
     assert_eq!(put(&active, "evt_2", 200, false).await, Freshness::Applied);

@@ -11,7 +11,8 @@
 //! |                  |            | (owner, one-time key    | `CHECKOUT#<cs>`: the user's sessions, for    |
 //! |                  |            | hash), TTL 7 days       | account deletion                             |
 //!
-//! | `CUSTOMER#<cus>` | `SUB#<id>`  | subscription state + the `created`/id of its event | Query: the customer's subscriptions (reconcile) |
+//! | `CUSTOMER#<cus>` | `SUB#<id>`  | subscription state + the `created`/id of its event; gsi1 `REVIEW` / `<review_at>#<cus>#<id>` while it has a review time | Query: the customer's subscriptions (reconcile); gsi1 `REVIEW` up to now: the reconciler's due reviews |
+//! | `RECONCILER`     | `CURSOR#<name>` | a reconciler cursor, e.g. `events`: the `created` up to which listed Stripe events are applied | GetItem, conditional UpdateItem (forward only) |
 //! | `CUSTOMER#<cus>` | `INVOICE#<id>`, `PAYMENT#<pi>`, `INVOICE_PAYMENT#<pi>`, `CHECKOUT#<cs>`, `PROFILE`, `DELINQUENCY` | records a billing page shows (`ports::BillingRecord`) | Query by customer |
 //! | `PRODUCT#<id>` / `PRICE#<id>` / `TAX_RATE#<id>` | same word | the catalogue | GetItem; gsi1 `LOOKUP#<lookup_key>`: price by lookup key |
 //! | `EVENT#<evt>`    | `EVENT`    | processed Stripe event: processing (with a lease) or done; TTL 35 days | conditional PutItem per delivery |
@@ -55,6 +56,8 @@ pub mod attr {
     pub const EVENT_TYPE: &str = "event_type";
     pub const STACK_NAME: &str = "stack_name";
     pub const UPDATED_AT: &str = "updated_at";
+    pub const CURSOR: &str = "cursor";
+    pub const REVIEW_AT: &str = "review_at";
 }
 
 pub const SK_CUSTOMER: &str = "CUSTOMER";
@@ -77,6 +80,10 @@ pub const CHECKOUT_KEY_PREFIX: &str = "CHECKOUT#";
 pub const GSI1_UNMAPPED: &str = "UNMAPPED";
 /// The gsi1 partition of every unreadable event.
 pub const GSI1_UNREADABLE: &str = "UNREADABLE";
+/// The gsi1 partition of the subscriptions the reconciler is to look at again, by time.
+pub const GSI1_REVIEW: &str = "REVIEW";
+/// The partition of the reconciler's cursors.
+pub const RECONCILER_PK: &str = "RECONCILER";
 
 /// Processed events are kept past Stripe's 30-day resend window; so are unreadable and
 /// unmapped (parked) events.
@@ -165,6 +172,20 @@ pub fn unmapped_pk(customer_id: &str) -> String {
 /// Unmapped events sort by when they were parked.
 pub fn unmapped_gsi1sk(parked_at: i64, customer_id: &str) -> String {
     format!("{parked_at}#{customer_id}")
+}
+
+pub fn cursor_sk(name: &str) -> String {
+    format!("CURSOR#{name}")
+}
+
+/// Reviews sort by time (zero-padded, so as strings too), then customer and subscription.
+pub fn review_gsi1sk(review_at: i64, customer_id: &str, subscription_id: &str) -> String {
+    format!("{review_at:012}#{customer_id}#{subscription_id}")
+}
+
+/// The greatest review sort key at `now`: every review due by then sorts before it.
+pub fn review_gsi1sk_upper(now: i64) -> String {
+    format!("{now:012}#~")
 }
 
 pub fn stack_owner_pk(subscription_id: &str) -> String {

@@ -27,6 +27,9 @@ pub struct Config {
     pub deployment: Deployment,
     /// `STACK_ROLE_ARN`: the CloudFormation service role of the subscriptions' stacks.
     pub stack_role: Option<StackServiceRole>,
+    /// `RECONCILER_BUDGET_SECONDS` (default 60): how long one scheduled reconciler run may
+    /// start new work; keep it under the function's timeout.
+    pub reconciler_budget: Duration,
 }
 
 impl Config {
@@ -74,9 +77,26 @@ impl Config {
             },
             deployment: Deployment::from_env(env)?,
             stack_role: StackServiceRole::from_env(env)?,
+            reconciler_budget: Duration::from_secs(reconciler_budget_secs(env)?),
         })
     }
 }
+
+fn reconciler_budget_secs(env: &EnvReader<'_>) -> Result<u64, ConfigError> {
+    let Some(raw) = env.optional("RECONCILER_BUDGET_SECONDS") else {
+        return Ok(DEFAULT_RECONCILER_BUDGET_SECS);
+    };
+    raw.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|secs| (1..=840).contains(secs))
+        .ok_or_else(|| ConfigError::Invalid {
+            name: "RECONCILER_BUDGET_SECONDS",
+            reason: format!("expected whole seconds from 1 to 840, got {raw:?}"),
+        })
+}
+
+const DEFAULT_RECONCILER_BUDGET_SECS: u64 = 60;
 
 /// The comma-separated secrets of one value.
 pub fn split_secrets(value: &SecretString) -> Vec<SecretString> {
@@ -137,5 +157,26 @@ mod tests {
         assert_eq!(secrets, ["whsec_new", "whsec_old"]);
         assert!(!format!("{config:?}").contains("whsec_new"));
         assert!(!config.livemode);
+    }
+
+    #[test]
+    fn the_reconciler_budget_should_default_and_refuse_nonsense() {
+        let config = Config::from_env(&env(&[]), false).unwrap();
+        assert_eq!(config.reconciler_budget, Duration::from_secs(60));
+        let set = Config::from_env(&env(&[("RECONCILER_BUDGET_SECONDS", "120")]), false).unwrap();
+        assert_eq!(set.reconciler_budget, Duration::from_secs(120));
+        const BAD: [&[(&str, &str)]; 4] = [
+            &[("RECONCILER_BUDGET_SECONDS", "0")],
+            &[("RECONCILER_BUDGET_SECONDS", "-1")],
+            &[("RECONCILER_BUDGET_SECONDS", "ten")],
+            &[("RECONCILER_BUDGET_SECONDS", "900")],
+        ];
+        for bad in BAD {
+            let error = Config::from_env(&env(bad), false).unwrap_err();
+            assert!(
+                error.to_string().contains("RECONCILER_BUDGET_SECONDS"),
+                "{bad:?}"
+            );
+        }
     }
 }

@@ -1,22 +1,27 @@
-//! Stripe events from Amazon EventBridge, and the scheduled stack sweep.
+//! Stripe events from Amazon EventBridge, and the scheduled reconciler.
+
+use std::time::Duration;
 
 use billing_core::ports::SyncPorts;
+use billing_core::reconciler::{Reconciler, RunLimits};
 use billing_core::webhook::sync::{Outcome, Receipt};
 use lambda_runtime::Error;
 use serde_json::{Value, json};
-use tracing::info;
+use tracing::{error, info};
 
 use crate::Deps;
 
 /// The Stripe event is the EventBridge event's `detail`. An `Err` makes EventBridge retry
 /// (then dead-letter) the event; what retrying cannot fix is recorded or logged and answered
-/// `Ok`.
-pub async fn handle<P: SyncPorts>(deps: &Deps<P>, payload: Value) -> Result<Value, Error> {
+/// `Ok`. A scheduled event runs the reconciler for at most `budget`.
+pub async fn handle<P: SyncPorts>(
+    deps: &Deps<P>,
+    payload: Value,
+    budget: Duration,
+) -> Result<Value, Error> {
     let now = billing_core::http::now();
     if payload["detail-type"] == "Scheduled Event" {
-        let still_deleting = deps.sync().sweep(now).await?;
-        info!(still_deleting, "stack sweep done");
-        return Ok(json!({"outcome": "swept", "still_deleting": still_deleting}));
+        return reconcile(deps, now, budget).await;
     }
     let detail = serde_json::to_vec(&payload["detail"])?;
     match deps.sync().receive(&detail, deps.livemode, now).await? {
@@ -35,4 +40,22 @@ pub async fn handle<P: SyncPorts>(deps: &Deps<P>, payload: Value) -> Result<Valu
             Ok(json!({"outcome": outcome.as_str()}))
         }
     }
+}
+
+async fn reconcile<P: SyncPorts>(
+    deps: &Deps<P>,
+    now: i64,
+    budget: Duration,
+) -> Result<Value, Error> {
+    let reconciler = Reconciler {
+        sync: deps.sync(),
+        livemode: deps.livemode,
+    };
+    let report = reconciler
+        .run(now, None, RunLimits::for_duration(budget))
+        .await
+        .inspect_err(|failure| {
+            error!(error = %billing_core::error::Chain(failure), "reconciler run failed; the next run resumes")
+        })?;
+    Ok(json!({"outcome": "reconciled", "report": report}))
 }

@@ -7,6 +7,7 @@ pub mod eventbridge;
 pub mod handler;
 
 use billing_core::adapters::apigateway::ApiGatewayKeys;
+use billing_core::adapters::aws::resolve_secret;
 use billing_core::adapters::cloudformation::CloudFormationStacks;
 use billing_core::adapters::cognito::CognitoDirectory;
 use billing_core::adapters::dynamo::DynamoStore;
@@ -15,6 +16,8 @@ use billing_core::plans::PlanCatalog;
 use billing_core::ports::SyncPorts;
 use billing_core::webhook::sync::{SyncService, SyncSettings};
 use secrecy::SecretString;
+
+use config::{Config, split_secrets};
 
 /// The webhook's ports in production: `Deps<Aws>`.
 #[derive(Debug)]
@@ -66,5 +69,30 @@ impl<P: SyncPorts> Deps<P> {
             stacks: &self.stacks,
             settings: &self.settings,
         }
+    }
+}
+
+impl Deps<Aws> {
+    /// The production ports from the configuration: the Stripe key (and, when configured, the
+    /// webhook secrets) resolved from SSM or Secrets Manager.
+    pub async fn from_config(
+        config: Config,
+        sdk: &aws_config::SdkConfig,
+    ) -> billing_core::Result<Self> {
+        let secret_key = resolve_secret(&config.stripe.secret_key, sdk).await?;
+        let webhook_secrets = match &config.webhook_secrets {
+            Some(source) => split_secrets(&resolve_secret(source, sdk).await?),
+            None => Vec::new(),
+        };
+        Ok(Self {
+            store: DynamoStore::from_sdk(sdk, &config.table_name),
+            stripe: StripeBilling::new(&config.stripe, &secret_key)?,
+            directory: CognitoDirectory::from_sdk(sdk),
+            keys: ApiGatewayKeys::from_sdk(sdk, config.deployment),
+            stacks: CloudFormationStacks::from_sdk(sdk, config.stack_role),
+            settings: config.sync,
+            webhook_secrets,
+            livemode: config.livemode,
+        })
     }
 }

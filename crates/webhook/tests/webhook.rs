@@ -23,6 +23,7 @@ use webhook::handler::handle;
 
 const SECRET: &str = "whsec_test_current";
 const OLD_SECRET: &str = "whsec_test_previous";
+const BUDGET: std::time::Duration = std::time::Duration::from_secs(30);
 const SUB: &str = "sub-alice";
 const CUSTOMER: &str = "cus_alice";
 
@@ -362,7 +363,7 @@ async fn when_the_store_is_down_should_answer_5xx() {
 // --- EventBridge ---------------------------------------------------------------------------
 
 #[tokio::test]
-async fn eventbridge_events_should_apply_like_signed_ones_and_schedules_should_sweep() {
+async fn eventbridge_events_should_apply_like_signed_ones_and_schedules_should_reconcile() {
     let deps = deps();
     deps.store
         .link(&CustomerLink {
@@ -376,22 +377,35 @@ async fn eventbridge_events_should_apply_like_signed_ones_and_schedules_should_s
         "../../../events/webhook/eventbridge/subscription-created.json"
     ))
     .unwrap();
-    let answer = webhook::eventbridge::handle(&deps, created.clone())
+    let answer = webhook::eventbridge::handle(&deps, created.clone(), BUDGET)
         .await
         .unwrap();
     assert_eq!(answer["outcome"], "applied");
     assert_eq!(plan(&deps).as_deref(), Some("pro"));
-    let again = webhook::eventbridge::handle(&deps, created).await.unwrap();
+    let again = webhook::eventbridge::handle(&deps, created, BUDGET)
+        .await
+        .unwrap();
     assert_eq!(again["outcome"], "duplicate");
 
-    let sweep: Value = serde_json::from_str(include_str!(
-        "../../../events/webhook/eventbridge/scheduled-sweep.json"
+    // The schedule runs the reconciler: an event the webhook never got is applied.
+    let mut missed: Value = serde_json::from_str(include_str!(
+        "../../../events/webhook/eventbridge/subscription-deleted.json"
     ))
     .unwrap();
-    assert_eq!(
-        webhook::eventbridge::handle(&deps, sweep).await.unwrap()["outcome"],
-        "swept"
-    );
+    missed["detail"]["id"] = json!("evt_missed");
+    missed["detail"]["created"] = json!(billing_core::http::now() - 60);
+    deps.stripe.record_event(&missed["detail"]);
+    let schedule: Value = serde_json::from_str(include_str!(
+        "../../../events/webhook/eventbridge/scheduled-reconcile.json"
+    ))
+    .unwrap();
+    let answer = webhook::eventbridge::handle(&deps, schedule, BUDGET)
+        .await
+        .unwrap();
+    assert_eq!(answer["outcome"], "reconciled");
+    assert_eq!(answer["report"]["outcomes"]["applied"], 1, "{answer}");
+    assert_eq!(answer["report"]["complete"], true);
+    assert_eq!(plan(&deps).as_deref(), Some("free"));
 
     deps.store.failing.store(true, Ordering::SeqCst);
     let deleted: Value = serde_json::from_str(include_str!(
@@ -399,7 +413,9 @@ async fn eventbridge_events_should_apply_like_signed_ones_and_schedules_should_s
     ))
     .unwrap();
     assert!(
-        webhook::eventbridge::handle(&deps, deleted).await.is_err(),
+        webhook::eventbridge::handle(&deps, deleted, BUDGET)
+            .await
+            .is_err(),
         "a failure is returned for EventBridge to retry"
     );
 }
@@ -413,7 +429,9 @@ async fn eventbridge_events_that_cannot_be_read_should_be_recorded_not_dropped()
     .unwrap();
     envelope["detail"]["id"] = json!("evt_eb_unreadable");
     envelope["detail"]["data"]["object"]["status"] = json!(["not", "a", "status"]);
-    let answer = webhook::eventbridge::handle(&deps, envelope).await.unwrap();
+    let answer = webhook::eventbridge::handle(&deps, envelope, BUDGET)
+        .await
+        .unwrap();
     assert_eq!(answer["outcome"], "unreadable");
     let recorded = deps.store.unreadable_events().await.unwrap();
     assert_eq!(recorded.len(), 1);
@@ -426,7 +444,9 @@ async fn eventbridge_events_that_cannot_be_read_should_be_recorded_not_dropped()
     .unwrap();
     upcoming["detail"]["type"] = json!("invoice.upcoming");
     upcoming["detail"]["data"]["object"] = json!({"object": "invoice", "customer": CUSTOMER});
-    let answer = webhook::eventbridge::handle(&deps, upcoming).await.unwrap();
+    let answer = webhook::eventbridge::handle(&deps, upcoming, BUDGET)
+        .await
+        .unwrap();
     assert_eq!(answer["outcome"], "ignored");
     assert_eq!(deps.store.unreadable_events().await.unwrap().len(), 1);
 }

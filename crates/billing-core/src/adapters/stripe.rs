@@ -36,7 +36,7 @@ use crate::config::StripeConfig;
 use crate::domain::{CustomerId, Email, NewCustomer, StripeCustomer, UserSub, customer_metadata};
 use crate::error::{Error, Result, Upstream};
 use crate::plans::{PlanName, SubscriptionItemState, SubscriptionState};
-use crate::ports::{Billing, Checkout};
+use crate::ports::{Billing, Checkout, EventFeed, EventsPage, EventsQuery, ListedEvent};
 use crate::ports::{
     CheckoutMode, CheckoutSessionInfo, CreatedSession, NewCheckoutSession, NewPortalSession,
     PortalFlow, PriceInfo,
@@ -512,6 +512,87 @@ impl Checkout for StripeBilling {
     }
 }
 
+/// `GET /v1/events` parameters, as Stripe spells them (`created[gte]`, `types[0]`, ...).
+#[derive(serde::Serialize)]
+struct ListEventsParams<'a> {
+    created: CreatedRange,
+    types: &'a [&'a str],
+    limit: u8,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    starting_after: Option<&'a str>,
+}
+
+#[derive(serde::Serialize)]
+struct CreatedRange {
+    gte: i64,
+    lte: i64,
+}
+
+#[async_trait]
+impl EventFeed for StripeBilling {
+    async fn events_page(&self, query: &EventsQuery<'_>) -> Result<EventsPage> {
+        // Untyped: each event is handed on as JSON, to be read like a delivery's body (the
+        // typed event of async-stripe would parse every object type there is).
+        let params = ListEventsParams {
+            created: CreatedRange {
+                gte: query.created_gte,
+                lte: query.created_lte,
+            },
+            types: query.types,
+            limit: 100,
+            starting_after: query.starting_after,
+        };
+        let list = RequestBuilder::new(StripeMethod::Get, "/events")
+            .query(&params)
+            .customize::<miniserde::json::Value>()
+            .send(&self.client)
+            .await
+            .map_err(|e| classify_stripe("ListEvents", e))?;
+        events_page_of(&list)
+    }
+}
+
+/// The events of a `list` object, each with its id, `created` and JSON.
+fn events_page_of(list: &miniserde::json::Value) -> Result<EventsPage> {
+    use miniserde::json::{Number, Value};
+    let invalid = |detail: &str| Error::InvalidData {
+        service: Upstream::Stripe,
+        detail: format!("ListEvents: {detail}"),
+    };
+    let Value::Object(list) = list else {
+        return Err(invalid("the answer is not an object"));
+    };
+    let Some(Value::Array(data)) = list.get("data") else {
+        return Err(invalid("no `data` array"));
+    };
+    let events = data
+        .iter()
+        .map(|event| {
+            let Value::Object(fields) = event else {
+                return Err(invalid("an event is not an object"));
+            };
+            let Some(Value::String(id)) = fields.get("id") else {
+                return Err(invalid("an event without `id`"));
+            };
+            let created = match fields.get("created") {
+                Some(Value::Number(Number::U64(created))) => i64::try_from(*created).ok(),
+                Some(Value::Number(Number::I64(created))) => Some(*created),
+                _ => None,
+            }
+            .ok_or_else(|| invalid("an event without a whole `created`"))?;
+            Ok(ListedEvent {
+                id: id.clone(),
+                created,
+                body: miniserde::json::to_string(event).into_bytes(),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(EventsPage {
+        events,
+        has_more: matches!(list.get("has_more"), Some(Value::Bool(true))),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -526,6 +607,67 @@ mod tests {
     }
 
     /// A customer's subscriptions are read to the last page: no cap at one page of 100.
+    #[tokio::test]
+    async fn a_page_of_events_should_be_asked_in_stripes_spelling_and_kept_as_json() {
+        use crate::adapters::test_server::{Answer, serve};
+        let event = serde_json::json!({
+            "id": "evt_1", "object": "event", "type": "customer.subscription.updated",
+            "created": 1_700_000_000u64, "livemode": false, "api_version": "2025-10-29.clover",
+            "data": {"object": {"id": "sub_1", "object": "subscription", "quantity": 1.5}}
+        });
+        let list = serde_json::json!({"object": "list", "url": "/v1/events", "has_more": true, "data": [event.clone()]})
+            .to_string();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let target_seen = seen.clone();
+        let (url, _) = serve(move |_, _, target| {
+            *target_seen.lock().unwrap() = target.to_owned();
+            Answer::json("200 OK", list.clone())
+        })
+        .await;
+        let config = StripeConfig {
+            secret_key: crate::config::SecretSource::Plain(SecretString::from("sk_test_x")),
+            api_base: Some(url),
+            timeout: std::time::Duration::from_secs(5),
+        };
+        let stripe = StripeBilling::new(&config, &SecretString::from("sk_test_x")).unwrap();
+        let page = stripe
+            .events_page(&EventsQuery {
+                created_gte: 10,
+                created_lte: 20,
+                types: &["invoice.paid", "customer.subscription.updated"],
+                starting_after: Some("evt_0"),
+            })
+            .await
+            .unwrap();
+        let target = seen.lock().unwrap().clone();
+        let (path, query) = target.split_once('?').unwrap();
+        assert_eq!(path, "/v1/events");
+        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect();
+        for (name, value) in [
+            ("created[gte]", "10"),
+            ("created[lte]", "20"),
+            ("types[0]", "invoice.paid"),
+            ("types[1]", "customer.subscription.updated"),
+            ("limit", "100"),
+            ("starting_after", "evt_0"),
+        ] {
+            assert!(
+                pairs.contains(&(name.to_owned(), value.to_owned())),
+                "{name}={value} in {pairs:?}"
+            );
+        }
+        assert!(page.has_more);
+        assert_eq!(page.events.len(), 1);
+        assert_eq!(
+            (page.events[0].id.as_str(), page.events[0].created),
+            ("evt_1", 1_700_000_000)
+        );
+        let body: serde_json::Value = serde_json::from_slice(&page.events[0].body).unwrap();
+        assert_eq!(body, event, "the event's JSON is handed on unchanged");
+    }
+
     #[tokio::test]
     async fn subscriptions_of_a_customer_should_be_read_to_the_last_page() {
         use crate::adapters::test_server::{Answer, serve};

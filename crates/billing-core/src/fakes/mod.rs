@@ -16,6 +16,7 @@ mod directory;
 mod events;
 mod leases;
 mod links;
+mod reconciler;
 mod stacks;
 mod store;
 mod stripe;

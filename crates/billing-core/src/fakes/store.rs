@@ -31,6 +31,9 @@ pub(super) struct StoreTables {
     /// customer -> (holder, until)
     pub(super) leases: HashMap<CustomerId, (String, i64)>,
     pub(super) deleted_customers: std::collections::HashSet<CustomerId>,
+    /// (customer, subscription) -> review time, written with the subscription.
+    pub(super) reviews: BTreeMap<(String, String), i64>,
+    pub(super) cursors: HashMap<String, i64>,
 }
 
 #[derive(Debug, Default)]
@@ -112,6 +115,14 @@ impl InMemoryStore {
                 .filter(|record| record.state.customer_id() == Some(customer))
                 .count()
             + usize::from(tables.by_customer.contains_key(customer_id))
+    }
+
+    /// The review time stored with a subscription.
+    pub fn review_of(&self, customer_id: &str, subscription_id: &str) -> Option<i64> {
+        lock(&self.tables)
+            .reviews
+            .get(&(customer_id.to_owned(), subscription_id.to_owned()))
+            .copied()
     }
 
     pub fn checkout_count(&self) -> usize {

@@ -32,6 +32,9 @@ pub(super) struct StripeState {
     pub(super) stack_templates: HashMap<String, String>,
     pub(super) payment_intent_customers: HashMap<String, String>,
     pub(super) promotion_codes: Vec<String>,
+    /// Stripe's event list, oldest first.
+    pub(super) events: Vec<crate::ports::ListedEvent>,
+    pub(super) event_pages_listed: usize,
 }
 
 /// Stripe as far as customers go, with idempotency-key replay like the real API.

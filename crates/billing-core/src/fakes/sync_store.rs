@@ -40,6 +40,7 @@ impl SyncStore for InMemoryStore {
         &self,
         subscription: &Versioned<SubscriptionState>,
         allow_tie: bool,
+        review_at: Option<i64>,
     ) -> Result<Freshness> {
         self.enter("PutItem")?;
         let key = (
@@ -58,6 +59,10 @@ impl SyncStore for InMemoryStore {
             allow_tie,
         );
         if outcome == Freshness::Applied {
+            match review_at {
+                Some(at) => tables.reviews.insert(key.clone(), at),
+                None => tables.reviews.remove(&key),
+            };
             tables.subscriptions.insert(key, subscription.clone());
         }
         Ok(outcome)

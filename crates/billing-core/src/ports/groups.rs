@@ -2,18 +2,24 @@
 
 use super::{
     ApiKeys, Billing, Checkout, CheckoutRecords, CustomerLinks, DeletedCustomers, Directory,
-    EventLog, ProvisioningLeases, Stacks, SyncStore, UserLookup,
+    EventFeed, EventLog, ProvisioningLeases, ReconcilerStore, Stacks, SyncStore, UserLookup,
 };
 
-/// Everything the webhook keeps in the table: the event log, the links, the synced state, the
-/// provisioning leases and the tombstones of deleted customers.
+/// Everything the webhook and the reconciler keep in the table: the event log, the links, the
+/// synced state, the provisioning leases, the tombstones of deleted customers and the
+/// reconciler's cursor and reviews.
 pub trait WebhookStore:
-    SyncStore + EventLog + CustomerLinks + ProvisioningLeases + DeletedCustomers
+    SyncStore + EventLog + CustomerLinks + ProvisioningLeases + DeletedCustomers + ReconcilerStore
 {
 }
 
 impl<T> WebhookStore for T where
-    T: SyncStore + EventLog + CustomerLinks + ProvisioningLeases + DeletedCustomers
+    T: SyncStore
+        + EventLog
+        + CustomerLinks
+        + ProvisioningLeases
+        + DeletedCustomers
+        + ReconcilerStore
 {
 }
 
@@ -27,7 +33,8 @@ impl<T> UserDirectory for T where T: Directory + UserLookup {}
 /// webhook's `Deps<P>` are generic over this instead of over five ports one by one.
 pub trait SyncPorts {
     type Store: WebhookStore;
-    type Billing: Billing;
+    /// Stripe: customers and subscriptions, and its list of events for the reconciler.
+    type Billing: Billing + EventFeed;
     type Users: UserDirectory;
     type Keys: ApiKeys;
     type Stacks: Stacks;

@@ -11,6 +11,7 @@ mod events;
 mod groups;
 mod leases;
 mod links;
+mod reconciler;
 mod records;
 mod stacks;
 mod sync_store;
@@ -28,6 +29,9 @@ pub use events::{EventClaim, EventLog, RecordedUnreadable, UnreadableEvent};
 pub use groups::{AccountStore, CheckoutStore, Payments, SyncPorts, UserDirectory, WebhookStore};
 pub use leases::ProvisioningLeases;
 pub use links::CustomerLinks;
+pub use reconciler::{
+    DueReview, EVENTS_CURSOR, EventFeed, EventsPage, EventsQuery, ListedEvent, ReconcilerStore,
+};
 pub use records::{
     BillingRecord, CheckoutPaymentRecord, CheckoutSessionRecord, CustomerProfile,
     DelinquencyRecord, InvoicePaymentRecord, InvoiceRecord, LineItemRecord, PaymentIntentRecord,

@@ -46,11 +46,13 @@ pub struct Versioned<T> {
 /// What the webhook keeps in step with Stripe (DynamoDB).
 #[async_trait]
 pub trait SyncStore: Send + Sync {
-    /// Stores the subscription if its event is newer than the stored one's.
+    /// Stores the subscription if its event is newer than the stored one's, with when the
+    /// reconciler is to look at it again (`AccessPolicy::review_at`).
     async fn put_subscription(
         &self,
         subscription: &Versioned<SubscriptionState>,
         allow_tie: bool,
+        review_at: Option<i64>,
     ) -> Result<Freshness>;
 
     async fn subscription(

@@ -21,9 +21,10 @@ impl SyncStore for DynamoStore {
         &self,
         subscription: &Versioned<SubscriptionState>,
         allow_tie: bool,
+        review_at: Option<i64>,
     ) -> Result<Freshness> {
         let state = &subscription.state;
-        let item = Item::from([
+        let mut item = Item::from([
             (
                 table::PK.to_owned(),
                 s(table::customer_pk(&state.customer_id)),
@@ -32,6 +33,9 @@ impl SyncStore for DynamoStore {
             (attr::STATUS.to_owned(), s(state.status.as_str())),
             (attr::DOC.to_owned(), to_doc(state)?),
         ]);
+        if let Some(review_at) = review_at {
+            item.extend(review_attributes(&state.customer_id, &state.id, review_at));
+        }
         self.put_versioned(
             item,
             subscription.event_created,
@@ -249,6 +253,26 @@ impl DynamoStore {
             Err(e) => Err(classify(Upstream::DynamoDb, "PutItem", e)),
         }
     }
+}
+
+/// The attributes that put a subscription in the reconciler's review index.
+pub(super) fn review_attributes(
+    customer_id: &str,
+    subscription_id: &str,
+    review_at: i64,
+) -> [(String, aws_sdk_dynamodb::types::AttributeValue); 3] {
+    [
+        (table::GSI1_PK.to_owned(), s(table::GSI1_REVIEW)),
+        (
+            table::GSI1_SK.to_owned(),
+            s(table::review_gsi1sk(
+                review_at,
+                customer_id,
+                subscription_id,
+            )),
+        ),
+        (attr::REVIEW_AT.to_owned(), n(review_at)),
+    ]
 }
 
 fn stack_of(item: &Item, subscription_id: String, state: StackState) -> Result<StackRecord> {

@@ -13,6 +13,7 @@
 
 mod linking;
 mod records;
+mod reviews;
 mod stacks;
 mod subscriptions;
 
@@ -26,6 +27,7 @@ use crate::ports::{DeletedCustomers, EventClaim, EventLog, SyncPorts, Versioned}
 use crate::provisioning::Provisioner;
 use crate::webhook::event::{EventObject, ReadEvent, StripeEvent, is_used, read_event};
 
+pub use reviews::ReviewOutcome;
 pub use stacks::stack_name_for;
 
 #[derive(Debug, Clone)]

@@ -35,7 +35,10 @@ impl<P: SyncPorts> SyncService<'_, P> {
             delivery.event.created,
         );
         let versioned = delivery.versioned(subscription);
-        let freshness = match self.store.put_subscription(&versioned, false).await? {
+        let freshness = match self
+            .store_subscription(&versioned, false, delivery.now)
+            .await?
+        {
             Freshness::Tie => {
                 // Two events in the same second: Stripe's current state settles it.
                 let Some(mut current) = self.billing.subscription(&versioned.state.id).await?
@@ -48,7 +51,8 @@ impl<P: SyncPorts> SyncService<'_, P> {
                     state: current,
                     ..versioned.clone()
                 };
-                self.store.put_subscription(&settled, true).await?
+                self.store_subscription(&settled, true, delivery.now)
+                    .await?
             }
             other => other,
         };
@@ -99,7 +103,8 @@ impl<P: SyncPorts> SyncService<'_, P> {
             return Ok(None);
         };
         let versioned = delivery.versioned(current);
-        self.store.put_subscription(&versioned, true).await?;
+        self.store_subscription(&versioned, true, delivery.now)
+            .await?;
         Ok(Some(versioned.state))
     }
 
@@ -116,12 +121,24 @@ impl<P: SyncPorts> SyncService<'_, P> {
             }
             subscription.status = SubscriptionStatus::Canceled;
             let id = subscription.id.clone();
-            self.store
-                .put_subscription(&delivery.versioned(subscription), true)
+            self.store_subscription(&delivery.versioned(subscription), true, delivery.now)
                 .await?;
             self.deprovision(&id, delivery.now).await?;
         }
         Ok(())
+    }
+
+    /// Stores the subscription if newer, with when the reconciler is to look at it again.
+    pub(super) async fn store_subscription(
+        &self,
+        subscription: &Versioned<SubscriptionState>,
+        allow_tie: bool,
+        now: i64,
+    ) -> Result<Freshness> {
+        let review_at = self.settings.policy.review_at(&subscription.state, now);
+        self.store
+            .put_subscription(subscription, allow_tie, review_at)
+            .await
     }
 
     /// Applies the plan of all of the customer's stored subscriptions to their user, under the
@@ -161,7 +178,7 @@ impl<P: SyncPorts> SyncService<'_, P> {
 /// past due in the same billing period (the same unpaid renewal), else the event's time. A
 /// past-due state stored for another period is a delinquency that a payment, whose event may
 /// still be on its way, has ended: keeping its time would shorten the new grace period.
-fn past_due_since(
+pub(super) fn past_due_since(
     stored: Option<&SubscriptionState>,
     incoming: &SubscriptionState,
     event_created: i64,

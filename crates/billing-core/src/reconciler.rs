@@ -1,0 +1,285 @@
+//! The scheduled reconciler: converges without events.
+//!
+//! One run, bounded by `RunLimits`, does three things in order:
+//! 1. Missed events: lists Stripe's events of the types we use (`GET /v1/events`), created since
+//!    the stored cursor less `EVENT_OVERLAP_SECS`, an hour's window at a time, and applies them
+//!    oldest first through the webhook's own `SyncService::receive`; the event log makes an
+//!    event already delivered a no-op. The cursor moves only past events that were handled.
+//!    Stripe keeps events 30 days: an older cursor is reported (`cursor_too_old`) and listing
+//!    starts at the oldest events Stripe still has; the customers whose events are gone need
+//!    a full resync (`billing-admin import`).
+//! 2. Reviews: stored subscriptions whose review time has come (`AccessPolicy::review_at`: a
+//!    grace that ends, a trial or cancellation past its period end), only once the events are
+//!    caught up, so a payment that was missed is applied before a grace is judged.
+//! 3. Stacks: the ones still being deleted are checked again (the former sweep).
+//!
+//! A run that runs out of budget says so (`complete: false`); the next run resumes from the
+//! cursor and the review index.
+
+use std::collections::BTreeMap;
+
+use tracing::{error, info, warn};
+
+use crate::error::{Chain, Result};
+use crate::ports::{
+    EVENTS_CURSOR, EventFeed, EventsQuery, ListedEvent, ReconcilerStore, SyncPorts,
+};
+use crate::webhook::event::USED_EVENT_TYPES;
+use crate::webhook::sync::{Outcome, Receipt, ReviewOutcome, SyncService};
+
+/// Events are listed again this far back from the cursor: Stripe's list may show an event a
+/// little after its `created`.
+pub const EVENT_OVERLAP_SECS: i64 = 300;
+/// Events are listed and applied an hour at a time, so a long outage is caught up in steps.
+pub const EVENT_WINDOW_SECS: i64 = 3600;
+/// How long Stripe keeps events.
+pub const STRIPE_EVENT_RETENTION_SECS: i64 = 30 * 24 * 3600;
+/// Stripe's limit on `types[]` in one list request.
+const TYPES_PER_LIST: usize = 20;
+/// Due reviews read per query.
+const REVIEW_BATCH: usize = 100;
+
+/// How much one run may do.
+#[derive(Debug, Clone, Copy)]
+pub struct RunLimits {
+    /// Stop starting new work after this.
+    pub deadline: tokio::time::Instant,
+    /// Stop after handling this many listed events and reviews together.
+    pub max_items: usize,
+}
+
+impl RunLimits {
+    pub fn for_duration(budget: std::time::Duration) -> Self {
+        Self {
+            deadline: tokio::time::Instant::now() + budget,
+            max_items: usize::MAX,
+        }
+    }
+
+    fn exhausted(&self, report: &RunReport) -> bool {
+        tokio::time::Instant::now() >= self.deadline
+            || report.events_handled + report.reviews >= self.max_items
+    }
+}
+
+/// What one run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RunReport {
+    pub cursor_before: Option<i64>,
+    pub cursor_after: Option<i64>,
+    /// The cursor was older than the events Stripe keeps: some events are lost for good.
+    pub cursor_too_old: bool,
+    /// `GET /v1/events` requests made.
+    pub event_pages: usize,
+    pub events_listed: usize,
+    pub events_handled: usize,
+    /// Listed events by outcome (`applied` are the ones the webhook had missed).
+    pub outcomes: BTreeMap<String, usize>,
+    pub reviews: usize,
+    /// Reviews where Stripe's state had moved without an event.
+    pub reviews_revised: usize,
+    pub stacks_still_deleting: usize,
+    /// Everything caught up; `false` when the budget ran out (the next run resumes).
+    pub complete: bool,
+}
+
+impl RunReport {
+    /// Events the webhook had not applied and this run did.
+    pub fn events_repaired(&self) -> usize {
+        self.outcomes
+            .get(Outcome::Applied.as_str())
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+#[derive(Debug)]
+pub struct Reconciler<'a, P: SyncPorts> {
+    pub sync: SyncService<'a, P>,
+    /// The deployment's mode: the events listed are of the key's mode.
+    pub livemode: bool,
+}
+
+enum Progress {
+    Done,
+    OutOfBudget,
+}
+
+impl<P: SyncPorts> Reconciler<'_, P> {
+    /// One run at `now`; `since` lists events from that time instead of the cursor (the cursor
+    /// still only moves forward).
+    pub async fn run(&self, now: i64, since: Option<i64>, limits: RunLimits) -> Result<RunReport> {
+        let mut report = RunReport::default();
+        let events = self
+            .catch_up_events(now, since, &limits, &mut report)
+            .await?;
+        let reviews = match events {
+            Progress::Done => self.review_due(now, &limits, &mut report).await?,
+            Progress::OutOfBudget => Progress::OutOfBudget,
+        };
+        report.stacks_still_deleting = self.sync.sweep(now).await?;
+        report.complete = matches!((events, reviews), (Progress::Done, Progress::Done));
+        info!(
+            cursor_after = report.cursor_after,
+            events_listed = report.events_listed,
+            events_repaired = report.events_repaired(),
+            reviews = report.reviews,
+            complete = report.complete,
+            "reconciler run done"
+        );
+        Ok(report)
+    }
+
+    async fn catch_up_events(
+        &self,
+        now: i64,
+        since: Option<i64>,
+        limits: &RunLimits,
+        report: &mut RunReport,
+    ) -> Result<Progress> {
+        let stored = self.sync.store.cursor(EVENTS_CURSOR).await?;
+        report.cursor_before = stored;
+        report.cursor_after = stored;
+        let mut from = since
+            .or(stored.map(|cursor| cursor - EVENT_OVERLAP_SECS))
+            .unwrap_or(now - EVENT_OVERLAP_SECS);
+        let oldest_kept = now - STRIPE_EVENT_RETENTION_SECS;
+        if from < oldest_kept {
+            if since.is_none() {
+                report.cursor_too_old = true;
+                error!(cursor = ?stored, oldest_kept, "reconciler cursor is older than the events Stripe keeps: events may be lost; resync the customers with billing-admin import");
+            }
+            from = oldest_kept;
+        }
+        loop {
+            if limits.exhausted(report) {
+                return Ok(Progress::OutOfBudget);
+            }
+            let to = (from + EVENT_WINDOW_SECS).min(now);
+            let events = self.list_window(from, to, report).await?;
+            for event in events {
+                if limits.exhausted(report) {
+                    return Ok(Progress::OutOfBudget);
+                }
+                let handled = self.handle(&event, now, report).await;
+                match handled {
+                    Ok(true) => self.advance(event.created, now, report).await?,
+                    Ok(false) => return Ok(Progress::OutOfBudget),
+                    Err(failure) => {
+                        error!(event_id = %event.id, error = %Chain(&failure), "reconciler could not apply a listed event; the cursor stays before it");
+                        return Err(failure);
+                    }
+                }
+            }
+            self.advance(to, now, report).await?;
+            if to >= now {
+                return Ok(Progress::Done);
+            }
+            from = to;
+        }
+    }
+
+    /// Every event of the types we use created in `[from, to]`, oldest first.
+    async fn list_window(
+        &self,
+        from: i64,
+        to: i64,
+        report: &mut RunReport,
+    ) -> Result<Vec<ListedEvent>> {
+        let mut listed: Vec<ListedEvent> = Vec::new();
+        for types in USED_EVENT_TYPES.chunks(TYPES_PER_LIST) {
+            let mut newest_first: Vec<ListedEvent> = Vec::new();
+            loop {
+                let query = EventsQuery {
+                    created_gte: from,
+                    created_lte: to,
+                    types,
+                    starting_after: newest_first.last().map(|event| event.id.as_str()),
+                };
+                let page = self.sync.billing.events_page(&query).await?;
+                report.event_pages += 1;
+                let has_more = page.has_more && !page.events.is_empty();
+                newest_first.extend(page.events);
+                if !has_more {
+                    break;
+                }
+            }
+            listed.extend(newest_first.into_iter().rev());
+        }
+        // Oldest first; within one second, in Stripe's order.
+        listed.sort_by_key(|event| event.created);
+        let mut seen = std::collections::HashSet::new();
+        listed.retain(|event| seen.insert(event.id.clone()));
+        report.events_listed += listed.len();
+        Ok(listed)
+    }
+
+    /// Applies one listed event; `false` when another delivery holds it (so the cursor must
+    /// not pass it).
+    async fn handle(&self, event: &ListedEvent, now: i64, report: &mut RunReport) -> Result<bool> {
+        let receipt = self.sync.receive(&event.body, self.livemode, now).await?;
+        report.events_handled += 1;
+        let outcome = match receipt {
+            Receipt::Handled {
+                outcome: Outcome::InProgress,
+                ..
+            } => {
+                warn!(event_id = %event.id, "listed event in progress in a delivery; the next run looks again");
+                return Ok(false);
+            }
+            Receipt::Handled { outcome, .. } => {
+                if outcome == Outcome::Applied {
+                    info!(event_id = %event.id, "missed event applied by the reconciler");
+                }
+                outcome.as_str()
+            }
+            Receipt::NotJson => "not_json",
+            Receipt::LivemodeMismatch { .. } => "livemode_mismatch",
+        };
+        *report.outcomes.entry(outcome.to_owned()).or_default() += 1;
+        Ok(true)
+    }
+
+    async fn advance(&self, created: i64, now: i64, report: &mut RunReport) -> Result<()> {
+        if report.cursor_after.is_some_and(|cursor| cursor >= created) {
+            return Ok(());
+        }
+        self.sync
+            .store
+            .advance_cursor(EVENTS_CURSOR, created, now)
+            .await?;
+        report.cursor_after = Some(created);
+        Ok(())
+    }
+
+    async fn review_due(
+        &self,
+        now: i64,
+        limits: &RunLimits,
+        report: &mut RunReport,
+    ) -> Result<Progress> {
+        // A review moves its subscription's review time past `now`; one seen twice (a newer
+        // event stored it meanwhile) waits for the next run.
+        let mut reviewed = std::collections::HashSet::new();
+        loop {
+            let due = self.sync.store.due_reviews(now, REVIEW_BATCH).await?;
+            let last_batch = due.len() < REVIEW_BATCH;
+            for review in due {
+                if limits.exhausted(report) {
+                    return Ok(Progress::OutOfBudget);
+                }
+                if !reviewed.insert(review.subscription_id.clone()) {
+                    return Ok(Progress::Done);
+                }
+                let outcome = self.sync.review(&review, now).await?;
+                report.reviews += 1;
+                if matches!(outcome, ReviewOutcome::Applied { revised: true, .. }) {
+                    report.reviews_revised += 1;
+                }
+            }
+            if last_batch {
+                return Ok(Progress::Done);
+            }
+        }
+    }
+}

@@ -1,0 +1,332 @@
+//! The scheduled reconciler over the fakes: missed events applied once and in order, a cursor
+//! that only passes what was handled, a budget that stops and resumes, and reviews that act
+//! on time with no event.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use billing_core::fakes::FakePorts;
+use billing_core::plans::SubscriptionStatus;
+use billing_core::ports::{EVENTS_CURSOR, ReconcilerStore};
+use billing_core::reconciler::{
+    EVENT_OVERLAP_SECS, Reconciler, RunLimits, RunReport, STRIPE_EVENT_RETENTION_SECS,
+};
+use billing_core::webhook::parse_event;
+use common::*;
+use serde_json::{Value, json};
+
+const DAY: i64 = 24 * 3600;
+
+fn reconciler(fakes: &Fakes) -> Reconciler<'_, FakePorts> {
+    Reconciler {
+        sync: fakes.sync(),
+        livemode: false,
+    }
+}
+
+fn unlimited() -> RunLimits {
+    RunLimits::for_duration(Duration::from_secs(60))
+}
+
+async fn run(fakes: &Fakes, now: i64) -> RunReport {
+    reconciler(fakes).run(now, None, unlimited()).await.unwrap()
+}
+
+/// The webhook received it.
+async fn deliver(fakes: &Fakes, event: &Value, now: i64) {
+    let event = parse_event(event.to_string().as_bytes()).unwrap();
+    fakes.sync().apply(&event, now).await.unwrap();
+}
+
+fn outcome(report: &RunReport, name: &str) -> usize {
+    report.outcomes.get(name).copied().unwrap_or(0)
+}
+
+fn product_event(id: &str, created: i64) -> Value {
+    event(
+        id,
+        "product.updated",
+        created,
+        json!({"id": "prod_pro", "object": "product", "name": "Pro", "active": true, "metadata": {"plan": "pro"}}),
+    )
+}
+
+/// `sub_1` with this status and period end.
+fn sub_event_until(id: &str, created: i64, status: &str, period_end: i64) -> Value {
+    let mut event = sub_event(id, "customer.subscription.updated", created, status);
+    event["data"]["object"]["items"]["data"][0]["current_period_end"] = json!(period_end);
+    event
+}
+
+#[tokio::test]
+async fn missed_events_should_be_applied_oldest_first_and_delivered_ones_skipped() {
+    let fakes = linked_fakes().await;
+    let t = now();
+    let events = [
+        sub_event("evt_1", "customer.subscription.created", t - 100, "active"),
+        sub_event("evt_2", "customer.subscription.updated", t - 80, "past_due"),
+        product_event("evt_3", t - 60),
+        sub_event("evt_4", "customer.subscription.updated", t - 40, "active"),
+        sub_event("evt_5", "customer.subscription.updated", t - 20, "canceled"),
+    ];
+    for event in &events {
+        fakes.stripe.record_event(event);
+    }
+    // The webhook got the first one only.
+    deliver(&fakes, &events[0], t - 100).await;
+
+    let report = run(&fakes, t).await;
+    assert_eq!(report.events_listed, 5);
+    assert_eq!(outcome(&report, "duplicate"), 1);
+    assert_eq!(report.events_repaired(), 4);
+    assert!(report.complete);
+    assert_eq!(report.cursor_after, Some(t));
+    // In order: the cancellation is the state kept, and the plan follows it.
+    assert_eq!(
+        fakes.store.stored_subscriptions()[0].status,
+        SubscriptionStatus::Canceled
+    );
+    assert_eq!(plan(&fakes).as_deref(), Some("free"));
+    // Pages of three, newest first, per group of twenty types.
+    assert!(fakes.stripe.event_pages_listed() >= 4);
+
+    // Within the overlap the next run sees them again, and does nothing twice.
+    let again = run(&fakes, t + 60).await;
+    assert_eq!(again.events_listed, 5);
+    assert_eq!(outcome(&again, "duplicate"), 5);
+    assert_eq!(again.events_repaired(), 0);
+    assert_eq!(again.cursor_before, Some(t));
+    assert_eq!(again.cursor_after, Some(t + 60));
+
+    // Once the cursor is an overlap past them, they are not listed any more.
+    run(&fakes, t + EVENT_OVERLAP_SECS).await;
+    let later = run(&fakes, t + EVENT_OVERLAP_SECS + 1).await;
+    assert_eq!(later.events_listed, 0);
+}
+
+#[tokio::test]
+async fn the_cursor_should_not_pass_an_event_that_failed() {
+    let fakes = linked_fakes().await;
+    let t = now();
+    fakes.stripe.record_event(&product_event("evt_1", t - 50));
+    fakes.stripe.record_event(&sub_event(
+        "evt_2",
+        "customer.subscription.created",
+        t - 30,
+        "active",
+    ));
+    fakes.directory.failing.store(true, Ordering::SeqCst);
+
+    let failed = reconciler(&fakes).run(t, None, unlimited()).await;
+    assert!(failed.is_err(), "a Cognito outage fails the run");
+    assert_eq!(
+        fakes.store.cursor(EVENTS_CURSOR).await.unwrap(),
+        Some(t - 50),
+        "the cursor stops after the last event handled"
+    );
+
+    fakes.directory.failing.store(false, Ordering::SeqCst);
+    let report = run(&fakes, t + 10).await;
+    assert_eq!(report.events_repaired(), 1);
+    assert_eq!(outcome(&report, "duplicate"), 1);
+    assert_eq!(plan(&fakes).as_deref(), Some("pro"));
+    assert_eq!(report.cursor_after, Some(t + 10));
+}
+
+#[tokio::test]
+async fn a_run_out_of_budget_should_stop_and_the_next_should_resume() {
+    let fakes = linked_fakes().await;
+    let t = now();
+    let statuses = ["active", "past_due", "active", "past_due", "active"];
+    for (i, status) in statuses.iter().enumerate() {
+        let created = t - 100 + 10 * i as i64;
+        fakes.stripe.record_event(&sub_event(
+            &format!("evt_{i}"),
+            "customer.subscription.updated",
+            created,
+            status,
+        ));
+    }
+    let two = RunLimits {
+        max_items: 2,
+        ..unlimited()
+    };
+    let first = reconciler(&fakes).run(t, None, two).await.unwrap();
+    assert!(!first.complete);
+    assert_eq!(first.events_handled, 2);
+    assert_eq!(first.cursor_after, Some(t - 90));
+
+    let second = run(&fakes, t + 1).await;
+    assert!(second.complete);
+    assert_eq!(outcome(&second, "duplicate"), 2);
+    assert_eq!(second.events_repaired(), 3);
+    assert_eq!(
+        fakes.store.stored_subscriptions()[0].status,
+        SubscriptionStatus::Active
+    );
+    assert_eq!(plan(&fakes).as_deref(), Some("pro"));
+
+    let out_of_time = RunLimits {
+        deadline: tokio::time::Instant::now(),
+        max_items: usize::MAX,
+    };
+    let none = reconciler(&fakes)
+        .run(t + 2, None, out_of_time)
+        .await
+        .unwrap();
+    assert!(!none.complete);
+    assert_eq!(none.events_handled, 0);
+}
+
+#[tokio::test]
+async fn two_overlapping_runs_should_apply_each_event_once() {
+    let fakes = linked_fakes().await;
+    let t = now();
+    for i in 0..6 {
+        fakes.stripe.record_event(&sub_event(
+            &format!("evt_{i}"),
+            "customer.subscription.updated",
+            t - 60 + i,
+            if i % 2 == 0 { "past_due" } else { "active" },
+        ));
+    }
+    let (a, b) = tokio::join!(run(&fakes, t), run(&fakes, t));
+    assert_eq!(a.events_repaired() + b.events_repaired(), 6);
+    assert_eq!(
+        a.events_repaired()
+            + b.events_repaired()
+            + outcome(&a, "duplicate")
+            + outcome(&b, "duplicate"),
+        12
+    );
+    assert_eq!(plan(&fakes).as_deref(), Some("pro"));
+}
+
+#[tokio::test]
+async fn a_cursor_older_than_stripes_events_should_be_reported() {
+    let fakes = linked_fakes().await;
+    let t = now();
+    fakes
+        .store
+        .advance_cursor(EVENTS_CURSOR, t - 31 * DAY, 0)
+        .await
+        .unwrap();
+    fakes.stripe.record_event(&sub_event(
+        "evt_1",
+        "customer.subscription.updated",
+        t - STRIPE_EVENT_RETENTION_SECS + 100,
+        "active",
+    ));
+    let report = run(&fakes, t).await;
+    assert!(report.cursor_too_old);
+    assert_eq!(report.events_repaired(), 1);
+    assert!(report.complete, "caught up an hour at a time");
+    assert_eq!(report.cursor_after, Some(t));
+    assert!(!run(&fakes, t + 1).await.cursor_too_old);
+
+    // Asked from a given time, the stored cursor is not moved back.
+    let since = reconciler(&fakes)
+        .run(t + 2, Some(t - 1_000), unlimited())
+        .await
+        .unwrap();
+    assert_eq!(since.cursor_before, Some(t + 1));
+    assert_eq!(since.cursor_after, Some(t + 2));
+}
+
+#[tokio::test]
+async fn a_grace_that_ends_without_an_event_should_revoke_access_on_time() {
+    let fakes = linked_fakes().await;
+    let t0 = now();
+    deliver(
+        &fakes,
+        &sub_event_until("evt_1", t0 - 10, "active", t0 + 30 * DAY),
+        t0 - 10,
+    )
+    .await;
+    deliver(
+        &fakes,
+        &sub_event_until("evt_2", t0, "past_due", t0 + 30 * DAY),
+        t0,
+    )
+    .await;
+    assert_eq!(plan(&fakes).as_deref(), Some("pro"));
+    let grace_end = t0 + 7 * DAY;
+    assert_eq!(fakes.store.review_of(CUSTOMER, "sub_1"), Some(grace_end));
+
+    let before = run(&fakes, grace_end - 1).await;
+    assert_eq!(before.reviews, 0);
+    assert_eq!(plan(&fakes).as_deref(), Some("pro"));
+
+    let at_end = run(&fakes, grace_end).await;
+    assert_eq!(at_end.reviews, 1);
+    assert_eq!(at_end.reviews_revised, 0, "a grace needs no Stripe call");
+    assert_eq!(plan(&fakes).as_deref(), Some("free"));
+    assert_eq!(key_plans(&fakes), (vec!["up_free".to_owned()], true));
+    assert_eq!(fakes.store.review_of(CUSTOMER, "sub_1"), None);
+    assert_eq!(
+        run(&fakes, grace_end + 60).await.reviews,
+        0,
+        "reviewed once"
+    );
+
+    // A payment restores access as usual.
+    deliver(
+        &fakes,
+        &sub_event_until("evt_3", grace_end + 100, "active", t0 + 30 * DAY),
+        grace_end + 100,
+    )
+    .await;
+    assert_eq!(plan(&fakes).as_deref(), Some("pro"));
+}
+
+#[tokio::test]
+async fn a_trial_past_its_end_without_an_event_should_be_read_from_stripe() {
+    let fakes = linked_fakes().await;
+    let t0 = now();
+    let trial_end = t0 + 14 * DAY;
+    deliver(
+        &fakes,
+        &sub_event_until("evt_1", t0, "trialing", trial_end),
+        t0,
+    )
+    .await;
+    assert_eq!(plan(&fakes).as_deref(), Some("pro"));
+    let check = trial_end + billing_core::plans::PERIOD_END_SLACK_SECS;
+    assert_eq!(fakes.store.review_of(CUSTOMER, "sub_1"), Some(check));
+
+    // Stripe has not moved it yet: nothing changes, asked again an hour later.
+    let mut trialing = current_subscription("trialing");
+    trialing.current_period_end = Some(trial_end);
+    fakes.stripe.set_subscription(trialing);
+    let early = run(&fakes, check).await;
+    assert_eq!((early.reviews, early.reviews_revised), (1, 0));
+    assert_eq!(
+        fakes.store.review_of(CUSTOMER, "sub_1"),
+        Some(check + billing_core::plans::PERIOD_END_RECHECK_SECS)
+    );
+
+    // The trial ended unpaid and its events never came.
+    let mut ended = current_subscription("incomplete_expired");
+    ended.current_period_end = Some(trial_end);
+    fakes.stripe.set_subscription(ended);
+    let report = run(&fakes, check + billing_core::plans::PERIOD_END_RECHECK_SECS).await;
+    assert_eq!((report.reviews, report.reviews_revised), (1, 1));
+    assert_eq!(
+        fakes.store.stored_subscriptions()[0].status,
+        SubscriptionStatus::IncompleteExpired
+    );
+    assert_eq!(plan(&fakes).as_deref(), Some("free"));
+    assert_eq!(fakes.store.review_of(CUSTOMER, "sub_1"), None);
+
+    // Its late event is older than nothing we hold: still applied after the revision.
+    deliver(
+        &fakes,
+        &sub_event_until("evt_2", trial_end + 5, "active", trial_end + 30 * DAY),
+        trial_end + 5,
+    )
+    .await;
+    assert_eq!(plan(&fakes).as_deref(), Some("pro"));
+}
