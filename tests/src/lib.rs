@@ -395,6 +395,28 @@ pub async fn keys_of(
         .collect()
 }
 
+/// The usage plans of the user's one key and whether it is enabled (`None`: no key).
+pub async fn key_usage_plans(
+    apigw: &aws_sdk_apigateway::Client,
+    sub: &str,
+) -> Option<(Vec<String>, bool)> {
+    let keys = keys_of(apigw, sub).await;
+    assert!(keys.len() <= 1, "one key per user, found {}", keys.len());
+    let key = keys.first()?;
+    let plans = apigw
+        .get_usage_plans()
+        .key_id(key.id().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|plan| plan.id)
+        .collect();
+    Some((plans, key.enabled()))
+}
+
 /// Checks out pro for the user and pays in the Stripe emulator (no success return: whatever
 /// follows comes from the webhook). Returns the subscription id.
 pub async fn buy_pro(env: &LocalEnv, user: &TestUser) -> String {

@@ -10,27 +10,6 @@ use integration_tests::*;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-async fn key_usage_plans(
-    apigw: &aws_sdk_apigateway::Client,
-    sub: &str,
-) -> Option<(Vec<String>, bool)> {
-    let keys = keys_of(apigw, sub).await;
-    assert!(keys.len() <= 1, "one key per user, found {}", keys.len());
-    let key = keys.first()?;
-    let plans = apigw
-        .get_usage_plans()
-        .key_id(key.id().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .items
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|plan| plan.id)
-        .collect();
-    Some((plans, key.enabled()))
-}
-
 /// Events the Stripe front sent of this type about this object id, newest first.
 async fn events_about(env: &LocalEnv, event_type: &str, object_id: &str) -> Vec<Value> {
     let listed = stripe_front(

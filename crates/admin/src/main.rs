@@ -13,7 +13,7 @@ use billing_core::adapters::dynamo::DynamoStore;
 use billing_core::config::EnvReader;
 use billing_core::error::Chain;
 use billing_core::ports::{EventLog, SyncStore};
-use billing_core::reconciler::{Reconciler, RunLimits};
+use billing_core::reconciler::{Reconciler, RunLimits, RunOptions};
 use clap::{Parser, Subcommand};
 use webhook::{Aws, Deps};
 
@@ -52,10 +52,10 @@ enum Command {
         /// the cursor still only moves forward.
         #[arg(long)]
         since: Option<i64>,
-        /// Act as if it were this time (unix seconds): reviews due by then act. For tests and
-        /// rehearsals; never ahead of the real time in production.
+        /// Judge the reviews as of this time (unix seconds) instead of now: what the schedule
+        /// will do by then (graces that end act at once). For rehearsals and tests.
         #[arg(long)]
-        now: Option<i64>,
+        reviews_as_of: Option<i64>,
         /// How long the run may start new work.
         #[arg(long, default_value_t = 300)]
         budget_seconds: u64,
@@ -88,7 +88,7 @@ async fn main() -> ExitCode {
             .map(|events| output::unmapped(&events, cli.json)),
         Command::Reconcile {
             since,
-            now,
+            reviews_as_of,
             budget_seconds,
         } => {
             let deps = match production_deps(&sdk).await {
@@ -100,9 +100,12 @@ async fn main() -> ExitCode {
                 livemode: deps.livemode,
             };
             let limits = RunLimits::for_duration(Duration::from_secs(budget_seconds));
-            let now = now.unwrap_or_else(billing_core::http::now);
+            let options = RunOptions {
+                since,
+                reviews_as_of,
+            };
             reconciler
-                .run(now, since, limits)
+                .run(billing_core::http::now(), options, limits)
                 .await
                 .map(|report| output::reconcile(&report, cli.json))
         }

@@ -93,6 +93,16 @@ impl RunReport {
     }
 }
 
+/// What an operator may ask of one run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOptions {
+    /// List events from this time instead of the cursor (the cursor still only moves forward).
+    pub since: Option<i64>,
+    /// Judge the reviews as of this time instead of now: a rehearsal of what the schedule will
+    /// do by then (e.g. which graces will have ended), and how tests pass days.
+    pub reviews_as_of: Option<i64>,
+}
+
 #[derive(Debug)]
 pub struct Reconciler<'a, P: SyncPorts> {
     pub sync: SyncService<'a, P>,
@@ -106,15 +116,17 @@ enum Progress {
 }
 
 impl<P: SyncPorts> Reconciler<'_, P> {
-    /// One run at `now`; `since` lists events from that time instead of the cursor (the cursor
-    /// still only moves forward).
-    pub async fn run(&self, now: i64, since: Option<i64>, limits: RunLimits) -> Result<RunReport> {
+    /// One run at `now`.
+    pub async fn run(&self, now: i64, options: RunOptions, limits: RunLimits) -> Result<RunReport> {
         let mut report = RunReport::default();
         let events = self
-            .catch_up_events(now, since, &limits, &mut report)
+            .catch_up_events(now, options.since, &limits, &mut report)
             .await?;
         let reviews = match events {
-            Progress::Done => self.review_due(now, &limits, &mut report).await?,
+            Progress::Done => {
+                let as_of = options.reviews_as_of.unwrap_or(now);
+                self.review_due(as_of, &limits, &mut report).await?
+            }
             Progress::OutOfBudget => Progress::OutOfBudget,
         };
         report.stacks_still_deleting = self.sync.sweep(now).await?;
@@ -156,7 +168,9 @@ impl<P: SyncPorts> Reconciler<'_, P> {
                 return Ok(Progress::OutOfBudget);
             }
             let to = (from + EVENT_WINDOW_SECS).min(now);
-            let events = self.list_window(from, to, report).await?;
+            // The last window reaches a little past our clock: Stripe's may be ahead of it.
+            let list_to = if to >= now { now + EVENT_OVERLAP_SECS } else { to };
+            let events = self.list_window(from, list_to, report).await?;
             for event in events {
                 if limits.exhausted(report) {
                     return Ok(Progress::OutOfBudget);

@@ -12,7 +12,7 @@ use billing_core::fakes::FakePorts;
 use billing_core::plans::SubscriptionStatus;
 use billing_core::ports::{EVENTS_CURSOR, ReconcilerStore};
 use billing_core::reconciler::{
-    EVENT_OVERLAP_SECS, Reconciler, RunLimits, RunReport, STRIPE_EVENT_RETENTION_SECS,
+    EVENT_OVERLAP_SECS, Reconciler, RunLimits, RunOptions, RunReport, STRIPE_EVENT_RETENTION_SECS,
 };
 use billing_core::webhook::parse_event;
 use common::*;
@@ -32,7 +32,10 @@ fn unlimited() -> RunLimits {
 }
 
 async fn run(fakes: &Fakes, now: i64) -> RunReport {
-    reconciler(fakes).run(now, None, unlimited()).await.unwrap()
+    reconciler(fakes)
+        .run(now, RunOptions::default(), unlimited())
+        .await
+        .unwrap()
 }
 
 /// The webhook received it.
@@ -108,6 +111,22 @@ async fn missed_events_should_be_applied_oldest_first_and_delivered_ones_skipped
 }
 
 #[tokio::test]
+async fn an_event_stamped_ahead_of_our_clock_should_be_applied() {
+    let fakes = linked_fakes().await;
+    let t = now();
+    fakes.stripe.record_event(&sub_event(
+        "evt_ahead",
+        "customer.subscription.created",
+        t + 5,
+        "active",
+    ));
+    let report = run(&fakes, t).await;
+    assert_eq!(report.events_repaired(), 1);
+    assert_eq!(report.cursor_after, Some(t + 5));
+    assert_eq!(plan(&fakes).as_deref(), Some("pro"));
+}
+
+#[tokio::test]
 async fn the_cursor_should_not_pass_an_event_that_failed() {
     let fakes = linked_fakes().await;
     let t = now();
@@ -120,7 +139,9 @@ async fn the_cursor_should_not_pass_an_event_that_failed() {
     ));
     fakes.directory.failing.store(true, Ordering::SeqCst);
 
-    let failed = reconciler(&fakes).run(t, None, unlimited()).await;
+    let failed = reconciler(&fakes)
+        .run(t, RunOptions::default(), unlimited())
+        .await;
     assert!(failed.is_err(), "a Cognito outage fails the run");
     assert_eq!(
         fakes.store.cursor(EVENTS_CURSOR).await.unwrap(),
@@ -154,7 +175,10 @@ async fn a_run_out_of_budget_should_stop_and_the_next_should_resume() {
         max_items: 2,
         ..unlimited()
     };
-    let first = reconciler(&fakes).run(t, None, two).await.unwrap();
+    let first = reconciler(&fakes)
+        .run(t, RunOptions::default(), two)
+        .await
+        .unwrap();
     assert!(!first.complete);
     assert_eq!(first.events_handled, 2);
     assert_eq!(first.cursor_after, Some(t - 90));
@@ -174,7 +198,7 @@ async fn a_run_out_of_budget_should_stop_and_the_next_should_resume() {
         max_items: usize::MAX,
     };
     let none = reconciler(&fakes)
-        .run(t + 2, None, out_of_time)
+        .run(t + 2, RunOptions::default(), out_of_time)
         .await
         .unwrap();
     assert!(!none.complete);
@@ -229,7 +253,14 @@ async fn a_cursor_older_than_stripes_events_should_be_reported() {
 
     // Asked from a given time, the stored cursor is not moved back.
     let since = reconciler(&fakes)
-        .run(t + 2, Some(t - 1_000), unlimited())
+        .run(
+            t + 2,
+            RunOptions {
+                since: Some(t - 1_000),
+                ..Default::default()
+            },
+            unlimited(),
+        )
         .await
         .unwrap();
     assert_eq!(since.cursor_before, Some(t + 1));
@@ -254,6 +285,43 @@ async fn a_grace_that_ends_without_an_event_should_revoke_access_on_time() {
     .await;
     assert_eq!(plan(&fakes).as_deref(), Some("pro"));
     let grace_end = t0 + 7 * DAY;
+    assert_eq!(fakes.store.review_of(CUSTOMER, "sub_1"), Some(grace_end));
+
+    // A rehearsal: the reviews as of the grace's end, the events as of now.
+    let rehearsal = reconciler(&fakes)
+        .run(
+            t0 + 1,
+            RunOptions {
+                reviews_as_of: Some(grace_end),
+                ..Default::default()
+            },
+            unlimited(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(rehearsal.reviews, 1);
+    assert_eq!(
+        rehearsal.cursor_after,
+        Some(t0 + 1),
+        "the cursor stays at now"
+    );
+    assert_eq!(plan(&fakes).as_deref(), Some("free"));
+    // Paid again before the real end: access back, and the grace's review gone.
+    deliver(
+        &fakes,
+        &sub_event_until("evt_paid", t0 + 2, "active", t0 + 30 * DAY),
+        t0 + 2,
+    )
+    .await;
+    assert_eq!(plan(&fakes).as_deref(), Some("pro"));
+    assert_eq!(fakes.store.review_of(CUSTOMER, "sub_1"), None);
+    deliver(
+        &fakes,
+        &sub_event_until("evt_again", t0 + 3, "past_due", t0 + 30 * DAY),
+        t0 + 3,
+    )
+    .await;
+    let grace_end = t0 + 3 + 7 * DAY;
     assert_eq!(fakes.store.review_of(CUSTOMER, "sub_1"), Some(grace_end));
 
     let before = run(&fakes, grace_end - 1).await;

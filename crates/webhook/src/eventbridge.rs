@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use billing_core::ports::SyncPorts;
-use billing_core::reconciler::{Reconciler, RunLimits};
+use billing_core::reconciler::{Reconciler, RunLimits, RunOptions};
 use billing_core::webhook::sync::{Outcome, Receipt};
 use lambda_runtime::Error;
 use serde_json::{Value, json};
@@ -52,7 +52,7 @@ async fn reconcile<P: SyncPorts>(
         livemode: deps.livemode,
     };
     let report = reconciler
-        .run(now, None, RunLimits::for_duration(budget))
+        .run(now, RunOptions::default(), RunLimits::for_duration(budget))
         .await
         .inspect_err(|failure| {
             error!(error = %billing_core::error::Chain(failure), "reconciler run failed; the next run resumes")
