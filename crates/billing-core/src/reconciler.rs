@@ -169,7 +169,11 @@ impl<P: SyncPorts> Reconciler<'_, P> {
             }
             let to = (from + EVENT_WINDOW_SECS).min(now);
             // The last window reaches a little past our clock: Stripe's may be ahead of it.
-            let list_to = if to >= now { now + EVENT_OVERLAP_SECS } else { to };
+            let list_to = if to >= now {
+                now + EVENT_OVERLAP_SECS
+            } else {
+                to
+            };
             let events = self.list_window(from, list_to, report).await?;
             for event in events {
                 if limits.exhausted(report) {
