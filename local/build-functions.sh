@@ -6,7 +6,9 @@
 # cargo lambda watch runs `cargo run --bin <name>` at the workspace root: `--bin` without `-p`
 # resolves features over the whole workspace, so `cargo build -p <name>` would build dependencies
 # with other features (other artifacts) and leave the first invocation to compile them again.
+# billing-admin is built in the same command (same features, nothing compiled twice): the demo's
+# reconcile step runs target/debug/billing-admin, and `make admin` runs it with `cargo run`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --bin post-confirmation --bin checkout --bin portal --bin webhook
+cargo build --bin post-confirmation --bin checkout --bin portal --bin webhook --bin billing-admin
 (cd bench/harness && CARGO_TARGET_DIR="$PWD/../../target" cargo build --release --locked)

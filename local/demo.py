@@ -16,11 +16,13 @@ import base64
 import json
 import os
 import secrets
+import subprocess
 import sys
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -54,6 +56,7 @@ class Demo:
     stripe_key: str = field(default_factory=lambda: env("STRIPE_SECRET_KEY"))
     cognito_data_dir: Path = field(default_factory=lambda: Path(env("COGNITO_LOCAL_DATA_DIR")))
     lambda_base: str = field(default_factory=lambda: env("LAMBDA_ENDPOINT").rstrip("/"))
+    started_at: int = field(default_factory=lambda: int(time.time()))  # unix seconds
     # Filled in by the steps.
     username: str = ""
     email: str = ""
@@ -365,6 +368,178 @@ def stack_deleted(d: Demo) -> str:
     return f"stack {d.facts['stack']} {status}"
 
 
+# --- the reconciler: an event the webhook never got ---------------------------------------------
+
+def item(d: Demo, pk: str, sk: str) -> dict | None:
+    return d.dynamodb.get_item(TableName=d.table, Key={"pk": {"S": pk}, "sk": {"S": sk}},
+                               ConsistentRead=True).get("Item")
+
+
+def stored_subscription(d: Demo) -> dict:
+    """The subscription as the webhook stored it (CUSTOMER#<cus> SUB#<id>): its status, the
+    event that carried it and its state (doc)."""
+    found = item(d, f"CUSTOMER#{d.customer_id}", f"SUB#{d.facts['subscription']}") or {}
+    return {"status": found.get("status", {}).get("S"),
+            "event_id": found.get("event_id", {}).get("S"),
+            "doc": json.loads(found["doc"]["S"]) if "doc" in found else {}}
+
+
+def event_logged(d: Demo, event_id: str) -> str | None:
+    """The event log's status of an event (EVENT#<evt>): done once applied, None if never seen."""
+    return (item(d, f"EVENT#{event_id}", "EVENT") or {}).get("status", {}).get("S")
+
+
+def not_logged(d: Demo) -> dict[str, str]:
+    """Stripe's events of the last 5 minutes (what a first reconciler run lists) that the event
+    log has never seen: id -> type."""
+    since = str(int(time.time()) - 300)
+    events = d.stripe("GET", "/v1/events", {"created[gte]": since, "limit": "100"})["data"]
+    return {e["id"]: e["type"] for e in events if event_logged(d, e["id"]) is None}
+
+
+def set_delivery(d: Demo, enabled: bool) -> None:
+    """The Stripe emulator's webhook delivery switch: off, events are made and listed, never sent."""
+    answer = d.stripe("POST", "/_test/webhooks/delivery", {"enabled": str(enabled).lower()})
+    if answer.get("enabled") is not enabled:
+        raise Failed(f"POST /_test/webhooks/delivery enabled={enabled} answered {answer}")
+
+
+def listed_event(d: Demo, event_type: str, object_id: str, status: str) -> dict:
+    """The event Stripe lists (GET /v1/events) about this object in this status."""
+    for event in d.stripe("GET", "/v1/events", {"type": event_type, "limit": "100"})["data"]:
+        obj = event["data"]["object"]
+        if obj.get("id") == object_id and obj.get("status") == status:
+            return event
+    raise Failed(f"Stripe lists no {event_type} about {object_id} with status {status}")
+
+
+def deliveries_settled(d: Demo) -> int:
+    """Waits until every event since the demo started was delivered and none came for 2 s
+    (localstripe's reach the Stripe emulator a moment after the call, and the webhook may still
+    be answering one): a delivery after the switch would make the webhook read the subscription
+    from Stripe again, and repair it before the reconciler. Returns how many events there are."""
+    query = {"created[gte]": str(d.started_at - 5), "limit": "100"}
+
+    def all_delivered() -> list[str]:
+        waiting = d.stripe("GET", "/v1/events", {**query, "delivery_success": "false"})["data"]
+        if waiting:
+            raise Failed(f"{len(waiting)} events not delivered yet: "
+                         + ", ".join(f"{e['type']} {e['id']}" for e in waiting[:5]))
+        return [e["id"] for e in d.stripe("GET", "/v1/events", query)["data"]]
+
+    deadline = time.monotonic() + TIMEOUT
+    seen = eventually(all_delivered)
+    while time.monotonic() < deadline:
+        time.sleep(2)
+        now = eventually(all_delivered)
+        if now == seen:
+            return len(now)
+        seen = now
+    raise Failed(f"Stripe's events still coming after {TIMEOUT:.0f}s")
+
+
+def billing_admin(*args: str) -> dict:
+    """Runs target/debug/billing-admin --json ARGS (local/build-functions.sh builds it) with the
+    demo's environment (local/.run/env); its log goes to local/.run/logs/billing-admin.log."""
+    root = Path(__file__).resolve().parent.parent
+    binary = Path(os.environ.get("CARGO_TARGET_DIR") or root / "target") / "debug" / "billing-admin"
+    if not binary.is_file():
+        raise Failed(f"{binary} is missing: local/build-functions.sh builds it (make demo runs it)")
+    command = [str(binary), "--json", *args]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    log = root / "local" / ".run" / "logs" / "billing-admin.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("a") as f:
+        f.write(f"=== {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}: "
+                f"billing-admin --json {' '.join(args)} (exit {done.returncode})\n{done.stderr}")
+    if done.returncode != 0:
+        raise Failed(f"billing-admin --json {' '.join(args)} exited {done.returncode}: "
+                     f"{done.stderr.strip()[-600:]}")
+    try:
+        return json.loads(done.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        raise Failed(f"billing-admin --json {' '.join(args)} printed {done.stdout[:300]!r}, "
+                     "expected one JSON report") from None
+
+
+def missed_event_repaired(d: Demo) -> str:
+    """A renewal fails while the webhook hears nothing; `billing-admin reconcile` applies it.
+
+    Unrepaired, the table keeps the subscription active and the past-due grace never starts: a
+    user who never pays keeps pro until the next event. The reconciler lists Stripe's events
+    since its cursor (no cursor yet: the last 5 minutes) and applies them through the webhook's
+    own code; the event log makes the ones the webhook got no-ops (duplicate). On a fresh start
+    it also finds the catalogue's price.created, which local/bootstrap.py makes before it points
+    the Stripe emulator at the webhook. The user keeps pro during the grace (PAST_DUE_POLICY,
+    default grace:7); the cancel below then works as usual."""
+    subscription = d.facts["subscription"]
+
+    def active() -> dict:
+        stored = stored_subscription(d)
+        if stored["status"] != "active":
+            raise Failed(f"stored subscription {subscription} is {stored['status'] or 'missing'}, "
+                         "expected active")
+        return stored
+
+    settled = deliveries_settled(d)
+    before = eventually(active)
+    try:
+        set_delivery(d, False)
+        answer = d.stripe("POST", f"/_test/subscriptions/{subscription}/renewal_failed")
+        if answer["subscription"]["status"] != "past_due":
+            raise Failed(f"renewal_failed left {subscription} {answer['subscription']['status']}")
+        # Switched back on before Stripe lists it, the event would still be delivered.
+        missed = eventually(lambda: listed_event(
+            d, "customer.subscription.updated", subscription, "past_due"), timeout=30)
+    finally:
+        set_delivery(d, True)
+    renewal_events = answer["events"]  # invoice.payment_failed, customer.subscription.updated
+    time.sleep(2)  # deliveries are back on: the events are lost, not late
+    lost = active()
+    if lost["event_id"] != before["event_id"] or any(event_logged(d, e) for e in renewal_events):
+        raise Failed(f"the webhook saw the renewal's events {renewal_events}: stored subscription "
+                     f"carries {lost['event_id']}, was {before['event_id']}")
+
+    unseen = not_logged(d)
+    report = billing_admin("reconcile")
+    applied = report.get("outcomes", {}).get("applied", 0)
+    if not report.get("complete") or applied < len(renewal_events):
+        raise Failed(f"billing-admin reconcile: {json.dumps(report)}, expected complete and at "
+                     f"least {len(renewal_events)} applied")
+    not_done = [e for e in renewal_events if event_logged(d, e) != "done"]
+    if not_done:
+        raise Failed(f"after billing-admin reconcile the event log has not applied {not_done}")
+    others = sorted(t for e, t in unseen.items()
+                    if e not in renewal_events and event_logged(d, e) == "done")
+    stored = stored_subscription(d)
+    if (stored["status"], stored["event_id"]) != ("past_due", missed["id"]) \
+            or not stored["doc"].get("past_due_since"):
+        raise Failed(f"stored subscription {stored['status']} from {stored['event_id']} "
+                     f"(past_due_since {stored['doc'].get('past_due_since')}), expected past_due "
+                     f"from {missed['id']}")
+    user = d.cognito.admin_get_user(UserPoolId=d.pool_id, Username=d.username)
+    plan = {a["Name"]: a["Value"] for a in user["UserAttributes"]}.get("custom:plan_type")
+    plans = [p["id"] for p in aws(d, "apigateway").get_usage_plans(keyId=d.facts["key_id"])["items"]]
+    pro = dict(e.split("=", 1) for e in env("PLANS").split(","))["pro"]
+    if plan != "pro" or plans != [pro]:
+        raise Failed(f"in the grace: custom:plan_type {plan!r}, key on {plans}, expected pro, [{pro}]")
+    lost_types = [d.stripe("GET", f"/v1/events/{e}")["type"] for e in renewal_events]
+    repaired = ", ".join([f"the renewal's {len(renewal_events)}"]
+                         + [f"{n} {t}" for t, n in sorted(Counter(others).items())])
+    return "\n       ".join([
+        f"a renewal of {subscription} failed while webhook deliveries were off; billing-admin "
+        f"reconcile applied it: stored past_due (grace from {stored['doc']['past_due_since']}), "
+        f"still pro, key on the pro usage plan {pro}",
+        f"before: Stripe's {settled} events since the demo started all delivered, stored active "
+        f"(from {before['event_id']})",
+        "lost: " + ", ".join(f"{t} {e}" for t, e in zip(lost_types, renewal_events))
+        + f" listed by GET /v1/events (pending_webhooks {missed.get('pending_webhooks')}); "
+        "deliveries back on, 2 s later still active, neither event in the event log",
+        f"billing-admin --json reconcile: {json.dumps(report)}",
+        f"repaired: {applied} applied ({repaired}); the renewal's events done, stored past_due "
+        f"from {missed['id']}"])
+
+
 @dataclass(frozen=True)
 class Step:
     title: str
@@ -376,6 +551,10 @@ TRIGGER_HINT = ("cognito-local only logs a failing trigger: see local/.run/logs/
                 "local/.run/logs/lambda.log")
 
 LAMBDA_HINT = "see local/.run/logs/lambda.log (the functions) and local/.run/logs/stripe-front.log"
+
+RECONCILE_HINT = ("see local/.run/logs/billing-admin.log, local/.run/logs/stripe-front.log (events, "
+                  "the delivery switch) and local/.run/logs/lambda.log; by hand after make dev: "
+                  "make admin ARGS=\"reconcile\"")
 
 STEPS: list[Step] = [
     Step("sign up", sign_up),
@@ -391,6 +570,7 @@ STEPS: list[Step] = [
     Step("GET /me", me, LAMBDA_HINT),
     Step("billing portal", portal, LAMBDA_HINT),
     Step("stack for the subscription (webhook)", stack_created, LAMBDA_HINT),
+    Step("a missed event repaired by the reconciler", missed_event_repaired, RECONCILE_HINT),
     Step("cancel in the portal", cancel),
     Step("plan free, key moved (webhook)", downgraded, LAMBDA_HINT),
     Step("stack deleted (webhook)", stack_deleted, LAMBDA_HINT),
