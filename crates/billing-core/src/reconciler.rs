@@ -110,9 +110,18 @@ pub struct Reconciler<'a, P: SyncPorts> {
     pub livemode: bool,
 }
 
+#[derive(Debug, Clone, Copy)]
 enum Progress {
     Done,
     OutOfBudget,
+}
+
+/// How applying one window's events ended.
+enum WindowEnd {
+    Finished,
+    /// Out of budget, or an event another delivery holds.
+    Stopped,
+    Failed(crate::error::Error),
 }
 
 impl<P: SyncPorts> Reconciler<'_, P> {
@@ -121,15 +130,18 @@ impl<P: SyncPorts> Reconciler<'_, P> {
         let mut report = RunReport::default();
         let events = self
             .catch_up_events(now, options.since, &limits, &mut report)
-            .await?;
+            .await;
         let reviews = match events {
-            Progress::Done => {
+            Ok(Progress::Done) => {
                 let as_of = options.reviews_as_of.unwrap_or(now);
-                self.review_due(as_of, &limits, &mut report).await?
+                self.review_due(as_of, &limits, &mut report).await
             }
-            Progress::OutOfBudget => Progress::OutOfBudget,
+            Ok(Progress::OutOfBudget) | Err(_) => Ok(Progress::OutOfBudget),
         };
-        report.stacks_still_deleting = self.sync.sweep(now).await?;
+        // Stacks are swept whatever happened above: they need neither Stripe nor the events.
+        let swept = self.sync.sweep(now).await;
+        let (events, reviews) = (events?, reviews?);
+        report.stacks_still_deleting = swept?;
         report.complete = matches!((events, reviews), (Progress::Done, Progress::Done));
         info!(
             cursor_after = report.cursor_after,
@@ -175,26 +187,48 @@ impl<P: SyncPorts> Reconciler<'_, P> {
                 to
             };
             let events = self.list_window(from, list_to, report).await?;
-            for event in events {
-                if limits.exhausted(report) {
-                    return Ok(Progress::OutOfBudget);
-                }
-                let handled = self.handle(&event, now, report).await;
-                match handled {
-                    Ok(true) => self.advance(event.created, now, report).await?,
-                    Ok(false) => return Ok(Progress::OutOfBudget),
-                    Err(failure) => {
-                        error!(event_id = %event.id, error = %Chain(&failure), "reconciler could not apply a listed event; the cursor stays before it");
-                        return Err(failure);
-                    }
-                }
+            let (handled_through, end) = self.apply_listed(events, now, limits, report).await;
+            // One cursor write per window or stop, never past an event that was not handled.
+            let reached = match end {
+                WindowEnd::Finished => Some(handled_through.map_or(to, |at| at.max(to))),
+                WindowEnd::Stopped | WindowEnd::Failed(_) => handled_through,
+            };
+            if let Some(at) = reached {
+                self.advance(at, now, report).await?;
             }
-            self.advance(to, now, report).await?;
-            if to >= now {
-                return Ok(Progress::Done);
+            match end {
+                WindowEnd::Finished if to >= now => return Ok(Progress::Done),
+                WindowEnd::Finished => from = to,
+                WindowEnd::Stopped => return Ok(Progress::OutOfBudget),
+                WindowEnd::Failed(failure) => return Err(failure),
             }
-            from = to;
         }
+    }
+
+    /// Applies listed events in order until one is not handled; returns the `created` of the
+    /// last one handled.
+    async fn apply_listed(
+        &self,
+        events: Vec<ListedEvent>,
+        now: i64,
+        limits: &RunLimits,
+        report: &mut RunReport,
+    ) -> (Option<i64>, WindowEnd) {
+        let mut handled_through = None;
+        for event in events {
+            if limits.exhausted(report) {
+                return (handled_through, WindowEnd::Stopped);
+            }
+            match self.handle(&event, now, report).await {
+                Ok(true) => handled_through = Some(event.created),
+                Ok(false) => return (handled_through, WindowEnd::Stopped),
+                Err(failure) => {
+                    error!(event_id = %event.id, error = %Chain(&failure), "reconciler could not apply a listed event; the cursor stays before it");
+                    return (handled_through, WindowEnd::Failed(failure));
+                }
+            }
+        }
+        (handled_through, WindowEnd::Finished)
     }
 
     /// Every event of the types we use created in `[from, to]`, oldest first.

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use billing_core::fakes::FakePorts;
 use billing_core::plans::SubscriptionStatus;
-use billing_core::ports::{EVENTS_CURSOR, ReconcilerStore};
+use billing_core::ports::{EVENTS_CURSOR, ReconcilerStore, StackRecord, StackState, SyncStore};
 use billing_core::reconciler::{
     EVENT_OVERLAP_SECS, Reconciler, RunLimits, RunOptions, RunReport, STRIPE_EVENT_RETENTION_SECS,
 };
@@ -137,12 +137,28 @@ async fn the_cursor_should_not_pass_an_event_that_failed() {
         t - 30,
         "active",
     ));
+    // A stack whose deletion CloudFormation has finished meanwhile.
+    fakes
+        .store
+        .put_stack(&StackRecord {
+            subscription_id: "sub_old".into(),
+            stack_name: "billing-sub-old".into(),
+            state: StackState::Deleting,
+            updated_at: 0,
+        })
+        .await
+        .unwrap();
     fakes.directory.failing.store(true, Ordering::SeqCst);
 
     let failed = reconciler(&fakes)
         .run(t, RunOptions::default(), unlimited())
         .await;
     assert!(failed.is_err(), "a Cognito outage fails the run");
+    assert_eq!(
+        fakes.store.stacks()[0].state,
+        StackState::Deleted,
+        "stacks are swept whatever failed before"
+    );
     assert_eq!(
         fakes.store.cursor(EVENTS_CURSOR).await.unwrap(),
         Some(t - 50),
