@@ -354,12 +354,25 @@ pub async fn call_api(
 
 /// A raw call to the Stripe front (its test endpoints included).
 pub async fn stripe_front(env: &LocalEnv, method: reqwest::Method, path: &str) -> Value {
-    let response = reqwest::Client::new()
+    stripe_front_form(env, method, path, &[]).await
+}
+
+/// `stripe_front` with a form body (Stripe's parameters); asserts a 2xx answer.
+pub async fn stripe_front_form(
+    env: &LocalEnv,
+    method: reqwest::Method,
+    path: &str,
+    form: &[(&str, &str)],
+) -> Value {
+    let request = reqwest::Client::new()
         .request(method, format!("{}{path}", env.stripe_api_base))
-        .bearer_auth(&env.stripe_secret_key)
-        .send()
-        .await
-        .unwrap();
+        .bearer_auth(&env.stripe_secret_key);
+    let request = if form.is_empty() {
+        request
+    } else {
+        request.form(form)
+    };
+    let response = request.send().await.unwrap();
     let status = response.status();
     let body: Value = response.json().await.unwrap();
     assert!(status.is_success(), "{path}: {status} {body}");

@@ -91,18 +91,10 @@ async fn when_user_pays_should_get_pro_and_one_key_and_deleting_the_account_shou
     let keys = keys_of(&apigw, &user.sub).await;
     assert_eq!(keys.len(), 1, "one API key");
     let key_id = keys[0].id().unwrap().to_owned();
-    let key_plans: Vec<String> = apigw
-        .get_usage_plans()
-        .key_id(&key_id)
-        .send()
-        .await
-        .unwrap()
-        .items
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|plan| plan.id)
-        .collect();
-    assert_eq!(key_plans, [usage_plan("pro")]);
+    assert_eq!(
+        key_usage_plans(&apigw, &user.sub).await,
+        Some((vec![usage_plan("pro")], true))
+    );
 
     // GET /me
     let (status, me, _) = call_api(

@@ -138,17 +138,7 @@ async fn price_id(env: &LocalEnv, lookup_key: &str) -> String {
 }
 
 async fn stripe_post(env: &LocalEnv, path: &str, form: &[(&str, &str)]) -> Value {
-    let response = reqwest::Client::new()
-        .post(format!("{}{path}", env.stripe_api_base))
-        .bearer_auth(&env.stripe_secret_key)
-        .form(form)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    let body: Value = response.json().await.unwrap();
-    assert!(status.is_success(), "{path}: {status} {body}");
-    body
+    stripe_front_form(env, Method::POST, path, form).await
 }
 
 /// A card the customer pays with by default.

@@ -80,8 +80,9 @@ async fn listed(env: &LocalEnv, event_type: &str, object_id: &str, status: Optio
     .await;
 }
 
-/// Runs `billing-admin` (built by `cargo build --workspace`) with the local environment.
-fn billing_admin(args: &[&str]) -> (bool, String) {
+/// Runs `billing-admin` (built by `cargo build --workspace`) with the local environment;
+/// asserts it succeeded and returns what it printed.
+fn billing_admin(args: &[&str]) -> String {
     let deps = std::env::current_exe().unwrap();
     let bin: PathBuf = deps
         .parent()
@@ -93,21 +94,18 @@ fn billing_admin(args: &[&str]) -> (bool, String) {
         .args(args)
         .output()
         .unwrap_or_else(|e| panic!("{}: {e} (cargo build --workspace builds it)", bin.display()));
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
-        output.stderr.is_empty() || output.status.success(),
+        output.status.success(),
         "billing-admin {args:?}: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    (output.status.success(), stdout)
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 fn reconcile_json(extra: &[&str]) -> Value {
     let mut args = vec!["--json", "reconcile"];
     args.extend_from_slice(extra);
-    let (ok, stdout) = billing_admin(&args);
-    assert!(ok, "billing-admin reconcile: {stdout}");
-    serde_json::from_str(stdout.trim()).unwrap()
+    serde_json::from_str(billing_admin(&args).trim()).unwrap()
 }
 
 /// What a user's access is: plan attribute, key's usage plans and whether it is enabled, and
@@ -259,28 +257,10 @@ async fn lost_deliveries_are_repaired_by_the_reconciler_like_deliveries_would_ha
     );
     for (i, (user, subscription)) in users.iter().zip(&subscriptions).enumerate() {
         let repaired = access(&env, &c, user, subscription).await;
-        let control = &expected[i];
-        assert_eq!(repaired.plan, control.plan, "user {i}");
-        assert_eq!(repaired.status, control.status, "user {i}");
-        assert_eq!(
-            repaired
-                .key
-                .as_ref()
-                .map(|(plans, enabled)| (plans.len(), *enabled)),
-            control
-                .key
-                .as_ref()
-                .map(|(plans, enabled)| (plans.len(), *enabled)),
-            "user {i}"
-        );
-        assert_eq!(
-            repaired.key.map(|k| k.0),
-            control.key.clone().map(|k| k.0),
-            "user {i}"
-        );
+        assert_eq!(repaired, expected[i], "user {i}");
     }
 
-    // Lost again: the dunned user pays, the subscriber renews; billing-admin repairs it.
+    // Lost again: the dunned user's retry is paid; billing-admin repairs it.
     let back_on = lost_deliveries(&env).await;
     stripe_front(
         &env,
@@ -322,8 +302,8 @@ async fn lost_deliveries_are_repaired_by_the_reconciler_like_deliveries_would_ha
     // Nothing left: a second run repairs nothing.
     let again = reconcile_json(&["--since", &since]);
     assert_eq!(again["outcomes"].get("applied"), None, "{again}");
-    let (ok, human) = billing_admin(&["reconcile"]);
-    assert!(ok && human.contains("events repaired"), "{human}");
+    let human = billing_admin(&["reconcile"]);
+    assert!(human.contains("events repaired"), "{human}");
 }
 
 #[tokio::test]

@@ -4,14 +4,13 @@ switch delivery off and reset the front, which the shared one in test_front.py m
     local/.venv/bin/python -m pytest local/stripe_front/tests -q
 """
 import math
-import subprocess
 import time
 import urllib.parse
 
 import pytest
 
-from test_front import (FRONT_DIR, SECRET, Api, Receiver, _start, assert_shape, free_port,
-                        new_customer, subscribe, wait_until)
+from test_front import (SECRET, Receiver, assert_shape, new_customer, running_front, subscribe,
+                        wait_until)
 
 
 @pytest.fixture(scope="module")
@@ -23,37 +22,9 @@ def hooks():
 
 @pytest.fixture(scope="module")
 def front(tmp_path_factory, hooks):
-    logs = tmp_path_factory.mktemp("events_logs")
-    ls_port, front_port = free_port(), free_port()
-    procs = []
-    try:
-        with open(logs / "localstripe.log", "w") as ls_log, open(logs / "front.log", "w") as log:
-            procs.append(_start([FRONT_DIR / "run_localstripe.py", "--port", ls_port], ls_log))
-            procs.append(_start([FRONT_DIR / "server.py", "--port", front_port,
-                                 "--localstripe-url", "http://127.0.0.1:%d" % ls_port], log))
-        client = Api("http://127.0.0.1:%d" % front_port)
-
-        def healthy():
-            if any(p.poll() is not None for p in procs):
-                pytest.fail("a process exited; logs in %s" % logs)
-            try:
-                return client.call("GET", "/_test/health", key=None)[0] == 200
-            except OSError:
-                return False
-        assert wait_until(healthy, timeout=15), "not healthy in 15 s; logs in %s" % logs
-        status, _, _ = client.call("POST", "/_config/webhooks/main",
-                                   {"url": hooks.url + "/hook", "secret": SECRET}, key=None)
-        assert status == 200
+    endpoints = {"main": {"url": hooks.url + "/hook", "secret": SECRET}}
+    with running_front(tmp_path_factory.mktemp("events_logs"), endpoints) as client:
         yield client
-    finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(timeout=5)
 
 
 def recorded(front):

@@ -3,6 +3,7 @@
     local/.venv/bin/python -m pytest local/stripe_front/tests -q
 """
 import calendar
+import contextlib
 import hashlib
 import http.client
 import hmac
@@ -134,9 +135,10 @@ def receiver():
     r.server.shutdown()
 
 
-@pytest.fixture(scope="session")
-def api(tmp_path_factory, receiver):
-    logs = tmp_path_factory.mktemp("logs")
+@contextlib.contextmanager
+def running_front(logs, endpoints):
+    """localstripe and the front on free ports, logging into `logs`, with these webhook
+    endpoints ({id: form}) configured; stopped on exit, whatever happened."""
     ls_port, front_port = free_port(), free_port()
     procs = []
     try:
@@ -154,11 +156,8 @@ def api(tmp_path_factory, receiver):
             except OSError:
                 return False
         assert wait_until(healthy, timeout=15), "not healthy in 15 s; logs in %s" % logs
-        for hook_id, path, extra in (("main", "/hook", {}),
-                                     ("flaky", "/flaky", {"events[]": "checkout.session.expired"})):
-            status, _, _ = client.call("POST", "/_config/webhooks/" + hook_id,
-                                       dict(url=receiver.url + path, secret=SECRET, **extra),
-                                       key=None)
+        for hook_id, form in endpoints.items():
+            status, _, _ = client.call("POST", "/_config/webhooks/" + hook_id, form, key=None)
             assert status == 200
         yield client
     finally:
@@ -170,6 +169,17 @@ def api(tmp_path_factory, receiver):
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def api(tmp_path_factory, receiver):
+    endpoints = {
+        "main": {"url": receiver.url + "/hook", "secret": SECRET},
+        "flaky": {"url": receiver.url + "/flaky", "secret": SECRET,
+                  "events[]": "checkout.session.expired"},
+    }
+    with running_front(tmp_path_factory.mktemp("logs"), endpoints) as client:
+        yield client
 
 
 @pytest.fixture(scope="session")

@@ -607,6 +607,16 @@ mod tests {
     }
 
     /// A customer's subscriptions are read to the last page: no cap at one page of 100.
+    /// Our Stripe adapter pointed at a local test server.
+    fn stripe_at(url: String) -> StripeBilling {
+        let config = StripeConfig {
+            secret_key: crate::config::SecretSource::Plain(SecretString::from("sk_test_x")),
+            api_base: Some(url),
+            timeout: std::time::Duration::from_secs(5),
+        };
+        StripeBilling::new(&config, &SecretString::from("sk_test_x")).unwrap()
+    }
+
     #[tokio::test]
     async fn a_page_of_events_should_be_asked_in_stripes_spelling_and_kept_as_json() {
         use crate::adapters::test_server::{Answer, serve};
@@ -624,12 +634,7 @@ mod tests {
             Answer::json("200 OK", list.clone())
         })
         .await;
-        let config = StripeConfig {
-            secret_key: crate::config::SecretSource::Plain(SecretString::from("sk_test_x")),
-            api_base: Some(url),
-            timeout: std::time::Duration::from_secs(5),
-        };
-        let stripe = StripeBilling::new(&config, &SecretString::from("sk_test_x")).unwrap();
+        let stripe = stripe_at(url);
         let page = stripe
             .events_page(&EventsQuery {
                 created_gte: 10,
@@ -693,12 +698,7 @@ mod tests {
             }
         })
         .await;
-        let config = StripeConfig {
-            secret_key: crate::config::SecretSource::Plain(SecretString::from("sk_test_x")),
-            api_base: Some(url),
-            timeout: std::time::Duration::from_secs(5),
-        };
-        let stripe = StripeBilling::new(&config, &SecretString::from("sk_test_x")).unwrap();
+        let stripe = stripe_at(url);
         let customer = CustomerId::parse("cus_paged").unwrap();
         let ids: Vec<String> = stripe
             .subscriptions_of(&customer)
