@@ -2,22 +2,30 @@
 //! adapters, against AWS (the usual credentials and profile) or the local emulators
 //! (`set -a; . local/.run/env; set +a`, or `make admin ARGS="..."`).
 //!
-//! Exit codes: 0 done, 1 a service failed (the message says which), 2 bad arguments.
+//! Exit codes: 0 done, 1 a service failed (or some customers could not be synced; the message
+//! or report says which), 2 bad arguments or nothing found to act on, 3 drift found and not
+//! repaired (`audit` without `--fix`, or with `--dry-run`).
 
 use std::process::ExitCode;
-
 use std::time::Duration;
 
 use billing_core::adapters::aws::{AwsLimits, load_sdk_config};
 use billing_core::adapters::dynamo::DynamoStore;
 use billing_core::config::EnvReader;
+use billing_core::domain::CustomerId;
 use billing_core::error::Chain;
-use billing_core::ports::{EventLog, SyncStore};
+use billing_core::import::Importer;
+use billing_core::ports::{EventLog, OperatorStore, SyncStore, UserQuery};
 use billing_core::reconciler::{Reconciler, RunLimits, RunOptions};
+use billing_core::webhook::sync::{HandLink, Writes};
 use clap::{Parser, Subcommand};
 use webhook::{Aws, Deps};
 
 mod output;
+mod progress;
+
+/// Exit code: drift found and left as it is.
+const DRIFT_LEFT: u8 = 3;
 
 #[derive(Debug, Parser)]
 #[command(name = "billing-admin", version, about)]
@@ -34,15 +42,14 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Verified Stripe events of a type we use that could not be read (kept 35 days).
-    Unreadable {
-        #[command(subcommand)]
-        action: ListOnly,
-    },
-    /// Events about customers nobody is linked to (kept 35 days).
-    Unmapped {
-        #[command(subcommand)]
-        action: ListOnly,
+    /// Backfill from the Stripe account: catalogue, customers and their subscriptions in every
+    /// status; links each customer to its Cognito user (metadata cognito_sub, then a verified
+    /// e-mail) and provisions plan, key and stacks. Writes only what differs: a second run
+    /// changes nothing. Also the full resync after events were lost.
+    Import {
+        /// Read and compare only: report what an import would write.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// One reconciler run now: Stripe's events the webhook missed, reviews that are due
     /// (grace ends, trials and cancellations past their period), stacks being deleted. Reads
@@ -59,6 +66,35 @@ enum Command {
         /// How long the run may start new work.
         #[arg(long, default_value_t = 300)]
         budget_seconds: u64,
+        /// List the events and due reviews a run would look at, without applying any.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Drift between what the stored subscriptions entitle each linked user to and what
+    /// Cognito (plan attribute), API Gateway (key, usage plan, enabled) and CloudFormation
+    /// (stacks) hold.
+    Audit {
+        /// Repair the drift through the webhook's provisioning path.
+        #[arg(long)]
+        fix: bool,
+        /// With --fix: say what would be repaired, repair nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Events about customers nobody is linked to (kept 35 days).
+    Unmapped {
+        #[command(subcommand)]
+        action: UnmappedAction,
+    },
+    /// Verified Stripe events of a type we use that could not be read (kept 35 days).
+    Unreadable {
+        #[command(subcommand)]
+        action: ListOnly,
+    },
+    /// One user: links, plan, subscriptions, key, stacks, last events, drift.
+    User {
+        #[command(subcommand)]
+        action: UserAction,
     },
 }
 
@@ -68,57 +104,233 @@ enum ListOnly {
     List,
 }
 
+#[derive(Debug, Subcommand)]
+enum UnmappedAction {
+    /// List them, oldest first.
+    List,
+    /// Link a customer to a user by hand, sync the customer from Stripe (which applies what
+    /// its parked events were about) and forget its parked events.
+    Link {
+        /// The Stripe customer, cus_...
+        customer: String,
+        /// The user: sub, e-mail or username.
+        user: String,
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserAction {
+    /// Show a user named by sub, e-mail, username or Stripe customer id.
+    Show {
+        user: String,
+        /// Print the API key's value too.
+        #[arg(long)]
+        show_key: bool,
+    },
+}
+
+/// How a command ended: its text and exit code.
+struct Done {
+    text: String,
+    code: ExitCode,
+}
+
+impl Done {
+    fn ok(text: String) -> Self {
+        Self {
+            text,
+            code: ExitCode::SUCCESS,
+        }
+    }
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let sdk = load_sdk_config(AwsLimits::HTTP).await;
-    let store = DynamoStore::from_sdk(&sdk, &cli.table);
-    let printed = match cli.command {
+    let json = cli.json;
+    let done = match cli.command {
         Command::Unreadable {
             action: ListOnly::List,
-        } => store
-            .unreadable_events()
-            .await
-            .map(|events| output::unreadable(&events, cli.json)),
-        Command::Unmapped {
-            action: ListOnly::List,
-        } => store
-            .unmapped_events()
-            .await
-            .map(|events| output::unmapped(&events, cli.json)),
-        Command::Reconcile {
-            since,
-            reviews_as_of,
-            budget_seconds,
         } => {
+            let store = DynamoStore::from_sdk(&sdk, &cli.table);
+            store
+                .unreadable_events()
+                .await
+                .map(|events| Done::ok(output::unreadable(&events, json)))
+        }
+        Command::Unmapped {
+            action: UnmappedAction::List,
+        } => {
+            let store = DynamoStore::from_sdk(&sdk, &cli.table);
+            store
+                .unmapped_events()
+                .await
+                .map(|events| Done::ok(output::unmapped(&events, json)))
+        }
+        command => {
             let deps = match production_deps(&sdk).await {
                 Ok(deps) => deps,
                 Err(failure) => return failure,
             };
-            let reconciler = Reconciler {
-                sync: deps.sync(),
-                livemode: deps.livemode,
-            };
-            let limits = RunLimits::for_duration(Duration::from_secs(budget_seconds));
-            let options = RunOptions {
-                since,
-                reviews_as_of,
-            };
-            reconciler
-                .run(billing_core::http::now(), options, limits)
-                .await
-                .map(|report| output::reconcile(&report, cli.json))
+            run(&deps, command, json).await
         }
     };
-    match printed {
-        Ok(text) => {
-            print!("{text}");
-            ExitCode::SUCCESS
+    match done {
+        Ok(done) => {
+            print!("{}", done.text);
+            done.code
         }
         Err(failure) => {
             eprintln!("billing-admin: {}", Chain(&failure));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The commands that need the functions' configuration.
+async fn run(deps: &Deps<Aws>, command: Command, json: bool) -> billing_core::Result<Done> {
+    let now = billing_core::http::now();
+    let sync = deps.sync();
+    let writes = |dry_run: bool| {
+        if dry_run {
+            Writes::DryRun
+        } else {
+            Writes::Apply
+        }
+    };
+    match command {
+        Command::Import { dry_run } => {
+            let bar = progress::Bar::new(json);
+            let importer = Importer { sync };
+            let report = importer
+                .run(now, writes(dry_run), &|step| bar.step(step))
+                .await;
+            bar.finish();
+            let report = report?;
+            let code = if report.failed.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            };
+            Ok(Done {
+                text: output::import(&report, json),
+                code,
+            })
+        }
+        Command::Reconcile {
+            since,
+            reviews_as_of,
+            budget_seconds,
+            dry_run,
+        } => {
+            let reconciler = Reconciler {
+                sync,
+                livemode: deps.livemode,
+            };
+            let options = RunOptions {
+                since,
+                reviews_as_of,
+            };
+            if dry_run {
+                let plan = reconciler.rehearse(now, options).await?;
+                return Ok(Done::ok(output::rehearsal(&plan, json)));
+            }
+            let limits = RunLimits::for_duration(Duration::from_secs(budget_seconds));
+            let report = reconciler.run(now, options, limits).await?;
+            Ok(Done::ok(output::reconcile(&report, json)))
+        }
+        Command::Audit { fix, dry_run } => {
+            let repair = fix && !dry_run;
+            let links = deps.store.all_links().await?;
+            let bar = progress::Bar::new(json);
+            bar.step(billing_core::import::ImportStep::Phase {
+                name: "user",
+                total: Some(links.len()),
+            });
+            let mut rows = Vec::new();
+            for link in &links {
+                let audited = sync.audit(link, now, writes(!repair)).await;
+                bar.step(billing_core::import::ImportStep::Item);
+                rows.push((link.clone(), audited?));
+            }
+            bar.finish();
+            let left = rows
+                .iter()
+                .any(|(_, (drift, repaired))| !drift.is_empty() && !repaired);
+            Ok(Done {
+                text: output::audit(&rows, links.len(), json),
+                code: if left {
+                    ExitCode::from(DRIFT_LEFT)
+                } else {
+                    ExitCode::SUCCESS
+                },
+            })
+        }
+        Command::Unmapped {
+            action:
+                UnmappedAction::Link {
+                    customer,
+                    user,
+                    dry_run,
+                },
+        } => {
+            let Ok(customer_id) = CustomerId::parse(customer.as_str()) else {
+                return Ok(refused(format!(
+                    "{customer:?} is not a customer id (cus_...)"
+                )));
+            };
+            let Some(query) = UserQuery::parse(&user) else {
+                return Ok(refused(format!("{user:?} names no user")));
+            };
+            let named = sync.users_named(&query).await?;
+            let [user] = named.as_slice() else {
+                return Ok(refused(format!(
+                    "{user:?} names {} users; name one by sub or username",
+                    named.len()
+                )));
+            };
+            let reference = billing_core::ports::CognitoUserRef {
+                username: user.username.clone(),
+                sub: user.sub.clone(),
+            };
+            let linked = sync
+                .link_by_hand(&customer_id, reference, now, writes(dry_run))
+                .await?;
+            let code = match linked {
+                HandLink::Linked { .. } => ExitCode::SUCCESS,
+                _ => ExitCode::from(2),
+            };
+            Ok(Done {
+                text: output::hand_link(&linked, json),
+                code,
+            })
+        }
+        Command::User {
+            action: UserAction::Show { user, show_key },
+        } => {
+            let Some(query) = UserQuery::parse(&user) else {
+                return Ok(refused(format!("{user:?} names no user")));
+            };
+            let overviews = sync.user_overviews(&query, now, show_key).await?;
+            if overviews.is_empty() {
+                return Ok(refused(format!("no user found for {user:?}")));
+            }
+            Ok(Done::ok(output::users(&overviews, json)))
+        }
+        Command::Unreadable { .. }
+        | Command::Unmapped {
+            action: UnmappedAction::List,
+        } => Ok(refused("handled before".to_owned())),
+    }
+}
+
+fn refused(message: String) -> Done {
+    Done {
+        text: format!("billing-admin: {message}\n"),
+        code: ExitCode::from(2),
     }
 }
 

@@ -1,7 +1,10 @@
 //! What the commands print: aligned columns for people, one JSON object per line for scripts.
 
+use billing_core::domain::CustomerLink;
+use billing_core::import::ImportReport;
 use billing_core::ports::{RecordedUnreadable, UnmappedEvent};
-use billing_core::reconciler::RunReport;
+use billing_core::reconciler::{Rehearsal, RunReport};
+use billing_core::webhook::sync::{CustomerSync, Drift, HandLink, UserOverview};
 use serde_json::json;
 
 pub fn unreadable(events: &[RecordedUnreadable], json: bool) -> String {
@@ -121,6 +124,365 @@ pub fn reconcile(report: &RunReport, json: bool) -> String {
             "the cursor was older than Stripe's 30 days of events: run billing-admin import".into(),
         ));
     }
+    fields(&rows)
+}
+
+pub fn rehearsal(plan: &Rehearsal, json: bool) -> String {
+    if json {
+        return lines(std::iter::once(json!(plan)));
+    }
+    let missed: Vec<String> = plan
+        .events_missed
+        .iter()
+        .map(|(event_type, count)| format!("{event_type} {count}"))
+        .collect();
+    let total: usize = plan.events_missed.values().sum();
+    fields(&[
+        (
+            "cursor",
+            plan.cursor
+                .map_or_else(|| "-".to_owned(), |at| at.to_string()),
+        ),
+        ("listed from", plan.listed_from.to_string()),
+        ("events listed", plan.events_listed.to_string()),
+        (
+            "would apply",
+            if missed.is_empty() {
+                "0".to_owned()
+            } else {
+                format!("{total}: {}", missed.join(", "))
+            },
+        ),
+        ("reviews due", plan.reviews_due.to_string()),
+        ("stacks deleting", plan.stacks_deleting.to_string()),
+        ("dry run", "nothing applied".to_owned()),
+    ])
+}
+
+pub fn import(report: &ImportReport, json: bool) -> String {
+    if json {
+        return lines(std::iter::once(json!(report)));
+    }
+    let would = if report.dry_run { "would be " } else { "" };
+    let mut rows: Vec<(&str, String)> = report
+        .catalogue
+        .iter()
+        .map(|(object, count)| {
+            let name = match *object {
+                "product" => "products",
+                "price" => "prices",
+                "tax_rate" => "tax rates",
+                other => other,
+            };
+            let unreadable = if count.unreadable > 0 {
+                format!(", {} unreadable", count.unreadable)
+            } else {
+                String::new()
+            };
+            (
+                name,
+                format!(
+                    "{} listed, {} {would}stored{unreadable}",
+                    count.listed, count.stored
+                ),
+            )
+        })
+        .collect();
+    rows.extend([
+        (
+            "customers",
+            format!(
+                "{} listed: {} linked before, {} {would}linked now, {} unmatched",
+                report.customers_listed,
+                report.linked_before,
+                report.linked_now,
+                report.unmatched.len()
+            ),
+        ),
+        (
+            "profiles",
+            format!("{} {would}stored", report.profiles_stored),
+        ),
+        (
+            "subscriptions",
+            format!(
+                "{} listed, {} {would}stored",
+                report.subscriptions_listed, report.subscriptions_stored
+            ),
+        ),
+        (
+            "provisioning",
+            format!(
+                "{} customers with drift, {} repaired",
+                report.customers_with_drift, report.customers_repaired
+            ),
+        ),
+        (
+            "cursor",
+            report
+                .cursor_moved_to
+                .map_or_else(|| "not moved".to_owned(), |at| format!("moved to {at}")),
+        ),
+        (
+            "result",
+            match (report.changed(), report.dry_run, report.failed.is_empty()) {
+                (_, _, false) => format!(
+                    "{} customers failed (below); run again",
+                    report.failed.len()
+                ),
+                (false, _, true) => "nothing to change: Stripe and the deployment agree".to_owned(),
+                (true, true, true) => "dry run: nothing written".to_owned(),
+                (true, false, true) => "changes written".to_owned(),
+            },
+        ),
+    ]);
+    let mut text = fields(&rows);
+    if !report.unmatched.is_empty() {
+        text.push_str(
+            "\nunmatched customers (link by hand: billing-admin unmapped link CUSTOMER USER)\n",
+        );
+        text.push_str(&table(
+            &["CUSTOMER", "REASON"],
+            report
+                .unmatched
+                .iter()
+                .map(|u| vec![u.customer_id.clone(), u.reason.to_owned()]),
+            "",
+        ));
+    }
+    if !report.failed.is_empty() {
+        text.push_str("\nfailed customers\n");
+        text.push_str(&table(
+            &["CUSTOMER", "ERROR"],
+            report
+                .failed
+                .iter()
+                .map(|f| vec![f.customer_id.clone(), f.error.clone()]),
+            "",
+        ));
+    }
+    text
+}
+
+type Audited = (CustomerLink, (Vec<Drift>, bool));
+
+pub fn audit(rows: &[Audited], users: usize, json: bool) -> String {
+    if json {
+        return lines(rows.iter().filter(|(_, (drift, _))| !drift.is_empty()).map(
+            |(link, (drift, repaired))| {
+                json!({
+                    "sub": link.sub.as_str(), "customer_id": link.customer_id.as_str(),
+                    "drift": drift, "repaired": repaired,
+                })
+            },
+        ));
+    }
+    let drifted: Vec<&Audited> = rows.iter().filter(|(_, (d, _))| !d.is_empty()).collect();
+    let mut text = table(
+        &["SUB", "CUSTOMER", "DRIFT", "REPAIRED"],
+        drifted.iter().flat_map(|(link, (drift, repaired))| {
+            drift.iter().map(move |d| {
+                vec![
+                    link.sub.to_string(),
+                    link.customer_id.to_string(),
+                    d.describe(),
+                    if *repaired { "yes" } else { "no" }.to_owned(),
+                ]
+            })
+        }),
+        "",
+    );
+    text.push_str(&format!(
+        "{users} linked users audited, {} with drift\n",
+        drifted.len()
+    ));
+    text
+}
+
+pub fn hand_link(linked: &HandLink, json: bool) -> String {
+    if json {
+        return lines(std::iter::once(json!(linked)));
+    }
+    match linked {
+        HandLink::Linked {
+            sync,
+            parked_cleared,
+        } => {
+            let mut text = customer_sync(sync);
+            text.push_str(&format!("parked events forgotten: {parked_cleared}\n"));
+            text
+        }
+        HandLink::CustomerAlreadyLinked { sub } => {
+            format!("nothing done: the customer is linked to {sub} already\n")
+        }
+        HandLink::UserAlreadyLinked { customer_id } => {
+            format!("nothing done: the user has customer {customer_id} already\n")
+        }
+    }
+}
+
+fn customer_sync(sync: &CustomerSync) -> String {
+    let link = match &sync.link {
+        billing_core::webhook::sync::LinkResult::Existing { sub } => format!("{sub} (before)"),
+        billing_core::webhook::sync::LinkResult::LinkedNow { sub } => format!("{sub} (linked now)"),
+        billing_core::webhook::sync::LinkResult::WouldLink { sub } => {
+            format!("{sub} (dry run: would link)")
+        }
+        billing_core::webhook::sync::LinkResult::Unmatched { reason } => format!("none: {reason}"),
+    };
+    let drift: Vec<String> = sync.drift.iter().map(Drift::describe).collect();
+    fields(&[
+        ("customer", sync.customer_id.clone()),
+        ("user", link),
+        (
+            "subscriptions",
+            format!(
+                "{} in Stripe, {} stored",
+                sync.subscriptions_listed, sync.subscriptions_stored
+            ),
+        ),
+        (
+            "drift",
+            if drift.is_empty() {
+                "none".to_owned()
+            } else {
+                format!(
+                    "{}{}",
+                    drift.join("; "),
+                    if sync.repaired { " (repaired)" } else { "" }
+                )
+            },
+        ),
+    ])
+}
+
+pub fn users(overviews: &[UserOverview], json: bool) -> String {
+    if json {
+        return lines(overviews.iter().map(|overview| json!(overview)));
+    }
+    overviews.iter().map(user).collect::<Vec<_>>().join("\n")
+}
+
+fn user(overview: &UserOverview) -> String {
+    let or_dash = |value: &Option<String>| value.clone().unwrap_or_else(|| "-".to_owned());
+    let mut rows = vec![
+        ("username", overview.username.clone()),
+        ("sub", overview.sub.clone()),
+        (
+            "email",
+            format!(
+                "{} ({})",
+                or_dash(&overview.email),
+                if overview.email_verified {
+                    "verified"
+                } else {
+                    "not verified"
+                }
+            ),
+        ),
+        (
+            "status",
+            format!(
+                "{}{}",
+                overview.status,
+                if overview.enabled { "" } else { ", disabled" }
+            ),
+        ),
+        ("customer", or_dash(&overview.customer_id)),
+        (
+            "plan",
+            format!(
+                "{} (attribute {})",
+                or_dash(&overview.plan),
+                or_dash(&overview.plan_attribute)
+            ),
+        ),
+    ];
+    if let Some(key) = &overview.key {
+        rows.push((
+            "api key",
+            format!(
+                "{} {} on [{}]",
+                key.id,
+                if key.enabled { "enabled" } else { "disabled" },
+                key.usage_plans.join(",")
+            ),
+        ));
+        if let Some(value) = &key.value {
+            rows.push(("api key value", value.clone()));
+        }
+    } else {
+        rows.push(("api key", "none".to_owned()));
+    }
+    let drift: Vec<String> = overview.drift.iter().map(Drift::describe).collect();
+    rows.push((
+        "drift",
+        if drift.is_empty() {
+            "none".to_owned()
+        } else {
+            drift.join("; ")
+        },
+    ));
+    let mut text = fields(&rows);
+    if !overview.subscriptions.is_empty() {
+        text.push('\n');
+        text.push_str(&table(
+            &[
+                "SUBSCRIPTION",
+                "STATUS",
+                "PLANS",
+                "PERIOD END",
+                "LAST EVENT",
+                "AT",
+            ],
+            overview.subscriptions.iter().map(|s| {
+                vec![
+                    s.id.clone(),
+                    format!(
+                        "{}{}",
+                        s.status,
+                        if s.cancel_at_period_end {
+                            " (cancels)"
+                        } else {
+                            ""
+                        }
+                    ),
+                    s.plans.join(","),
+                    s.current_period_end
+                        .map_or_else(|| "-".to_owned(), |at| at.to_string()),
+                    s.last_event_id.clone(),
+                    s.last_event_created.to_string(),
+                ]
+            }),
+            "",
+        ));
+    }
+    if !overview.stacks.is_empty() {
+        text.push('\n');
+        text.push_str(&table(
+            &["STACK", "SUBSCRIPTION", "RECORDED", "CLOUDFORMATION"],
+            overview.stacks.iter().map(|s| {
+                vec![
+                    s.stack_name.clone(),
+                    s.subscription_id.clone(),
+                    s.recorded.clone(),
+                    s.cloudformation.clone(),
+                ]
+            }),
+            "",
+        ));
+    }
+    if !overview.parked_events.is_empty() {
+        text.push_str("\nparked events\n");
+        for parked in &overview.parked_events {
+            text.push_str(&format!("  {parked}\n"));
+        }
+    }
+    text
+}
+
+/// Name/value lines, names aligned.
+fn fields(rows: &[(&str, String)]) -> String {
     let width = rows.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
     rows.iter()
         .map(|(name, value)| format!("{name:<width$}  {value}\n"))

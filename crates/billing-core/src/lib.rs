@@ -10,6 +10,7 @@ pub mod error;
 pub mod fakes;
 pub mod http;
 pub mod ids;
+pub mod import;
 pub mod inputs;
 pub mod onboarding;
 pub mod plans;

@@ -22,7 +22,8 @@ use tracing::{error, info, warn};
 
 use crate::error::{Chain, Result};
 use crate::ports::{
-    EVENTS_CURSOR, EventFeed, EventsQuery, ListedEvent, ReconcilerStore, SyncPorts,
+    EVENTS_CURSOR, EventFeed, EventLog, EventsQuery, ListedEvent, ReconcilerStore, SyncPorts,
+    SyncStore,
 };
 use crate::webhook::event::USED_EVENT_TYPES;
 use crate::webhook::sync::{Outcome, Receipt, ReviewOutcome, SyncService};
@@ -103,6 +104,19 @@ pub struct RunOptions {
     pub reviews_as_of: Option<i64>,
 }
 
+/// What a run would look at, without applying anything (`billing-admin reconcile --dry-run`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Rehearsal {
+    pub cursor: Option<i64>,
+    pub listed_from: i64,
+    pub events_listed: usize,
+    /// Listed events not in the event log: the ones a run would apply, by type.
+    pub events_missed: BTreeMap<String, usize>,
+    /// Subscriptions whose review is due (at most one batch).
+    pub reviews_due: usize,
+    pub stacks_deleting: usize,
+}
+
 #[derive(Debug)]
 pub struct Reconciler<'a, P: SyncPorts> {
     pub sync: SyncService<'a, P>,
@@ -152,6 +166,50 @@ impl<P: SyncPorts> Reconciler<'_, P> {
             "reconciler run done"
         );
         Ok(report)
+    }
+
+    /// What a run at `now` would look at: the events it would list and which of them the log
+    /// has not seen, the reviews due and the stacks being deleted. Reads only.
+    pub async fn rehearse(&self, now: i64, options: RunOptions) -> Result<Rehearsal> {
+        let cursor = self.sync.store.cursor(EVENTS_CURSOR).await?;
+        let listed_from = options
+            .since
+            .or(cursor.map(|cursor| cursor - EVENT_OVERLAP_SECS))
+            .unwrap_or(now - EVENT_OVERLAP_SECS)
+            .max(now - STRIPE_EVENT_RETENTION_SECS);
+        let mut report = RunReport::default();
+        let events = self
+            .list_window(listed_from, now + EVENT_OVERLAP_SECS, &mut report)
+            .await?;
+        let mut rehearsal = Rehearsal {
+            cursor,
+            listed_from,
+            events_listed: events.len(),
+            ..Rehearsal::default()
+        };
+        for event in &events {
+            if !self.sync.store.is_done(&event.id).await? {
+                let event_type = serde_json::from_slice::<serde_json::Value>(&event.body)
+                    .ok()
+                    .and_then(|body| body["type"].as_str().map(str::to_owned))
+                    .unwrap_or_else(|| "-".to_owned());
+                *rehearsal.events_missed.entry(event_type).or_default() += 1;
+            }
+        }
+        let as_of = options.reviews_as_of.unwrap_or(now);
+        rehearsal.reviews_due = self
+            .sync
+            .store
+            .due_reviews(as_of, REVIEW_BATCH)
+            .await?
+            .len();
+        rehearsal.stacks_deleting = self
+            .sync
+            .store
+            .stacks_in_state(crate::ports::StackState::Deleting)
+            .await?
+            .len();
+        Ok(rehearsal)
     }
 
     async fn catch_up_events(

@@ -11,8 +11,8 @@ use crate::error::Error;
 use crate::plans::{PlanName, SubscriptionState, SubscriptionStatus};
 use crate::ports::{
     BillingRecord, CheckoutRecord, CheckoutRecords, CustomerLinks, DeletedCustomers, EventClaim,
-    EventLog, Freshness, ProductRecord, ProvisioningLeases, ReconcilerStore, SyncStore,
-    UnreadableEvent, Versioned,
+    EventLog, Freshness, OperatorStore, ProductRecord, ProvisioningLeases, ReconcilerStore,
+    SyncStore, UnreadableEvent, Versioned,
 };
 use crate::table::{EVENT_LEASE_SECS, PROVISIONING_LEASE_SECS};
 
@@ -25,8 +25,10 @@ where
         + CustomerLinks
         + CheckoutRecords
         + DeletedCustomers
-        + ReconcilerStore,
+        + ReconcilerStore
+        + OperatorStore,
 {
+    operator_reads(store, scope).await;
     event_claims(store, scope).await;
     cursors_move_forward_only(store, scope).await;
     reviews_are_due_by_time(store, scope).await;
@@ -394,6 +396,54 @@ pub async fn record_writes_are_newer_only<S: SyncStore>(store: &S, scope: &str) 
     assert_eq!(put(product("v1"), "evt_1", 100).await, Freshness::Stale);
     assert_eq!(put(product("v2b"), "evt_3", 200).await, Freshness::Tie);
     assert_eq!(put(product("v3"), "evt_4", 300).await, Freshness::Applied);
+}
+
+/// What the operator's tools read: every link, a stored record as written, and a customer's
+/// parked events forgotten.
+pub async fn operator_reads<S: SyncStore + CustomerLinks + OperatorStore>(store: &S, scope: &str) {
+    let linked = link(scope, "operator", "operator");
+    store.link(&linked).await.unwrap();
+    assert!(store.all_links().await.unwrap().contains(&linked));
+
+    let record = BillingRecord::Product {
+        product_id: format!("prod_{scope}_operator"),
+        product: ProductRecord {
+            active: true,
+            metadata: [("plan".to_owned(), "pro".to_owned())].into(),
+            name: Some("Pro".into()),
+            plan: PlanName::parse("pro"),
+        },
+    };
+    assert_eq!(store.stored_record(&record).await.unwrap(), None);
+    store
+        .put_record(&versioned(&record, "evt_1", 100))
+        .await
+        .unwrap();
+    assert_eq!(store.stored_record(&record).await.unwrap(), Some(record));
+
+    let parked = format!("cus_{scope}_parked");
+    for event in ["evt_a", "evt_b"] {
+        store
+            .park_unmapped(
+                &parked,
+                &format!("{event}_{scope}"),
+                "customer.created",
+                100,
+            )
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.clear_unmapped(&parked).await.unwrap(), 2);
+    assert_eq!(store.clear_unmapped(&parked).await.unwrap(), 0);
+    assert!(
+        !store
+            .unmapped_events()
+            .await
+            .unwrap()
+            .iter()
+            .any(|event| event.customer_id == parked)
+    );
+    store.unlink(&linked).await.unwrap();
 }
 
 fn link(scope: &str, user: &str, customer: &str) -> CustomerLink {

@@ -414,3 +414,32 @@ async fn a_trial_past_its_end_without_an_event_should_be_read_from_stripe() {
     .await;
     assert_eq!(plan(&fakes).as_deref(), Some("pro"));
 }
+
+#[tokio::test]
+async fn a_rehearsal_should_count_the_missed_events_and_apply_none() {
+    let fakes = linked_fakes().await;
+    let t = now();
+    let created = sub_event("evt_1", "customer.subscription.created", t - 100, "active");
+    let canceled = sub_event("evt_2", "customer.subscription.updated", t - 50, "canceled");
+    fakes.stripe.record_event(&created);
+    fakes.stripe.record_event(&canceled);
+    deliver(&fakes, &created, t - 100).await;
+
+    let rehearsal = reconciler(&fakes)
+        .rehearse(t, RunOptions::default())
+        .await
+        .unwrap();
+
+    assert_eq!(rehearsal.events_listed, 2);
+    assert_eq!(
+        rehearsal.events_missed.get("customer.subscription.updated"),
+        Some(&1)
+    );
+    assert_eq!(rehearsal.events_missed.values().sum::<usize>(), 1);
+    assert_eq!(
+        fakes.store.stored_subscriptions()[0].status,
+        SubscriptionStatus::Active,
+        "nothing applied"
+    );
+    assert_eq!(fakes.store.cursor(EVENTS_CURSOR).await.unwrap(), None);
+}

@@ -8,7 +8,7 @@ use crate::adapters::aws::classify;
 use crate::domain::{CustomerId, Email, UserPoolId, UserSub, Username};
 use crate::error::{Error, Result, Upstream};
 use crate::plans::PlanName;
-use crate::ports::{CognitoUserRef, Directory, UserLookup};
+use crate::ports::{CognitoUserRef, Directory, UserLookup, UserRecord, UserRecords};
 
 pub const CUSTOMER_ID_ATTRIBUTE: &str = "custom:stripe_customer_id";
 pub const PLAN_ATTRIBUTE: &str = "custom:plan_type";
@@ -193,4 +193,84 @@ impl UserLookup for CognitoDirectory {
                 detail: "created user without username or sub".into(),
             })
     }
+}
+
+#[async_trait]
+impl UserRecords for CognitoDirectory {
+    async fn user_record(
+        &self,
+        pool_id: &UserPoolId,
+        username: &Username,
+    ) -> Result<Option<UserRecord>> {
+        let outcome = self
+            .client
+            .admin_get_user()
+            .user_pool_id(pool_id.as_str())
+            .username(username.as_str())
+            .send()
+            .await;
+        match outcome {
+            Ok(user) => Ok(user_record(
+                Some(user.username()),
+                user.user_attributes(),
+                user.user_status(),
+                user.enabled(),
+            )),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_user_not_found_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(classify(Upstream::Cognito, "AdminGetUser", e)),
+        }
+    }
+
+    async fn user_records_where(
+        &self,
+        pool_id: &UserPoolId,
+        attribute: &str,
+        value: &str,
+    ) -> Result<Vec<UserRecord>> {
+        let filter = format!("{attribute} = \"{}\"", filter_value(value));
+        Ok(self
+            .list_user_types(pool_id, filter)
+            .await?
+            .iter()
+            .filter_map(|user| {
+                user_record(
+                    user.username(),
+                    user.attributes(),
+                    user.user_status(),
+                    user.enabled(),
+                )
+            })
+            .collect())
+    }
+}
+
+fn user_record(
+    username: Option<&str>,
+    attributes: &[AttributeType],
+    status: Option<&UserStatusType>,
+    enabled: bool,
+) -> Option<UserRecord> {
+    let reference = user_ref(username, attributes)?;
+    let value = |name: &str| {
+        attributes
+            .iter()
+            .find(|attribute| attribute.name() == name)
+            .and_then(|attribute| attribute.value())
+            .map(str::to_owned)
+    };
+    Some(UserRecord {
+        username: reference.username,
+        sub: reference.sub,
+        email: value("email"),
+        email_verified: value("email_verified").as_deref() == Some("true"),
+        status: status.map_or_else(|| "UNKNOWN".to_owned(), |s| s.as_str().to_owned()),
+        enabled,
+        plan: value(PLAN_ATTRIBUTE),
+        customer_id: value(CUSTOMER_ID_ATTRIBUTE),
+    })
 }

@@ -36,7 +36,10 @@ use crate::config::StripeConfig;
 use crate::domain::{CustomerId, Email, NewCustomer, StripeCustomer, UserSub, customer_metadata};
 use crate::error::{Error, Result, Upstream};
 use crate::plans::{PlanName, SubscriptionItemState, SubscriptionState};
-use crate::ports::{Billing, Checkout, EventFeed, EventsPage, EventsQuery, ListedEvent};
+use crate::ports::{
+    AccountListing, Billing, Checkout, EventFeed, EventsPage, EventsQuery, ListedEvent,
+    ListedObject, ObjectsPage, StripeList,
+};
 use crate::ports::{
     CheckoutMode, CheckoutSessionInfo, CreatedSession, NewCheckoutSession, NewPortalSession,
     PortalFlow, PriceInfo,
@@ -555,42 +558,111 @@ impl EventFeed for StripeBilling {
 /// The events of a `list` object, each with its id, `created` and JSON.
 fn events_page_of(list: &miniserde::json::Value) -> Result<EventsPage> {
     use miniserde::json::{Number, Value};
-    let invalid = |detail: &str| Error::InvalidData {
-        service: Upstream::Stripe,
-        detail: format!("ListEvents: {detail}"),
-    };
-    let Value::Object(list) = list else {
-        return Err(invalid("the answer is not an object"));
-    };
-    let Some(Value::Array(data)) = list.get("data") else {
-        return Err(invalid("no `data` array"));
-    };
+    let (data, has_more) = list_data("ListEvents", list)?;
     let events = data
-        .iter()
-        .map(|event| {
-            let Value::Object(fields) = event else {
-                return Err(invalid("an event is not an object"));
-            };
-            let Some(Value::String(id)) = fields.get("id") else {
-                return Err(invalid("an event without `id`"));
-            };
+        .into_iter()
+        .map(|(id, fields, event)| {
             let created = match fields.get("created") {
                 Some(Value::Number(Number::U64(created))) => i64::try_from(*created).ok(),
                 Some(Value::Number(Number::I64(created))) => Some(*created),
                 _ => None,
             }
-            .ok_or_else(|| invalid("an event without a whole `created`"))?;
+            .ok_or_else(|| invalid_list("ListEvents", "an event without a whole `created`"))?;
             Ok(ListedEvent {
-                id: id.clone(),
+                id,
                 created,
                 body: miniserde::json::to_string(event).into_bytes(),
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    Ok(EventsPage {
-        events,
-        has_more: matches!(list.get("has_more"), Some(Value::Bool(true))),
-    })
+    Ok(EventsPage { events, has_more })
+}
+
+fn invalid_list(operation: &str, detail: &str) -> Error {
+    Error::InvalidData {
+        service: Upstream::Stripe,
+        detail: format!("{operation}: {detail}"),
+    }
+}
+
+type ListEntry<'a> = (
+    String,
+    &'a miniserde::json::Object,
+    &'a miniserde::json::Value,
+);
+
+/// The objects of a `list` answer, each with its id, and whether more pages follow.
+fn list_data<'a>(
+    operation: &str,
+    list: &'a miniserde::json::Value,
+) -> Result<(Vec<ListEntry<'a>>, bool)> {
+    use miniserde::json::Value;
+    let Value::Object(list) = list else {
+        return Err(invalid_list(operation, "the answer is not an object"));
+    };
+    let Some(Value::Array(data)) = list.get("data") else {
+        return Err(invalid_list(operation, "no `data` array"));
+    };
+    let entries = data
+        .iter()
+        .map(|object| {
+            let Value::Object(fields) = object else {
+                return Err(invalid_list(operation, "an entry is not an object"));
+            };
+            let Some(Value::String(id)) = fields.get("id") else {
+                return Err(invalid_list(operation, "an entry without `id`"));
+            };
+            Ok((id.clone(), fields, object))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((
+        entries,
+        matches!(list.get("has_more"), Some(Value::Bool(true))),
+    ))
+}
+
+#[derive(serde::Serialize)]
+struct ListObjectsParams<'a> {
+    limit: u8,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    starting_after: Option<&'a str>,
+}
+
+#[async_trait]
+impl AccountListing for StripeBilling {
+    async fn objects_page(
+        &self,
+        list: StripeList,
+        starting_after: Option<&str>,
+    ) -> Result<ObjectsPage> {
+        let operation = match list {
+            StripeList::Products => "ListProducts",
+            StripeList::Prices => "ListPrices",
+            StripeList::TaxRates => "ListTaxRates",
+            StripeList::Customers => "ListCustomers",
+        };
+        // Untyped, like the events: each object is read by the same code as an event's.
+        let answer = RequestBuilder::new(StripeMethod::Get, list.path())
+            .query(&ListObjectsParams {
+                limit: 100,
+                starting_after,
+            })
+            .customize::<miniserde::json::Value>()
+            .send(&self.client)
+            .await
+            .map_err(|e| classify_stripe(operation, e))?;
+        let (data, has_more) = list_data(operation, &answer)?;
+        Ok(ObjectsPage {
+            objects: data
+                .into_iter()
+                .map(|(id, _, object)| ListedObject {
+                    id,
+                    body: miniserde::json::to_string(object).into_bytes(),
+                })
+                .collect(),
+            has_more,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -671,6 +743,32 @@ mod tests {
         );
         let body: serde_json::Value = serde_json::from_slice(&page.events[0].body).unwrap();
         assert_eq!(body, event, "the event's JSON is handed on unchanged");
+    }
+
+    #[tokio::test]
+    async fn a_page_of_prices_should_be_asked_from_its_list_and_read_with_the_event_readers() {
+        use crate::adapters::test_server::{Answer, serve};
+        let price = fixture("price");
+        let list = serde_json::json!({"object": "list", "url": "/v1/prices", "has_more": false, "data": [price.clone()]})
+            .to_string();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let target_seen = seen.clone();
+        let (url, _) = serve(move |_, _, target| {
+            *target_seen.lock().unwrap() = target.to_owned();
+            Answer::json("200 OK", list.clone())
+        })
+        .await;
+        let page = stripe_at(url)
+            .objects_page(StripeList::Prices, Some("price_0"))
+            .await
+            .unwrap();
+        let target = seen.lock().unwrap().clone();
+        assert_eq!(target, "/v1/prices?limit=100&starting_after=price_0");
+        assert!(!page.has_more);
+        assert_eq!(page.objects[0].id, price["id"].as_str().unwrap());
+        let read = crate::webhook::event::read_object(&page.objects[0].body).unwrap();
+        assert_eq!(read.id(), price["id"].as_str());
+        assert!(matches!(read, crate::webhook::event::EventObject::Price(_)));
     }
 
     #[tokio::test]

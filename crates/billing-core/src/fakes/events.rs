@@ -36,6 +36,14 @@ impl EventLog for InMemoryStore {
         Ok(())
     }
 
+    async fn is_done(&self, event_id: &str) -> Result<bool> {
+        self.enter("GetItem")?;
+        Ok(matches!(
+            lock(&self.tables).events.get(event_id),
+            Some(EventEntry::Done)
+        ))
+    }
+
     async fn release(&self, event_id: &str) -> Result<()> {
         // Releasing must work while the store is "down" for the test's purpose: it is what
         // lets the retry redo the event, as the lease expiry would in DynamoDB.

@@ -16,6 +16,7 @@ mod directory;
 mod events;
 mod leases;
 mod links;
+mod operator;
 mod reconciler;
 mod stacks;
 mod store;

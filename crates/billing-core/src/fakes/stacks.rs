@@ -25,6 +25,11 @@ impl FakeStacks {
         lock(&self.stacks).insert(name.to_owned(), "CREATE_COMPLETE".to_owned());
     }
 
+    /// The stack deleted outside of us (by hand in the console).
+    pub fn remove(&self, name: &str) {
+        lock(&self.stacks).remove(name);
+    }
+
     pub fn status_of(&self, name: &str) -> Option<String> {
         lock(&self.stacks).get(name).cloned()
     }

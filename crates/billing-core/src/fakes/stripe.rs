@@ -35,6 +35,8 @@ pub(super) struct StripeState {
     /// Stripe's event list, oldest first.
     pub(super) events: Vec<crate::ports::ListedEvent>,
     pub(super) event_pages_listed: usize,
+    /// The catalogue as Stripe lists it, oldest first.
+    pub(super) listed: Vec<(crate::ports::StripeList, serde_json::Value)>,
 }
 
 /// Stripe as far as customers go, with idempotency-key replay like the real API.

@@ -55,3 +55,61 @@ impl UserLookup for FakeDirectory {
         Ok(user)
     }
 }
+
+#[async_trait]
+impl crate::ports::UserRecords for FakeDirectory {
+    async fn user_record(
+        &self,
+        pool_id: &UserPoolId,
+        username: &Username,
+    ) -> Result<Option<crate::ports::UserRecord>> {
+        self.enter()?;
+        let user = lock(&self.users)
+            .iter()
+            .find(|(user, _, _)| &user.username == username)
+            .cloned();
+        Ok(user.map(|user| self.record_of(pool_id, user)))
+    }
+
+    async fn user_records_where(
+        &self,
+        pool_id: &UserPoolId,
+        attribute: &str,
+        value: &str,
+    ) -> Result<Vec<crate::ports::UserRecord>> {
+        self.enter()?;
+        let users: Vec<_> = lock(&self.users)
+            .iter()
+            .filter(|(user, email, _)| match attribute {
+                "sub" => user.sub.as_str() == value,
+                "email" => email.as_deref() == Some(value),
+                _ => false,
+            })
+            .cloned()
+            .collect();
+        Ok(users
+            .into_iter()
+            .map(|user| self.record_of(pool_id, user))
+            .collect())
+    }
+}
+
+impl FakeDirectory {
+    fn record_of(
+        &self,
+        pool_id: &UserPoolId,
+        (user, email, verified): (CognitoUserRef, Option<String>, bool),
+    ) -> crate::ports::UserRecord {
+        let key = (pool_id.clone(), user.username.clone());
+        crate::ports::UserRecord {
+            plan: lock(&self.plans).get(&key).map(ToString::to_string),
+            customer_id: lock(&self.customer_ids).get(&key).map(ToString::to_string),
+            username: user.username,
+            sub: user.sub,
+            email,
+            email_verified: verified,
+            status: if verified { "CONFIRMED" } else { "UNCONFIRMED" }.to_owned(),
+            enabled: true,
+        }
+    }
+}

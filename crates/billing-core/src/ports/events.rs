@@ -45,6 +45,9 @@ pub trait EventLog: Send + Sync {
 
     async fn complete(&self, event_id: &str, now: i64) -> Result<()>;
 
+    /// Whether the event was applied (or acknowledged) before; a read only, for rehearsals.
+    async fn is_done(&self, event_id: &str) -> Result<bool>;
+
     /// Gives the event up after a failure, so Stripe's retry redoes it.
     async fn release(&self, event_id: &str) -> Result<()>;
 

@@ -1,15 +1,22 @@
 //! Ports that are used together, each group named once.
 
 use super::{
-    ApiKeys, Billing, Checkout, CheckoutRecords, CustomerLinks, DeletedCustomers, Directory,
-    EventFeed, EventLog, ProvisioningLeases, ReconcilerStore, Stacks, SyncStore, UserLookup,
+    AccountListing, ApiKeys, Billing, Checkout, CheckoutRecords, CustomerLinks, DeletedCustomers,
+    Directory, EventFeed, EventLog, OperatorStore, ProvisioningLeases, ReconcilerStore, Stacks,
+    SyncStore, UserLookup, UserRecords,
 };
 
 /// Everything the webhook and the reconciler keep in the table: the event log, the links, the
-/// synced state, the provisioning leases, the tombstones of deleted customers and the
-/// reconciler's cursor and reviews.
+/// synced state, the provisioning leases, the tombstones of deleted customers, the
+/// reconciler's cursor and reviews, and what the operator's tools read.
 pub trait WebhookStore:
-    SyncStore + EventLog + CustomerLinks + ProvisioningLeases + DeletedCustomers + ReconcilerStore
+    SyncStore
+    + EventLog
+    + CustomerLinks
+    + ProvisioningLeases
+    + DeletedCustomers
+    + ReconcilerStore
+    + OperatorStore
 {
 }
 
@@ -20,21 +27,23 @@ impl<T> WebhookStore for T where
         + ProvisioningLeases
         + DeletedCustomers
         + ReconcilerStore
+        + OperatorStore
 {
 }
 
 /// The user pool as the webhook uses it: the users' attributes, and finding (or creating) the
-/// user a payment is for.
-pub trait UserDirectory: Directory + UserLookup {}
+/// user a payment is for, and (for the operator's tools) a user's record.
+pub trait UserDirectory: Directory + UserLookup + UserRecords {}
 
-impl<T> UserDirectory for T where T: Directory + UserLookup {}
+impl<T> UserDirectory for T where T: Directory + UserLookup + UserRecords {}
 
 /// The ports the webhook's sync works with, named by one type: `SyncService<'_, P>` and the
 /// webhook's `Deps<P>` are generic over this instead of over five ports one by one.
 pub trait SyncPorts {
     type Store: WebhookStore;
-    /// Stripe: customers and subscriptions, and its list of events for the reconciler.
-    type Billing: Billing + EventFeed;
+    /// Stripe: customers and subscriptions, its list of events for the reconciler, and the
+    /// account's lists for an import.
+    type Billing: Billing + EventFeed + AccountListing;
     type Users: UserDirectory;
     type Keys: ApiKeys;
     type Stacks: Stacks;

@@ -11,6 +11,7 @@ mod events;
 mod groups;
 mod leases;
 mod links;
+mod operator;
 mod reconciler;
 mod records;
 mod stacks;
@@ -29,6 +30,10 @@ pub use events::{EventClaim, EventLog, RecordedUnreadable, UnreadableEvent};
 pub use groups::{AccountStore, CheckoutStore, Payments, SyncPorts, UserDirectory, WebhookStore};
 pub use leases::ProvisioningLeases;
 pub use links::CustomerLinks;
+pub use operator::{
+    AccountListing, ListedObject, ObjectsPage, OperatorStore, StripeList, UserQuery, UserRecord,
+    UserRecords,
+};
 pub use reconciler::{
     DueReview, EVENTS_CURSOR, EventFeed, EventsPage, EventsQuery, ListedEvent, ReconcilerStore,
 };

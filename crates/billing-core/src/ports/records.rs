@@ -86,6 +86,25 @@ impl BillingRecord {
         }
     }
 
+    /// The same record (same kind and ids) with the content of a stored document.
+    pub fn with_document(&self, document: &str) -> serde_json::Result<Self> {
+        let mut record = self.clone();
+        match &mut record {
+            Self::Product { product, .. } => *product = serde_json::from_str(document)?,
+            Self::Price { price, .. } => *price = serde_json::from_str(document)?,
+            Self::TaxRate { tax_rate, .. } => *tax_rate = serde_json::from_str(document)?,
+            Self::CustomerProfile { profile, .. } => *profile = serde_json::from_str(document)?,
+            Self::Delinquency { delinquency, .. } => *delinquency = serde_json::from_str(document)?,
+            Self::Invoice { invoice, .. } => *invoice = serde_json::from_str(document)?,
+            Self::Payment { payment, .. } => *payment = serde_json::from_str(document)?,
+            Self::CheckoutSession { session, .. } => *session = serde_json::from_str(document)?,
+            Self::InvoicePayment {
+                invoice_payment, ..
+            } => *invoice_payment = serde_json::from_str(document)?,
+        }
+        Ok(record)
+    }
+
     /// The customer the record belongs to; `None` for the catalogue.
     pub fn customer_id(&self) -> Option<&str> {
         match self {

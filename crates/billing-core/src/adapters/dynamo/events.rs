@@ -68,6 +68,15 @@ impl EventLog for DynamoStore {
         Ok(())
     }
 
+    async fn is_done(&self, event_id: &str) -> Result<bool> {
+        let stored = self.get(table::event_pk(event_id), table::SK_EVENT).await?;
+        Ok(stored
+            .as_ref()
+            .and_then(|item| item.get(attr::STATUS))
+            .and_then(|v| v.as_s().ok())
+            .is_some_and(|status| status == DONE))
+    }
+
     async fn release(&self, event_id: &str) -> Result<()> {
         let key = (table::event_pk(event_id), table::SK_EVENT);
         self.delete_if_still(key, attr::STATUS, PROCESSING).await

@@ -100,7 +100,7 @@ impl DynamoStore {
 }
 
 /// Both directions of a link carry the same four attributes.
-fn link_of(item: &Item) -> Result<CustomerLink> {
+pub(super) fn link_of(item: &Item) -> Result<CustomerLink> {
     Ok(CustomerLink {
         sub: UserSub::parse(string_attr(item, attr::SUB)?).map_err(invalid)?,
         customer_id: CustomerId::parse(string_attr(item, attr::CUSTOMER_ID)?).map_err(invalid)?,

@@ -7,6 +7,7 @@ mod deleted_customers;
 mod events;
 mod items;
 mod links;
+mod operator;
 mod reconciler;
 mod records;
 mod sync_store;

@@ -22,7 +22,7 @@ pub(super) fn record_item(record: &BillingRecord) -> Result<Item> {
     Ok(item)
 }
 
-fn record_key(record: &BillingRecord) -> (String, String) {
+pub(super) fn record_key(record: &BillingRecord) -> (String, String) {
     match record {
         BillingRecord::Product { product_id, .. } => {
             (table::product_pk(product_id), table::SK_PRODUCT.into())

@@ -253,6 +253,17 @@ pub fn parse_event(raw: &[u8]) -> Result<StripeEvent, EventParseError> {
     parse_value(&root)
 }
 
+/// Reads an object as Stripe lists it (`GET /v1/customers`, `/v1/prices`, ...) with the readers
+/// of an event's object; a failure names the field under `data.object`.
+pub fn read_object(raw: &[u8]) -> Result<EventObject, EventParseError> {
+    let object: Value = serde_json::from_slice(raw).map_err(EventParseError::NotJson)?;
+    let object_type: Option<String> = deserialize_at(
+        object.get("object").unwrap_or(&Value::Null),
+        "data.object.object",
+    )?;
+    parse_object(&object, object_type, "")
+}
+
 fn parse_value(root: &Value) -> Result<StripeEvent, EventParseError> {
     let envelope: RawEnvelope = deserialize_at(root, "")?;
     let object = root

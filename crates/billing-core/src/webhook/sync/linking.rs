@@ -6,7 +6,9 @@ use tracing::{info, warn};
 use super::{Delivery, Outcome, SyncService, parse_customer};
 use crate::domain::{CustomerId, CustomerLink, Email};
 use crate::error::{Error, Result};
-use crate::ports::{CustomerLinks, DeletedCustomers, Directory, SyncPorts, SyncStore, UserLookup};
+use crate::ports::{
+    CognitoUserRef, CustomerLinks, DeletedCustomers, Directory, SyncPorts, SyncStore, UserLookup,
+};
 use crate::webhook::event::{CheckoutSessionObject, CustomerObject};
 
 /// What an event says about the user of its customer.
@@ -107,18 +109,7 @@ impl<P: SyncPorts> SyncService<'_, P> {
             return Ok(Some(link));
         }
         let pool = &self.settings.user_pool_id;
-        let mut found = None;
-        if let Some(sub) = &hints.sub {
-            found = self.users.user_by_sub(pool, sub).await?;
-        }
-        if found.is_none()
-            && let Some(email) = &hints.email
-        {
-            let mut by_email = self.users.verified_users_by_email(pool, email).await?;
-            if by_email.len() == 1 {
-                found = by_email.pop();
-            }
-        }
+        let mut found = self.find_user(hints).await?;
         if found.is_none()
             && self.settings.create_users
             && let Some(email) = &hints.email
@@ -137,23 +128,53 @@ impl<P: SyncPorts> SyncService<'_, P> {
             self.park(customer_id, delivery).await?;
             return Ok(None);
         };
+        match self.store_link(customer_id, user).await? {
+            Some(link) => Ok(Some(link)),
+            None => {
+                // A user who already has another customer is not relinked; the event waits as
+                // unmapped for a person to decide.
+                warn!(customer_id = %customer_id, "user already linked to another customer; event parked as unmapped");
+                self.park(customer_id, delivery).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// The user the hints name: by sub, then the one confirmed user with that verified e-mail.
+    pub(super) async fn find_user(&self, hints: &LinkHints) -> Result<Option<CognitoUserRef>> {
+        let pool = &self.settings.user_pool_id;
+        if let Some(sub) = &hints.sub
+            && let Some(user) = self.users.user_by_sub(pool, sub).await?
+        {
+            return Ok(Some(user));
+        }
+        if let Some(email) = &hints.email {
+            let mut by_email = self.users.verified_users_by_email(pool, email).await?;
+            if by_email.len() == 1 {
+                return Ok(by_email.pop());
+            }
+        }
+        Ok(None)
+    }
+
+    /// Links the customer to the user and sets the user's customer attribute. Linked
+    /// concurrently to the same user: that link. `None` when the user already has another
+    /// customer.
+    pub(super) async fn store_link(
+        &self,
+        customer_id: &CustomerId,
+        user: CognitoUserRef,
+    ) -> Result<Option<CustomerLink>> {
         let link = CustomerLink {
             sub: user.sub,
             customer_id: customer_id.clone(),
-            pool_id: pool.clone(),
+            pool_id: self.settings.user_pool_id.clone(),
             username: user.username,
         };
         match self.store.link(&link).await {
             Ok(()) => {}
             Err(Error::ConditionalCheckFailed) => {
-                // Linked concurrently: keep what exists. A user who already has another
-                // customer is not relinked; the event waits as unmapped for a person to decide.
-                if let Some(existing) = self.store.user_of_customer(customer_id).await? {
-                    return Ok(Some(existing));
-                }
-                warn!(customer_id = %customer_id, sub = %link.sub, "user already linked to another customer; event parked as unmapped");
-                self.park(customer_id, delivery).await?;
-                return Ok(None);
+                return self.store.user_of_customer(customer_id).await;
             }
             Err(other) => return Err(other),
         }

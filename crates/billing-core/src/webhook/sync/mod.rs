@@ -12,6 +12,8 @@
 //! stacks), `records` (what a billing page shows: invoices, payments, catalogue, profiles).
 
 mod linking;
+mod operator;
+mod overview;
 mod records;
 mod reviews;
 mod stacks;
@@ -27,6 +29,9 @@ use crate::ports::{DeletedCustomers, EventClaim, EventLog, SyncPorts, Versioned}
 use crate::provisioning::Provisioner;
 use crate::webhook::event::{EventObject, ReadEvent, StripeEvent, is_used, read_event};
 
+pub use operator::{CustomerSync, Drift, HandLink, LinkResult, Writes};
+pub use overview::{KeyLine, StackLine, SubscriptionLine, UserOverview};
+pub use records::catalogue_record;
 pub use reviews::ReviewOutcome;
 pub use stacks::stack_name_for;
 
@@ -213,9 +218,9 @@ impl<P: SyncPorts> SyncService<'_, P> {
             EventObject::Invoice(invoice) => self.on_invoice(delivery, invoice).await,
             EventObject::PaymentIntent(payment) => self.on_payment_intent(delivery, payment).await,
             EventObject::InvoicePayment(paid) => self.on_invoice_payment(delivery, paid).await,
-            EventObject::Product(product) => self.on_product(delivery, product).await,
-            EventObject::Price(price) => self.on_price(delivery, price).await,
-            EventObject::TaxRate(rate) => self.on_tax_rate(delivery, rate).await,
+            EventObject::Product(_) | EventObject::Price(_) | EventObject::TaxRate(_) => {
+                self.on_catalogue(delivery, &delivery.event.object).await
+            }
             EventObject::Other { .. } => Ok(Outcome::Ignored),
         }
     }

@@ -12,8 +12,8 @@ use crate::ports::{
     SyncStore, TaxRateRecord, TierRecord,
 };
 use crate::webhook::event::{
-    CheckoutLineItem, CheckoutSessionObject, CustomerObject, InvoiceObject, InvoicePaymentObject,
-    PaymentIntentObject, PriceObject, ProductObject, TaxRateObject,
+    CheckoutLineItem, CheckoutSessionObject, CustomerObject, EventObject, InvoiceObject,
+    InvoicePaymentObject, PaymentIntentObject, PriceObject, ProductObject, TaxRateObject,
 };
 
 impl<P: SyncPorts> SyncService<'_, P> {
@@ -177,50 +177,35 @@ impl<P: SyncPorts> SyncService<'_, P> {
         .await
     }
 
-    pub(super) async fn on_product(
+    pub(super) async fn on_catalogue(
         &self,
         delivery: Delivery<'_>,
-        product: &ProductObject,
+        object: &EventObject,
     ) -> Result<Outcome> {
-        self.put_record(
-            delivery,
-            BillingRecord::Product {
-                product_id: product.id.clone(),
-                product: product_record(product),
-            },
-        )
-        .await
+        match catalogue_record(object) {
+            Some(record) => self.put_record(delivery, record).await,
+            None => Ok(Outcome::Ignored),
+        }
     }
+}
 
-    pub(super) async fn on_price(
-        &self,
-        delivery: Delivery<'_>,
-        price: &PriceObject,
-    ) -> Result<Outcome> {
-        self.put_record(
-            delivery,
-            BillingRecord::Price {
-                price_id: price.id.clone(),
-                price: price_record(price),
-            },
-        )
-        .await
-    }
-
-    pub(super) async fn on_tax_rate(
-        &self,
-        delivery: Delivery<'_>,
-        rate: &TaxRateObject,
-    ) -> Result<Outcome> {
-        self.put_record(
-            delivery,
-            BillingRecord::TaxRate {
-                tax_rate_id: rate.id.clone(),
-                tax_rate: tax_rate_record(rate),
-            },
-        )
-        .await
-    }
+/// The record of a catalogue object (product, price, tax rate); `None` for any other object.
+pub fn catalogue_record(object: &EventObject) -> Option<BillingRecord> {
+    Some(match object {
+        EventObject::Product(product) => BillingRecord::Product {
+            product_id: product.id.clone(),
+            product: product_record(product),
+        },
+        EventObject::Price(price) => BillingRecord::Price {
+            price_id: price.id.clone(),
+            price: price_record(price),
+        },
+        EventObject::TaxRate(rate) => BillingRecord::TaxRate {
+            tax_rate_id: rate.id.clone(),
+            tax_rate: tax_rate_record(rate),
+        },
+        _ => return None,
+    })
 }
 
 fn checkout_session_record(
@@ -257,7 +242,7 @@ fn checkout_payment_record(session: &CheckoutSessionObject) -> CheckoutPaymentRe
     }
 }
 
-fn customer_profile(customer: &CustomerObject) -> CustomerProfile {
+pub(super) fn customer_profile(customer: &CustomerObject) -> CustomerProfile {
     CustomerProfile {
         deleted: customer.deleted,
         delinquent: false,
@@ -298,7 +283,7 @@ fn payment_intent_record(payment: &PaymentIntentObject) -> PaymentIntentRecord {
     }
 }
 
-fn product_record(product: &ProductObject) -> ProductRecord {
+pub(super) fn product_record(product: &ProductObject) -> ProductRecord {
     ProductRecord {
         active: product.active && !product.deleted,
         metadata: product.metadata.clone(),
@@ -307,7 +292,7 @@ fn product_record(product: &ProductObject) -> ProductRecord {
     }
 }
 
-fn price_record(price: &PriceObject) -> PriceRecord {
+pub(super) fn price_record(price: &PriceObject) -> PriceRecord {
     PriceRecord {
         active: price.active && !price.deleted,
         billing_scheme: price.billing_scheme.clone(),
@@ -336,7 +321,7 @@ fn price_record(price: &PriceObject) -> PriceRecord {
     }
 }
 
-fn tax_rate_record(rate: &TaxRateObject) -> TaxRateRecord {
+pub(super) fn tax_rate_record(rate: &TaxRateObject) -> TaxRateRecord {
     TaxRateRecord {
         active: rate.active,
         country: rate.country.clone(),

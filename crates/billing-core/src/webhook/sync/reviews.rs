@@ -80,7 +80,7 @@ impl<P: SyncPorts> SyncService<'_, P> {
 }
 
 /// Whether Stripe's state differs from ours in what access depends on.
-fn moved(stored: &SubscriptionState, current: &SubscriptionState) -> bool {
+pub(super) fn moved(stored: &SubscriptionState, current: &SubscriptionState) -> bool {
     stored.status != current.status
         || stored.current_period_end != current.current_period_end
         || stored.cancel_at_period_end != current.cancel_at_period_end
