@@ -464,3 +464,36 @@ pub async fn wait_for_plan(cognito: &CognitoClient, env: &LocalEnv, username: &s
     })
     .await;
 }
+
+/// What `billing-admin` (built by `cargo build --workspace`) did with the local environment:
+/// its exit code and what it printed on stdout and stderr.
+pub fn billing_admin_run(args: &[&str]) -> (i32, String, String) {
+    let deps = std::env::current_exe().unwrap();
+    let bin = deps
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("billing-admin");
+    let output = std::process::Command::new(&bin)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e} (cargo build --workspace builds it)", bin.display()));
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        !stderr.contains("panicked"),
+        "billing-admin {args:?} panicked: {stderr}"
+    );
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr,
+    )
+}
+
+/// Runs `billing-admin`, asserts it succeeded and returns what it printed.
+pub fn billing_admin(args: &[&str]) -> String {
+    let (code, stdout, stderr) = billing_admin_run(args);
+    assert_eq!(code, 0, "billing-admin {args:?}: {stdout}{stderr}");
+    stdout
+}

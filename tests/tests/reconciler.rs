@@ -5,7 +5,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use integration_tests::*;
@@ -78,28 +77,6 @@ async fn listed(env: &LocalEnv, event_type: &str, object_id: &str, status: Optio
         },
     )
     .await;
-}
-
-/// Runs `billing-admin` (built by `cargo build --workspace`) with the local environment;
-/// asserts it succeeded and returns what it printed.
-fn billing_admin(args: &[&str]) -> String {
-    let deps = std::env::current_exe().unwrap();
-    let bin: PathBuf = deps
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("billing-admin");
-    let output = std::process::Command::new(&bin)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{}: {e} (cargo build --workspace builds it)", bin.display()));
-    assert!(
-        output.status.success(),
-        "billing-admin {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 fn reconcile_json(extra: &[&str]) -> Value {

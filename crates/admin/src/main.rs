@@ -15,7 +15,7 @@ use billing_core::config::EnvReader;
 use billing_core::domain::CustomerId;
 use billing_core::error::Chain;
 use billing_core::import::Importer;
-use billing_core::ports::{EventLog, OperatorStore, SyncStore, UserQuery};
+use billing_core::ports::{CustomerLinks, EventLog, OperatorStore, SyncStore, UserQuery};
 use billing_core::reconciler::{Reconciler, RunLimits, RunOptions};
 use billing_core::webhook::sync::{HandLink, Writes};
 use clap::{Parser, Subcommand};
@@ -80,6 +80,9 @@ enum Command {
         /// With --fix: say what would be repaired, repair nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Only this user (sub, e-mail, username or customer id) instead of every link.
+        #[arg(long)]
+        user: Option<String>,
     },
     /// Events about customers nobody is linked to (kept 35 days).
     Unmapped {
@@ -242,9 +245,24 @@ async fn run(deps: &Deps<Aws>, command: Command, json: bool) -> billing_core::Re
             let report = reconciler.run(now, options, limits).await?;
             Ok(Done::ok(output::reconcile(&report, json)))
         }
-        Command::Audit { fix, dry_run } => {
+        Command::Audit { fix, dry_run, user } => {
             let repair = fix && !dry_run;
-            let links = deps.store.all_links().await?;
+            let links = match user {
+                None => deps.store.all_links().await?,
+                Some(user) => {
+                    let Some(query) = UserQuery::parse(&user) else {
+                        return Ok(refused(format!("{user:?} names no user")));
+                    };
+                    let mut links = Vec::new();
+                    for named in sync.users_named(&query).await? {
+                        links.extend(deps.store.customer_of_user(&named.sub).await?);
+                    }
+                    if links.is_empty() {
+                        return Ok(refused(format!("{user:?} names no linked user")));
+                    }
+                    links
+                }
+            };
             let bar = progress::Bar::new(json);
             bar.step(billing_core::import::ImportStep::Phase {
                 name: "user",
