@@ -57,5 +57,61 @@ async fn reconcile<P: SyncPorts>(
         .inspect_err(|failure| {
             error!(error = %billing_core::error::Chain(failure), "reconciler run failed; the next run resumes")
         })?;
+    billing_core::telemetry::emit(&reconciler_metrics(&report, now));
     Ok(json!({"outcome": "reconciled", "report": report}))
+}
+
+/// The reconciler's metrics: what it repaired, and how far behind Stripe's events it is (an
+/// alarm on `ReconcilerCursorAge` or `ReconcilerCursorTooOld` says events may be lost).
+fn reconciler_metrics(report: &billing_core::reconciler::RunReport, now: i64) -> String {
+    use billing_core::telemetry::{Unit, metrics_line};
+    let cursor_age = report
+        .cursor_after
+        .map_or(0, |cursor| (now - cursor).max(0));
+    metrics_line(
+        "reconciler",
+        now * 1000,
+        &[
+            (
+                "ReconcilerEventsRepaired",
+                Unit::Count,
+                report.events_repaired() as f64,
+            ),
+            ("ReconcilerReviews", Unit::Count, report.reviews as f64),
+            ("ReconcilerCursorAge", Unit::Seconds, cursor_age as f64),
+            (
+                "ReconcilerCursorTooOld",
+                Unit::Count,
+                f64::from(u8::from(report.cursor_too_old)),
+            ),
+            (
+                "ReconcilerIncomplete",
+                Unit::Count,
+                f64::from(u8::from(!report.complete)),
+            ),
+        ],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_should_report_its_repairs_and_how_far_behind_its_cursor_is() {
+        let mut report = billing_core::reconciler::RunReport {
+            cursor_after: Some(1_000),
+            cursor_too_old: true,
+            reviews: 2,
+            ..Default::default()
+        };
+        report.outcomes.insert("applied".into(), 5);
+        let line: Value = serde_json::from_str(&reconciler_metrics(&report, 1_600)).unwrap();
+        assert_eq!(line["ReconcilerEventsRepaired"], 5.0);
+        assert_eq!(line["ReconcilerReviews"], 2.0);
+        assert_eq!(line["ReconcilerCursorAge"], 600.0);
+        assert_eq!(line["ReconcilerCursorTooOld"], 1.0);
+        assert_eq!(line["ReconcilerIncomplete"], 1.0);
+        assert_eq!(line["_aws"]["Timestamp"], 1_600_000);
+    }
 }
