@@ -15,6 +15,7 @@
 
 use std::collections::BTreeMap;
 
+use futures_util::StreamExt;
 use serde::Serialize;
 use tracing::{error, info};
 
@@ -25,6 +26,9 @@ use crate::ports::{
 };
 use crate::webhook::event::{EventObject, read_object};
 use crate::webhook::sync::{CustomerSync, LinkResult, SyncService, Writes, catalogue_record};
+
+/// Customers synced at the same time.
+const CUSTOMERS_AT_ONCE: usize = 8;
 
 /// Where an import is, for a progress bar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,38 +178,33 @@ impl<P: SyncPorts> Importer<'_, P> {
             name: "customer",
             total: Some(customers.len()),
         });
-        for object in customers {
-            let customer = match read_listed(&object) {
-                Some(EventObject::Customer(customer)) => customer,
-                _ => {
-                    report.customers_unreadable += 1;
-                    progress(ImportStep::Item);
-                    continue;
-                }
-            };
-            let synced = match CustomerId::parse(customer.id.as_str()) {
-                Ok(customer_id) => {
-                    self.sync
-                        .sync_customer(&customer_id, Some(&customer), now, writes)
-                        .await
-                }
-                Err(e) => Err(Error::InvalidData {
-                    service: Upstream::Stripe,
-                    detail: e.to_string(),
-                }),
-            };
-            match synced {
-                Ok(sync) => report.add(&sync),
+        // Customers are independent (each under its own lease): a few at a time.
+        let mut synced = futures_util::stream::iter(customers)
+            .map(|object| async move {
+                let outcome = self.import_customer(&object, now, writes).await;
+                progress(ImportStep::Item);
+                (object, outcome)
+            })
+            .buffer_unordered(CUSTOMERS_AT_ONCE);
+        while let Some((object, outcome)) = synced.next().await {
+            match outcome {
+                Ok(Some(sync)) => report.add(&sync),
+                Ok(None) => report.customers_unreadable += 1,
                 Err(failure) => {
-                    error!(customer_id = %customer.id, error = %Chain(&failure), "import could not sync a customer; the others go on");
+                    error!(customer_id = %object.id, error = %Chain(&failure), "import could not sync a customer; the others go on");
                     report.failed.push(FailedCustomer {
-                        customer_id: customer.id.clone(),
+                        customer_id: object.id.clone(),
                         error: Chain(&failure).to_string(),
                     });
                 }
             }
-            progress(ImportStep::Item);
         }
+        report
+            .failed
+            .sort_by(|a, b| a.customer_id.cmp(&b.customer_id));
+        report
+            .unmatched
+            .sort_by(|a, b| a.customer_id.cmp(&b.customer_id));
         if writes == Writes::Apply && report.failed.is_empty() {
             self.sync
                 .store
@@ -223,6 +222,27 @@ impl<P: SyncPorts> Importer<'_, P> {
             "import done"
         );
         Ok(report)
+    }
+
+    /// One listed customer; `None` when it cannot be read.
+    async fn import_customer(
+        &self,
+        object: &ListedObject,
+        now: i64,
+        writes: Writes,
+    ) -> Result<Option<CustomerSync>> {
+        let Some(EventObject::Customer(customer)) = read_listed(object) else {
+            return Ok(None);
+        };
+        let customer_id =
+            CustomerId::parse(customer.id.as_str()).map_err(|e| Error::InvalidData {
+                service: Upstream::Stripe,
+                detail: e.to_string(),
+            })?;
+        self.sync
+            .sync_customer(&customer_id, Some(&customer), now, writes)
+            .await
+            .map(Some)
     }
 
     /// Every object of a list, all pages.
