@@ -278,6 +278,9 @@ pub fn audit(rows: &[Audited], users: usize, json: bool) -> String {
         ));
     }
     let drifted: Vec<&Audited> = rows.iter().filter(|(_, (d, _))| !d.is_empty()).collect();
+    if drifted.is_empty() {
+        return format!("{users} linked users audited, 0 with drift\n");
+    }
     let mut text = table(
         &["SUB", "CUSTOMER", "DRIFT", "REPAIRED"],
         drifted.iter().flat_map(|(link, (drift, repaired))| {
@@ -593,5 +596,63 @@ mod tests {
             text.contains("guest-checkout:cs_1  evt_2  checkout.session.completed"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn an_import_should_say_when_it_changed_nothing_and_list_the_unmatched() {
+        let mut report = ImportReport {
+            customers_listed: 3,
+            linked_before: 2,
+            ..Default::default()
+        };
+        report.unmatched.push(billing_core::import::Unmatched {
+            customer_id: "cus_x".into(),
+            reason: "no user with its cognito_sub or verified e-mail",
+        });
+        let text = import(&report, false);
+        assert!(
+            text.contains("3 listed: 2 linked before, 0 linked now, 1 unmatched"),
+            "{text}"
+        );
+        assert!(text.contains("nothing to change"), "{text}");
+        assert!(text.contains("cus_x     no user with"), "{text}");
+        report.subscriptions_stored = 1;
+        report.dry_run = true;
+        let text = import(&report, false);
+        assert!(text.contains("1 would be stored"), "{text}");
+        assert!(text.contains("dry run: nothing written"), "{text}");
+    }
+
+    #[test]
+    fn an_audit_should_list_each_drift_and_count_the_users() {
+        let link = CustomerLink {
+            sub: billing_core::domain::UserSub::parse("sub-1").unwrap(),
+            customer_id: billing_core::domain::CustomerId::parse("cus_1").unwrap(),
+            pool_id: billing_core::domain::UserPoolId::parse("us-east-1_Pool").unwrap(),
+            username: billing_core::domain::Username::parse("ada").unwrap(),
+        };
+        let drift = Drift::KeyEnabled {
+            key_id: "k1".into(),
+            expected: true,
+        };
+        let rows = vec![
+            (link.clone(), (vec![drift], false)),
+            (link, (vec![], false)),
+        ];
+        let text = audit(&rows, 2, false);
+        assert!(
+            text.contains("sub-1  cus_1     key k1 disabled (expected enabled)  no"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("2 linked users audited, 1 with drift\n"),
+            "{text}"
+        );
+        assert_eq!(
+            audit(&rows[1..], 1, false),
+            "1 linked users audited, 0 with drift\n"
+        );
+        let json: serde_json::Value = serde_json::from_str(audit(&rows, 2, true).trim()).unwrap();
+        assert_eq!(json["drift"][0]["drift"], "key_enabled");
     }
 }
