@@ -3,14 +3,21 @@
 On SIGTERM or SIGINT it stops accepting connections, lets the requests in flight finish, and
 writes every service's state to --state; on start it loads that file when present. A restart
 therefore loses nothing that was acknowledged, and the soak can restart "AWS" mid-run. Without
---state it is plain `moto_server`.
+--state it is plain `moto_server` plus the additions below.
+
+API Gateway's GetUsage, which moto lacks, answers from calls recorded per (usage plan, API key,
+UTC day) through the test endpoint /_test/usage (POST adds, GET lists, DELETE clears); they are
+saved and loaded with the rest of the state. GET /_local/calls counts the calls received.
 
     python local/moto_durable.py --port 5000 --state local/.run/moto-state.pickle
 """
 
 import argparse
+import base64
+import binascii
 import copyreg
 from collections import defaultdict
+from datetime import date, timedelta
 import io
 import json
 import os
@@ -19,7 +26,11 @@ import re
 import signal
 import threading
 import time
+from urllib.parse import parse_qs, unquote
 
+from moto.apigateway import urls as apigateway_urls
+from moto.apigateway.exceptions import BadRequestException
+from moto.apigateway.responses import APIGatewayResponse
 from moto.backends import get_backend
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
@@ -42,6 +53,9 @@ SERVICES = (
 # Within local/lib.sh's STOP_TIMEOUT (10 s), which ends in SIGKILL.
 DRAIN_SECONDS = 5.0
 CALLS_PATH = "/_local/calls"
+TEST_USAGE_PATH = "/_test/usage"
+# The usage's entry in the state file, beside the services' backends.
+USAGE_STATE_KEY = "_apigateway_usage"
 
 
 class Calls:
@@ -85,9 +99,14 @@ class InFlight:
             self.closed = True
 
     def __call__(self, environ, start_response):
-        if environ.get("PATH_INFO") == CALLS_PATH:
+        path = environ.get("PATH_INFO")
+        if path == CALLS_PATH:
             return self.calls.answer(environ, start_response)
-        self.calls.count(environ)
+        # The test endpoint changes the saved state: it is drained and refused like the AWS calls
+        # on shutdown, but not counted as one.
+        handler = answer_test_usage if path == TEST_USAGE_PATH else self.app
+        if path != TEST_USAGE_PATH:
+            self.calls.count(environ)
         with self.idle:
             if self.closed:
                 start_response(
@@ -98,7 +117,7 @@ class InFlight:
             self.count += 1
         try:
             # moto answers with a list or a short iterator: consume it inside the count.
-            return list(self.app(environ, start_response))
+            return list(handler(environ, start_response))
         finally:
             with self.idle:
                 self.count -= 1
@@ -107,6 +126,309 @@ class InFlight:
     def wait_idle(self, timeout: float) -> bool:
         with self.idle:
             return self.idle.wait_for(lambda: self.count == 0, timeout)
+
+
+# --- API Gateway usage: GetUsage and the test endpoint that records calls -----------------------
+#
+# GetUsage as documented in https://docs.aws.amazon.com/apigateway/latest/api/API_GetUsage.html
+# and in botocore's model (apigateway 2015-07-09, shapes GetUsageRequest and Usage):
+# - the per-key map travels as "values" on the wire (the SDKs expose it as `items`), keyed by API
+#   key id, one [used, remaining] pair per day of startDate..endDate inclusive;
+# - `limit` defaults to 25, at most 500; `position` is absent on the last page.
+
+USAGE_URL = "{0}/usageplans/(?P<usage_plan_id>[^/]+)/usage$"
+USAGE_PATH = re.compile(r"/usageplans/[^/]+/usage")
+DEFAULT_USAGE_PAGE = 25
+MAX_USAGE_PAGE = 500
+# The longest period accepted, startDate and endDate included. Neither the API reference nor
+# botocore's model states a limit: 90 days is the figure we work to, not verified against AWS.
+MAX_USAGE_DAYS = 90
+# What a plan without a quota reports as remaining: undocumented, so 0 (a Long the SDKs accept).
+NO_QUOTA_REMAINING = 0
+DAY_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}")
+# Quota periods are UTC. Where a WEEK starts is undocumented: ISO weeks (Monday) here. The
+# quota's `offset` (subtracted in the plan's first period only) is ignored: moto keeps no
+# creation date to tell the first period.
+PERIOD_STARTS = {
+    "DAY": lambda day: day,
+    "WEEK": lambda day: day - timedelta(days=day.weekday()),
+    "MONTH": lambda day: day.replace(day=1),
+}
+
+
+class UsageCounts:
+    """Calls per (usage plan id, API key id, UTC day), the data behind GetUsage."""
+
+    def __init__(self) -> None:
+        self.calls: dict[tuple[str, str, date], int] = {}
+        self.lock = threading.Lock()
+
+    def add(self, plan_id: str, key_id: str, day: date, calls: int) -> int:
+        slot = (plan_id, key_id, day)
+        with self.lock:
+            self.calls[slot] = self.calls.get(slot, 0) + calls
+            return self.calls[slot]
+
+    def of_plan(self, plan_id: str) -> dict[tuple[str, date], int]:
+        """A copy of one plan's counts by (key id, day)."""
+        with self.lock:
+            return {(key, day): n for (plan, key, day), n in self.calls.items() if plan == plan_id}
+
+    def records(self) -> list[dict]:
+        with self.lock:
+            slots = sorted(self.calls.items())
+        return [
+            {"usagePlanId": plan, "keyId": key, "day": day.isoformat(), "calls": calls}
+            for (plan, key, day), calls in slots
+        ]
+
+    def clear(self) -> int:
+        with self.lock:
+            cleared = len(self.calls)
+            self.calls.clear()
+            return cleared
+
+    def snapshot(self) -> dict[tuple[str, str, date], int]:
+        with self.lock:
+            return dict(self.calls)
+
+    def restore(self, calls: dict[tuple[str, str, date], int]) -> None:
+        with self.lock:
+            self.calls = dict(calls)
+
+
+USAGE = UsageCounts()
+
+
+class UsageRequestError(Exception):
+    """A refused /_test/usage request: 400 with {"message": ...}."""
+
+
+def parse_day(value, name: str, error: type[Exception]) -> date:
+    if not isinstance(value, str) or not DAY_PATTERN.fullmatch(value):
+        raise error(f"{name} must be a date as YYYY-MM-DD, got {value!r}")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise error(f"{name} is not a valid date: {value!r}") from None
+
+
+def days_between(first: date, last: date):
+    for offset in range((last - first).days + 1):
+        yield first + timedelta(days=offset)
+
+
+# GetUsage's request.
+
+def query_value(query: dict[str, list[str]], name: str) -> str | None:
+    values = query.get(name)
+    return values[0] if values else None
+
+
+def usage_period(query: dict[str, list[str]]) -> tuple[date, date]:
+    start = parse_day(query_value(query, "startDate"), "startDate", BadRequestException)
+    end = parse_day(query_value(query, "endDate"), "endDate", BadRequestException)
+    if end < start:
+        raise BadRequestException("endDate must not be before startDate")
+    if (end - start).days + 1 > MAX_USAGE_DAYS:
+        raise BadRequestException(f"The usage data period cannot exceed {MAX_USAGE_DAYS} days")
+    return start, end
+
+
+def page_size(query: dict[str, list[str]]) -> int:
+    raw = query_value(query, "limit")
+    if raw is None:
+        return DEFAULT_USAGE_PAGE
+    if not re.fullmatch(r"\d+", raw) or not 1 <= int(raw) <= MAX_USAGE_PAGE:
+        raise BadRequestException(f"limit must be an integer from 1 to {MAX_USAGE_PAGE}")
+    return int(raw)
+
+
+# moto's API Gateway pages nothing, so the position is ours: the last key id of the page given,
+# opaque to the caller.
+def encode_position(last_key_id: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"after": last_key_id}).encode()).decode()
+
+
+def decode_position(position: str | None) -> str | None:
+    if position is None:
+        return None
+    try:
+        after = json.loads(base64.urlsafe_b64decode(position.encode()))["after"]
+    except (binascii.Error, ValueError, TypeError, KeyError):
+        raise BadRequestException("Invalid position") from None
+    if not isinstance(after, str):
+        raise BadRequestException("Invalid position")
+    return after
+
+
+# GetUsage's answer.
+
+def usage_key_ids(backend, plan_id: str, counts: dict, start: date, end: date) -> list[str]:
+    """The keys attached to the plan now, and those with calls recorded on it in the period
+    (a key detached since still has its usage)."""
+    attached = set(backend.usage_plan_keys.get(plan_id, {}))
+    used = {key for key, day in counts if start <= day <= end}
+    return sorted(attached | used)
+
+
+def quota_of(plan) -> tuple[int, str] | None:
+    """(limit, period), or None when the plan has no complete quota."""
+    quota = plan.quota or {}
+    if quota.get("limit") is None or quota.get("period") not in PERIOD_STARTS:
+        return None
+    return int(quota["limit"]), quota["period"]
+
+
+def daily_usage(counts: dict, key_id: str, start: date, end: date, quota) -> list[list[int]]:
+    """[used, remaining] for each day of start..end. remaining is the quota's limit minus the
+    calls of the quota period up to and including that day (days before `start` in the same
+    period count), never below 0; NO_QUOTA_REMAINING when the plan has no quota."""
+    if quota is None:
+        return [[counts.get((key_id, day), 0), NO_QUOTA_REMAINING] for day in days_between(start, end)]
+    limit, period = quota
+    period_start = PERIOD_STARTS[period]
+    pairs, used_in_period = [], 0
+    for day in days_between(period_start(start), end):
+        if period_start(day) == day:
+            used_in_period = 0
+        used = counts.get((key_id, day), 0)
+        used_in_period += used
+        if day >= start:
+            pairs.append([used, max(limit - used_in_period, 0)])
+    return pairs
+
+
+def get_usage(self: APIGatewayResponse):
+    """GET /usageplans/{usagePlanId}/usage, answered as API Gateway does."""
+    query = parse_qs(self.parsed_url.query, keep_blank_values=True)
+    start, end = usage_period(query)
+    limit = page_size(query)
+    after = decode_position(query_value(query, "position"))
+    key_filter = query_value(query, "keyId")
+    plan_id = unquote(self.path.split("/")[2])
+    plan = self.backend.get_usage_plan(plan_id)  # 404 NotFoundException when unknown
+
+    counts = USAGE.of_plan(plan_id)
+    key_ids = [
+        key for key in usage_key_ids(self.backend, plan_id, counts, start, end)
+        if (key_filter is None or key == key_filter) and (after is None or key > after)
+    ]
+    page = key_ids[:limit]
+    quota = quota_of(plan)
+    body = {
+        "usagePlanId": plan_id,
+        "startDate": start.isoformat(),
+        "endDate": end.isoformat(),
+        "values": {key: daily_usage(counts, key, start, end, quota) for key in page},
+    }
+    if len(key_ids) > limit:
+        body["position"] = encode_position(page[-1])
+    return 200, {"Content-Type": "application/json"}, json.dumps(body)
+
+
+def install_get_usage() -> None:
+    """Routes GetUsage to get_usage: moto finds a REST operation's handler by its name in
+    snake case on the service's response class, among the paths of the service's urls module."""
+    if hasattr(APIGatewayResponse, "get_usage"):
+        raise RuntimeError("moto implements GetUsage now: drop ours from moto_durable.py")
+    APIGatewayResponse.get_usage = get_usage
+    APIGatewayResponse._get_action = get_action_or_get_usage(APIGatewayResponse._get_action)
+    apigateway_urls.url_paths[USAGE_URL] = APIGatewayResponse.dispatch
+
+
+def get_action_or_get_usage(get_action):
+    """moto names the operation only when the request has the operation's required query
+    arguments: GetUsage without a date would answer a bare 404 instead of API Gateway's 400."""
+
+    def named(self: APIGatewayResponse) -> str:
+        action = get_action(self)
+        if not action and self.method == "GET" and USAGE_PATH.fullmatch(self.path):
+            return "GetUsage"
+        return action
+
+    return named
+
+
+# The test endpoint.
+
+def apigateway_backends_with_key(key_id: str) -> list:
+    """The API Gateway backends (any account, any region already in use) holding the key."""
+    return [
+        backend
+        for account in dict.values(get_backend("apigateway"))  # plain dict reads create nothing
+        for backend in dict.values(account)
+        if key_id in backend.keys
+    ]
+
+
+def usage_slot(body) -> tuple[str, str, date, int]:
+    """(usage plan id, key id, day, calls) of a POST /_test/usage body, checked against the
+    keys and usage plans moto holds."""
+    if not isinstance(body, dict):
+        raise UsageRequestError("the body must be a JSON object")
+    key_id = body.get("keyId")
+    if not isinstance(key_id, str):
+        raise UsageRequestError("keyId must be a string")
+    backends = apigateway_backends_with_key(key_id)
+    if not backends:
+        raise UsageRequestError(f"unknown API key {key_id}")
+    if len(backends) > 1:
+        raise UsageRequestError(f"API key {key_id} is in several accounts or regions")
+    plan_id = usage_plan_of(backends[0], key_id, body.get("usagePlanId"))
+    day = parse_day(body.get("day"), "day", UsageRequestError)
+    calls = body.get("calls")
+    if not isinstance(calls, int) or isinstance(calls, bool) or calls < 0:
+        raise UsageRequestError(f"calls must be an integer >= 0, got {calls!r}")
+    return plan_id, key_id, day, calls
+
+
+def usage_plan_of(backend, key_id: str, plan_id) -> str:
+    """The usage plan given, to which the key must be attached, or else the one plan the key is
+    attached to now."""
+    if plan_id is None:
+        plans = [plan.id for plan in backend.get_usage_plans(api_key_id=key_id)]
+        if len(plans) != 1:
+            raise UsageRequestError(
+                f"API key {key_id} is attached to {len(plans)} usage plans {plans}: give usagePlanId"
+            )
+        return plans[0]
+    if not isinstance(plan_id, str) or plan_id not in backend.usage_plans:
+        raise UsageRequestError(f"unknown usage plan {plan_id!r}")
+    if key_id not in backend.usage_plan_keys.get(plan_id, {}):
+        raise UsageRequestError(f"API key {key_id} is not attached to usage plan {plan_id}")
+    return plan_id
+
+
+def read_json_body(environ):
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    try:
+        return json.loads(environ["wsgi.input"].read(length) or b"null")
+    except ValueError:
+        raise UsageRequestError("the body is not JSON") from None
+
+
+def answer_test_usage(environ, start_response):
+    """POST /_test/usage records calls, GET lists them all, DELETE clears them."""
+    method = environ.get("REQUEST_METHOD")
+    if method == "GET":
+        return json_answer(start_response, "200 OK", {"usage": USAGE.records()})
+    if method == "DELETE":
+        return json_answer(start_response, "200 OK", {"cleared": USAGE.clear()})
+    if method != "POST":
+        return json_answer(start_response, "405 Method Not Allowed", {"message": f"{method} not allowed"})
+    try:
+        plan_id, key_id, day, calls = usage_slot(read_json_body(environ))
+    except UsageRequestError as refused:
+        return json_answer(start_response, "400 Bad Request", {"message": str(refused)})
+    total = USAGE.add(plan_id, key_id, day, calls)
+    recorded = {"usagePlanId": plan_id, "keyId": key_id, "day": day.isoformat(), "calls": total}
+    return json_answer(start_response, "200 OK", recorded)
+
+
+def json_answer(start_response, status: str, body) -> list[bytes]:
+    start_response(status, [("Content-Type", "application/json")])
+    return [json.dumps(body).encode()]
 
 
 def _tag_dict(items: dict) -> defaultdict:
@@ -147,7 +469,9 @@ def dump_state(path: str) -> None:
     # dispatch_table matches exact types: register moto's defaultdict subclasses too.
     from moto.ssm.models import ParameterDict
     pickler.dispatch_table[ParameterDict] = _reduce_defaultdict_subclass
-    pickler.dump({name: dict(get_backend(name)) for name in SERVICES})
+    state = {name: dict(get_backend(name)) for name in SERVICES}
+    state[USAGE_STATE_KEY] = USAGE.snapshot()
+    pickler.dump(state)
     temporary = f"{path}.tmp"
     with open(temporary, "wb") as file:
         file.write(buffer.getvalue())
@@ -157,6 +481,8 @@ def dump_state(path: str) -> None:
 def load_state(path: str) -> None:
     with open(path, "rb") as file:
         state = pickle.load(file)
+    # A state saved before usage was recorded has none.
+    USAGE.restore(state.pop(USAGE_STATE_KEY, {}))
     for name, accounts in state.items():
         backend = get_backend(name)
         backend.clear()
@@ -169,6 +495,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=5000)
     parser.add_argument("--state", help="file the state is saved to on stop and loaded from on start")
     args = parser.parse_args()
+    install_get_usage()
 
     if args.state and os.path.exists(args.state):
         started = time.monotonic()

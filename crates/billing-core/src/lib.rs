@@ -23,6 +23,7 @@ pub mod stack_templates;
 pub mod store_contract;
 pub mod table;
 pub mod telemetry;
+pub mod usage;
 pub mod webhook;
 
 pub use error::{Error, Result};

@@ -28,6 +28,8 @@ pub struct FakeApiKeys {
     pub creates: AtomicUsize,
     /// Calls of `find_with_value`: only showing a key to its owner reads its value.
     pub value_reads: AtomicUsize,
+    /// Calls per key and day, as `GetUsage` reports them.
+    pub usage: super::FakeUsage,
 }
 
 impl FakeApiKeys {
@@ -35,7 +37,7 @@ impl FakeApiKeys {
         lock(&self.keys).clone()
     }
 
-    pub(super) fn enter(&self, operation: &'static str) -> Result<()> {
+    pub(crate) fn enter(&self, operation: &'static str) -> Result<()> {
         if self.failing.load(Ordering::SeqCst) {
             return Err(outage(Upstream::ApiGateway, operation));
         }

@@ -22,6 +22,7 @@ mod stacks;
 mod store;
 mod stripe;
 mod sync_store;
+mod usage;
 mod users;
 
 pub use api_keys::{FakeApiKeys, FakeKey};
@@ -29,6 +30,7 @@ pub use directory::FakeDirectory;
 pub use stacks::FakeStacks;
 pub use store::InMemoryStore;
 pub use stripe::{FakeCustomer, FakeStripe};
+pub use usage::{FakeMeters, FakeUsage};
 
 /// The webhook's ports, every one in memory: `SyncService<'_, FakePorts>`.
 #[derive(Debug)]

@@ -43,6 +43,8 @@ pub(super) struct StripeState {
 #[derive(Debug, Default)]
 pub struct FakeStripe {
     pub(super) state: Mutex<StripeState>,
+    /// Billing meters and the meter events accepted.
+    pub meters: super::FakeMeters,
     pub failing: AtomicBool,
     pub calls: AtomicUsize,
     pub creates: AtomicUsize,

@@ -16,6 +16,7 @@ mod reconciler;
 mod records;
 mod stacks;
 mod sync_store;
+mod usage;
 mod users;
 
 pub use api_keys::{ApiKey, ApiKeys};
@@ -45,4 +46,5 @@ pub use records::{
 };
 pub use stacks::{StackRecord, StackState, StackStatus, Stacks};
 pub use sync_store::{Freshness, SyncStore, UnmappedEvent, Versioned};
+pub use usage::{MeterEvent, MeterEventAnswer, MeterInfo, Meters, UsageCounts, UsageStore};
 pub use users::{CognitoUserRef, UserLookup};

@@ -155,7 +155,7 @@ pub struct ProductRecord {
     pub plan: Option<PlanName>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PriceRecord {
     /// False once the price is archived or deleted; only an active price is found by its
     /// lookup key.
@@ -186,7 +186,13 @@ impl PriceRecord {
 pub struct RecurringRecord {
     pub interval: Option<String>,
     pub interval_count: Option<i64>,
+    /// The Billing Meter of a metered price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meter: Option<String>,
     pub trial_period_days: Option<i64>,
+    /// `metered` or `licensed`; absent from documents stored before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage_type: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

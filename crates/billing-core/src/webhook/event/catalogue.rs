@@ -67,7 +67,11 @@ impl PriceObject {
 pub struct PriceRecurring {
     pub interval: Option<String>,
     pub interval_count: Option<i64>,
+    /// The Billing Meter of a metered price.
+    pub meter: Option<String>,
     pub trial_period_days: Option<i64>,
+    /// `metered` or `licensed`.
+    pub usage_type: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,7 +164,9 @@ impl RawPrice {
             recurring: self.recurring.map(|recurring| PriceRecurring {
                 interval: recurring.interval,
                 interval_count: recurring.interval_count,
+                meter: recurring.meter,
                 trial_period_days: recurring.trial_period_days,
+                usage_type: recurring.usage_type,
             }),
             lookup_key: self.lookup_key,
             nickname: self.nickname,
@@ -185,7 +191,9 @@ impl RawPrice {
 struct RawRecurring {
     interval: Option<String>,
     interval_count: Option<i64>,
+    meter: Option<String>,
     trial_period_days: Option<i64>,
+    usage_type: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -324,7 +332,9 @@ mod tests {
                 recurring: Some(PriceRecurring {
                     interval: Some("month".into()),
                     interval_count: Some(1),
+                    meter: None,
                     trial_period_days: None,
+                    usage_type: Some("licensed".into()),
                 }),
                 lookup_key: None,
                 nickname: None,

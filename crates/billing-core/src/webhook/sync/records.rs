@@ -304,7 +304,9 @@ pub(super) fn price_record(price: &PriceObject) -> PriceRecord {
         recurring: price.recurring.as_ref().map(|recurring| RecurringRecord {
             interval: recurring.interval.clone(),
             interval_count: recurring.interval_count,
+            meter: recurring.meter.clone(),
             trial_period_days: recurring.trial_period_days,
+            usage_type: recurring.usage_type.clone(),
         }),
         tiers: price
             .tiers
@@ -380,7 +382,9 @@ mod tests {
             recurring: Some(PriceRecurring {
                 interval: Some("month".into()),
                 interval_count: Some(1),
+                meter: None,
                 trial_period_days: Some(14),
+                usage_type: None,
             }),
             lookup_key: Some("pro_monthly".into()),
             nickname: Some("Pro monthly".into()),

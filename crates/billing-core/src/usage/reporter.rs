@@ -1,0 +1,297 @@
+//! The usage reporter's run: every metered usage plan's counts for the last few days, each slot
+//! moved forward by the scheme of `super`.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use tracing::{error, info, warn};
+
+use super::{PendingDelta, Step, UsageCursor, UsageSlot, UtcDay, event_timestamp, next_step};
+use crate::domain::{CustomerId, UserSub};
+use crate::error::{Chain, Result};
+use crate::ports::{
+    BillingRecord, CustomerLinks, MeterEvent, MeterEventAnswer, MeterInfo, Meters, OperatorStore,
+    PriceRecord, SyncStore, UsageCounts, UsageStore,
+};
+
+/// What the reporter reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageSettings {
+    /// The usage plans whose keys are billed by usage (the usage plans of metered plans). Keys
+    /// on any other usage plan cost nothing: their usage is never read.
+    pub metered_usage_plans: Vec<String>,
+    /// Days before today read again each run: API Gateway's counts can arrive late.
+    pub lookback_days: i64,
+}
+
+/// How much one run may do.
+#[derive(Debug, Clone, Copy)]
+pub struct ReportLimits {
+    pub deadline: tokio::time::Instant,
+}
+
+impl ReportLimits {
+    pub fn for_duration(budget: std::time::Duration) -> Self {
+        Self {
+            deadline: tokio::time::Instant::now() + budget,
+        }
+    }
+
+    fn exhausted(&self) -> bool {
+        tokio::time::Instant::now() >= self.deadline
+    }
+}
+
+/// What one run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct UsageReport {
+    pub usage_plans_read: usize,
+    /// Slots (key, usage plan, day) with calls.
+    pub slots: usize,
+    pub deltas_sent: usize,
+    /// Pending deltas sent again (a crash or timeout before their confirmation).
+    pub deltas_resent: usize,
+    /// Calls Stripe accepted in this run.
+    pub calls_reported: u64,
+    /// Calls Stripe refused for good (too late to bill): logged at error with the amount.
+    pub calls_unbillable: u64,
+    /// Slots with nowhere to bill them yet (nobody linked to the key's owner, no metered price
+    /// stored, an inactive meter): logged at error, nothing recorded, sent once fixed.
+    pub slots_unbillable: usize,
+    /// Slots whose pending delta is too old to resend safely: an operator decides.
+    pub slots_stuck: usize,
+    /// Everything read was handled; `false` when the budget ran out (the next run resumes).
+    pub complete: bool,
+}
+
+/// Where a key's usage goes.
+#[derive(Debug, Clone)]
+enum Billed {
+    To {
+        customer_id: CustomerId,
+        meter: MeterInfo,
+    },
+    Nowhere {
+        reason: &'static str,
+    },
+}
+
+pub struct UsageReporter<'a, S, C, M> {
+    pub store: &'a S,
+    pub counts: &'a C,
+    pub meters: &'a M,
+    pub settings: &'a UsageSettings,
+}
+
+impl<S, C, M> std::fmt::Debug for UsageReporter<'_, S, C, M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("UsageReporter")
+    }
+}
+
+impl<S, C, M> UsageReporter<'_, S, C, M>
+where
+    S: UsageStore + CustomerLinks + SyncStore + OperatorStore,
+    C: UsageCounts,
+    M: Meters,
+{
+    /// One run at `now`: today and the `lookback_days` before it.
+    pub async fn run(&self, now: i64, limits: ReportLimits) -> Result<UsageReport> {
+        let today = UtcDay::of(now);
+        let from = today.plus(-self.settings.lookback_days);
+        let mut report = UsageReport::default();
+        let mut billed: HashMap<String, Billed> = HashMap::new();
+        for usage_plan_id in &self.settings.metered_usage_plans {
+            let usage = self.counts.usage(usage_plan_id, from, today).await?;
+            report.usage_plans_read += 1;
+            for (key_id, days) in usage {
+                for (day, counted) in days {
+                    if counted == 0 {
+                        continue;
+                    }
+                    if limits.exhausted() {
+                        return Ok(report);
+                    }
+                    report.slots += 1;
+                    let slot = UsageSlot {
+                        key_id: key_id.clone(),
+                        usage_plan_id: usage_plan_id.clone(),
+                        day,
+                    };
+                    if !billed.contains_key(&key_id) {
+                        let target = self.billed_to(&key_id).await?;
+                        billed.insert(key_id.clone(), target);
+                    }
+                    match billed.get(&key_id) {
+                        Some(Billed::To { customer_id, meter }) => {
+                            self.report_slot(&slot, counted, customer_id, meter, now, &mut report)
+                                .await?;
+                        }
+                        Some(Billed::Nowhere { reason }) => {
+                            // Nothing recorded: once the cause is fixed (a price stored, a
+                            // link made) the next run sends it.
+                            error!(key_id = %slot.key_id, usage_plan_id = %slot.usage_plan_id, day = %slot.day, counted, reason, "usage with nowhere to bill it; sent once that is fixed");
+                            report.slots_unbillable += 1;
+                        }
+                        None => {}
+                    }
+                }
+            }
+        }
+        report.complete = true;
+        info!(
+            slots = report.slots,
+            deltas_sent = report.deltas_sent,
+            calls_reported = report.calls_reported,
+            calls_unbillable = report.calls_unbillable,
+            "usage reported"
+        );
+        Ok(report)
+    }
+
+    async fn report_slot(
+        &self,
+        slot: &UsageSlot,
+        counted: u64,
+        customer_id: &CustomerId,
+        meter: &MeterInfo,
+        now: i64,
+        report: &mut UsageReport,
+    ) -> Result<()> {
+        let cursor = self.store.usage_cursor(slot).await?;
+        let (delta, recorded) = match next_step(slot, &cursor, counted, now) {
+            Step::UpToDate | Step::InFlight => return Ok(()),
+            Step::CountedBelowReported { counted } => {
+                warn!(key_id = %slot.key_id, day = %slot.day, counted, reported = cursor.reported, "API Gateway counts fewer calls than were reported; nothing sent");
+                return Ok(());
+            }
+            Step::Stuck(pending) => {
+                error!(key_id = %slot.key_id, usage_plan_id = %slot.usage_plan_id, day = %slot.day, calls = pending.to - pending.from, identifier = %pending.identifier, "usage delta unconfirmed for longer than Stripe deduplicates; not sent again: check the meter's summaries, then billing-admin usage");
+                report.slots_stuck += 1;
+                return Ok(());
+            }
+            Step::Resend(pending) => {
+                report.deltas_resent += 1;
+                (pending, cursor.clone())
+            }
+            Step::Send(delta) => {
+                let recorded = UsageCursor {
+                    reported: cursor.reported,
+                    pending: Some(delta.clone()),
+                };
+                if !self
+                    .store
+                    .replace_usage_cursor(slot, &cursor, &recorded, now)
+                    .await?
+                {
+                    // Another run recorded it first: that run sends it.
+                    return Ok(());
+                }
+                (delta, recorded)
+            }
+        };
+        let calls = delta.to - delta.from;
+        let event = MeterEvent {
+            meter: meter.clone(),
+            customer_id: customer_id.to_string(),
+            value: calls,
+            identifier: delta.identifier.clone(),
+            timestamp: event_timestamp(slot.day, now),
+        };
+        let answer = self.meters.send_meter_event(&event).await?;
+        match answer {
+            MeterEventAnswer::Accepted | MeterEventAnswer::Duplicate => {
+                report.deltas_sent += 1;
+                report.calls_reported += calls;
+            }
+            MeterEventAnswer::Refused => {
+                error!(key_id = %slot.key_id, day = %slot.day, calls, "usage refused by Stripe (too late to bill); counted as unbillable");
+                report.calls_unbillable += calls;
+            }
+        }
+        self.confirm(slot, &recorded, &delta, now).await
+    }
+
+    async fn confirm(
+        &self,
+        slot: &UsageSlot,
+        recorded: &UsageCursor,
+        delta: &PendingDelta,
+        now: i64,
+    ) -> Result<()> {
+        let confirmed = UsageCursor {
+            reported: delta.to,
+            pending: None,
+        };
+        if !self
+            .store
+            .replace_usage_cursor(slot, recorded, &confirmed, now)
+            .await?
+        {
+            // An overlapping run confirmed the same delta: nothing lost, nothing twice.
+            info!(key_id = %slot.key_id, day = %slot.day, "usage delta confirmed by another run");
+        }
+        Ok(())
+    }
+
+    /// The customer and meter a key's usage is billed to: the key's owner's customer, and the
+    /// meter of the metered price among that customer's subscriptions.
+    async fn billed_to(&self, key_id: &str) -> Result<Billed> {
+        let Some(owner) = self.counts.key_owner(key_id).await? else {
+            return Ok(Billed::Nowhere {
+                reason: "a key we did not make",
+            });
+        };
+        self.billed_to_owner(&owner).await.inspect_err(|failure| {
+            warn!(key_id, error = %Chain(failure), "could not resolve where a key's usage goes");
+        })
+    }
+
+    async fn billed_to_owner(&self, owner: &UserSub) -> Result<Billed> {
+        let Some(link) = self.store.customer_of_user(owner).await? else {
+            return Ok(Billed::Nowhere {
+                reason: "nobody linked to the key's owner",
+            });
+        };
+        let subscriptions = self.store.subscriptions_of(&link.customer_id).await?;
+        // The latest subscription with a metered price (a plan change leaves the older one
+        // ended; its usage since the change is on the new one's usage plan anyway).
+        let mut candidates: Vec<_> = subscriptions.iter().collect();
+        candidates.sort_by_key(|s| std::cmp::Reverse(s.created));
+        for subscription in candidates {
+            for item in &subscription.items {
+                let Some(price_id) = &item.price_id else {
+                    continue;
+                };
+                let Some(meter_id) = self.meter_of_price(price_id).await? else {
+                    continue;
+                };
+                return Ok(match self.meters.meter(&meter_id).await? {
+                    Some(meter) if meter.active => Billed::To {
+                        customer_id: link.customer_id.clone(),
+                        meter,
+                    },
+                    _ => Billed::Nowhere {
+                        reason: "the metered price's meter is missing or inactive",
+                    },
+                });
+            }
+        }
+        Ok(Billed::Nowhere {
+            reason: "the customer has no metered price",
+        })
+    }
+
+    async fn meter_of_price(&self, price_id: &str) -> Result<Option<String>> {
+        let probe = BillingRecord::Price {
+            price_id: price_id.to_owned(),
+            price: PriceRecord::default(),
+        };
+        Ok(match self.store.stored_record(&probe).await? {
+            Some(BillingRecord::Price { price, .. }) => {
+                price.recurring.and_then(|recurring| recurring.meter)
+            }
+            _ => None,
+        })
+    }
+}

@@ -1,0 +1,341 @@
+//! The usage reporter over the fakes: API calls counted per key and day reach Stripe's meter
+//! once, whatever happens between the steps (a lost answer, overlapping runs, late counts, a key
+//! moved between usage plans, a price not stored yet, usage too old to bill).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use billing_core::domain::UserSub;
+use billing_core::ports::{
+    ApiKeys, BillingRecord, MeterInfo, PriceRecord, RecurringRecord, SyncStore, UsageStore,
+    Versioned,
+};
+use billing_core::usage::{
+    PENDING_RESEND_LIMIT_SECS, ReportLimits, UsageCursor, UsageReport, UsageReporter,
+    UsageSettings, UsageSlot, UtcDay,
+};
+use common::*;
+
+const API_PLAN: &str = "up_api";
+const DAY: i64 = 24 * 3600;
+
+fn settings() -> UsageSettings {
+    UsageSettings {
+        metered_usage_plans: vec![API_PLAN.into()],
+        lookback_days: 3,
+    }
+}
+
+fn meter() -> MeterInfo {
+    MeterInfo {
+        id: "mtr_api".into(),
+        event_name: "api_calls".into(),
+        customer_key: "stripe_customer_id".into(),
+        value_key: "value".into(),
+        active: true,
+    }
+}
+
+async fn store_metered_price(fakes: &Fakes) {
+    let price = BillingRecord::Price {
+        price_id: "price_api".into(),
+        price: PriceRecord {
+            active: true,
+            recurring: Some(RecurringRecord {
+                interval: Some("month".into()),
+                interval_count: Some(1),
+                meter: Some("mtr_api".into()),
+                trial_period_days: None,
+                usage_type: Some("metered".into()),
+            }),
+            ..PriceRecord::default()
+        },
+    };
+    fakes
+        .store
+        .put_record(&Versioned {
+            event_created: 1,
+            event_id: "evt_price".into(),
+            state: price,
+        })
+        .await
+        .unwrap();
+}
+
+/// Alice, linked, subscribed to the metered API price, with a key; her meter in Stripe.
+async fn metered_alice() -> (Fakes, String) {
+    let fakes = linked_fakes().await;
+    let mut subscription = current_subscription("active");
+    subscription.items[0].price_id = Some("price_api".into());
+    fakes
+        .store
+        .put_subscription(
+            &Versioned {
+                event_created: 1,
+                event_id: "evt_sub".into(),
+                state: subscription,
+            },
+            false,
+            None,
+        )
+        .await
+        .unwrap();
+    store_metered_price(&fakes).await;
+    fakes.stripe.add_meter(meter());
+    let key = fakes
+        .keys
+        .create(&UserSub::parse(SUB).unwrap())
+        .await
+        .unwrap();
+    (fakes, key.id)
+}
+
+fn day(offset: i64) -> UtcDay {
+    UtcDay::of(now()).plus(offset)
+}
+
+async fn run(fakes: &Fakes, at: i64) -> UsageReport {
+    let settings = settings();
+    UsageReporter {
+        store: &fakes.store,
+        counts: &fakes.keys,
+        meters: &fakes.stripe,
+        settings: &settings,
+    }
+    .run(at, ReportLimits::for_duration(Duration::from_secs(60)))
+    .await
+    .unwrap()
+}
+
+fn billed(fakes: &Fakes) -> u64 {
+    fakes.stripe.metered_total(CUSTOMER)
+}
+
+#[tokio::test]
+async fn calls_on_two_days_should_reach_the_meter_once_and_a_second_run_send_nothing() {
+    let (fakes, key) = metered_alice().await;
+    fakes.keys.record_calls(API_PLAN, &key, day(-1), 120);
+    fakes.keys.record_calls(API_PLAN, &key, day(0), 30);
+
+    let first = run(&fakes, now()).await;
+    assert_eq!(first.deltas_sent, 2);
+    assert_eq!(first.calls_reported, 150);
+    assert!(first.complete);
+    assert_eq!(billed(&fakes), 150);
+    let events = fakes.stripe.meter_events();
+    assert_eq!(events[0].meter.event_name, "api_calls");
+    assert_eq!(events[0].customer_id, CUSTOMER);
+    assert!(
+        events
+            .iter()
+            .all(|e| UtcDay::of(e.timestamp) == day(-1) || UtcDay::of(e.timestamp) == day(0)),
+        "each delta is stamped within its day"
+    );
+
+    let second = run(&fakes, now()).await;
+    assert_eq!(second.deltas_sent, 0);
+    assert_eq!(billed(&fakes), 150);
+
+    // More calls today: only the difference is sent.
+    fakes.keys.record_calls(API_PLAN, &key, day(0), 12);
+    let third = run(&fakes, now()).await;
+    assert_eq!(third.calls_reported, 12);
+    assert_eq!(billed(&fakes), 162);
+}
+
+#[tokio::test]
+async fn an_answer_lost_after_stripe_took_the_event_should_be_resent_and_counted_once() {
+    let (fakes, key) = metered_alice().await;
+    fakes.keys.record_calls(API_PLAN, &key, day(0), 50);
+    fakes.stripe.meters.lose_answers.store(1, Ordering::SeqCst);
+    let settings = settings();
+    let reporter = UsageReporter {
+        store: &fakes.store,
+        counts: &fakes.keys,
+        meters: &fakes.stripe,
+        settings: &settings,
+    };
+    let crashed = reporter
+        .run(now(), ReportLimits::for_duration(Duration::from_secs(60)))
+        .await;
+    assert!(crashed.is_err(), "the run stops on the lost answer");
+    let slot = UsageSlot {
+        key_id: key.clone(),
+        usage_plan_id: API_PLAN.into(),
+        day: day(0),
+    };
+    let cursor = fakes.store.usage_cursor(&slot).await.unwrap();
+    assert_eq!(cursor.reported, 0);
+    assert!(cursor.pending.is_some(), "the delta stays recorded");
+    assert_eq!(billed(&fakes), 50, "Stripe has it");
+
+    // More calls meanwhile. A run right away leaves the delta to the run that may still be
+    // sending it; the next scheduled run sends it again (same identifier), then the rest.
+    fakes.keys.record_calls(API_PLAN, &key, day(0), 7);
+    let t = now();
+    let moments_later = run(&fakes, t).await;
+    assert_eq!(moments_later.deltas_resent, 0);
+    let next = run(&fakes, t + 300).await;
+    assert_eq!(next.deltas_resent, 1);
+    assert_eq!(billed(&fakes), 50, "after the resend only");
+    let after = run(&fakes, t + 300).await;
+    assert_eq!(after.calls_reported, 7);
+    assert_eq!(billed(&fakes), 57);
+    assert_eq!(
+        fakes.store.usage_cursor(&slot).await.unwrap(),
+        UsageCursor {
+            reported: 57,
+            pending: None
+        }
+    );
+}
+
+#[tokio::test]
+async fn overlapping_runs_should_send_each_delta_once() {
+    let (fakes, key) = metered_alice().await;
+    for offset in -3..=0 {
+        fakes
+            .keys
+            .record_calls(API_PLAN, &key, day(offset), (13 + offset) as u64);
+    }
+    let t = now();
+    let (a, b) = tokio::join!(run(&fakes, t), run(&fakes, t));
+    assert!(a.complete && b.complete);
+    assert_eq!(billed(&fakes), 10 + 11 + 12 + 13);
+    let identifiers: std::collections::HashSet<_> = fakes
+        .stripe
+        .meter_events()
+        .into_iter()
+        .map(|e| e.identifier)
+        .collect();
+    assert_eq!(identifiers.len(), 4);
+    assert_eq!(
+        fakes.stripe.meters.sends.load(Ordering::SeqCst),
+        4,
+        "the run that recorded a delta first sends it; the other leaves it"
+    );
+    assert_eq!(a.deltas_sent + b.deltas_sent, 4);
+    assert!(
+        a.deltas_sent > 0 && b.deltas_sent > 0,
+        "the runs interleaved: {a:?} {b:?}"
+    );
+}
+
+#[tokio::test]
+async fn late_counts_for_a_past_day_and_a_key_moved_mid_day_should_each_be_counted_once() {
+    let (fakes, key) = metered_alice().await;
+    fakes.keys.record_calls(API_PLAN, &key, day(-2), 100);
+    run(&fakes, now()).await;
+    // API Gateway's count for that day grows later; the key also moved to a second metered
+    // usage plan today (a plan change), where it made calls too.
+    fakes.keys.record_calls(API_PLAN, &key, day(-2), 5);
+    fakes.keys.record_calls(API_PLAN, &key, day(0), 20);
+    fakes.keys.record_calls("up_api_plus", &key, day(0), 30);
+    let settings = UsageSettings {
+        metered_usage_plans: vec![API_PLAN.into(), "up_api_plus".into()],
+        lookback_days: 3,
+    };
+    let report = UsageReporter {
+        store: &fakes.store,
+        counts: &fakes.keys,
+        meters: &fakes.stripe,
+        settings: &settings,
+    }
+    .run(now(), ReportLimits::for_duration(Duration::from_secs(60)))
+    .await
+    .unwrap();
+    assert_eq!(report.calls_reported, 5 + 20 + 30);
+    assert_eq!(billed(&fakes), 155);
+}
+
+#[tokio::test]
+async fn flat_plans_should_cost_nothing() {
+    let (fakes, key) = metered_alice().await;
+    fakes.keys.record_calls("up_pro", &key, day(0), 1_000);
+    let report = run(&fakes, now()).await;
+    assert_eq!(report.slots, 0);
+    assert_eq!(
+        fakes.keys.usage_reads(),
+        1,
+        "only the metered usage plan is read"
+    );
+    assert_eq!(billed(&fakes), 0);
+}
+
+#[tokio::test]
+async fn usage_with_nowhere_to_bill_yet_should_wait_and_be_sent_once_the_price_is_stored() {
+    let fakes = linked_fakes().await;
+    let mut subscription = current_subscription("active");
+    subscription.items[0].price_id = Some("price_api".into());
+    fakes
+        .store
+        .put_subscription(
+            &Versioned {
+                event_created: 1,
+                event_id: "evt_sub".into(),
+                state: subscription,
+            },
+            false,
+            None,
+        )
+        .await
+        .unwrap();
+    fakes.stripe.add_meter(meter());
+    let key = fakes
+        .keys
+        .create(&UserSub::parse(SUB).unwrap())
+        .await
+        .unwrap()
+        .id;
+    fakes.keys.record_calls(API_PLAN, &key, day(0), 40);
+
+    let waiting = run(&fakes, now()).await;
+    assert_eq!(waiting.slots_unbillable, 1);
+    assert_eq!(billed(&fakes), 0);
+
+    store_metered_price(&fakes).await;
+    let sent = run(&fakes, now()).await;
+    assert_eq!(sent.calls_reported, 40);
+    assert_eq!(billed(&fakes), 40);
+}
+
+#[tokio::test]
+async fn usage_too_old_for_stripe_should_be_counted_unbillable_and_not_retried() {
+    let (fakes, key) = metered_alice().await;
+    let t = now();
+    fakes
+        .stripe
+        .meters
+        .now
+        .store(t + 40 * DAY, Ordering::SeqCst);
+    fakes.keys.record_calls(API_PLAN, &key, day(0), 9);
+    let report = run(&fakes, t).await;
+    assert_eq!(report.calls_unbillable, 9);
+    assert_eq!(report.calls_reported, 0);
+    let again = run(&fakes, t).await;
+    assert_eq!((again.deltas_sent, again.calls_unbillable), (0, 0));
+}
+
+#[tokio::test]
+async fn a_delta_unconfirmed_for_longer_than_stripe_deduplicates_should_not_be_resent() {
+    let (fakes, key) = metered_alice().await;
+    fakes.keys.record_calls(API_PLAN, &key, day(0), 50);
+    fakes.stripe.meters.lose_answers.store(1, Ordering::SeqCst);
+    let t = now();
+    let settings = settings();
+    let _ = UsageReporter {
+        store: &fakes.store,
+        counts: &fakes.keys,
+        meters: &fakes.stripe,
+        settings: &settings,
+    }
+    .run(t, ReportLimits::for_duration(Duration::from_secs(60)))
+    .await;
+    let much_later = t + PENDING_RESEND_LIMIT_SECS + 60;
+    let report = run(&fakes, much_later).await;
+    assert_eq!(report.slots_stuck, 1);
+    assert_eq!(fakes.stripe.meter_events().len(), 1);
+}
