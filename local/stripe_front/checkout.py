@@ -3,12 +3,14 @@
 Paying a session uses localstripe for real: a customer (none for a guest: payment mode with
 `customer_creation` if_required, the default), a test card attached as the default payment
 method, then a subscription (plan = price id; several items: subscription_items.py) or a
-confirmed payment intent.
+confirmed payment intent. A metered price (meters.py) is a line item without quantity: its
+subscription item has none either, and the first invoice charges nothing for it.
 """
 import copy
 import re
 
 import forms
+import meters
 import prices
 import promotions
 import subscription_items
@@ -60,11 +62,16 @@ def public(session):
     return {k: copy.deepcopy(v) for k, v in session.items() if not k.startswith("_")}
 
 
+def _amount(front, price, quantity):
+    """A metered price (no quantity) costs nothing up front: its usage is billed later."""
+    return 0 if quantity is None else front.prices.amount(price, quantity)
+
+
 async def _line_items(front, session, expand=(), prefix=""):
     items = []
     for li in session["_line_items"]:
         price = front.prices.get(li["price"])
-        amount = front.prices.amount(price, li["quantity"])
+        amount = _amount(front, price, li["quantity"])
         items.append({
             "id": li["id"], "object": "item", "amount_discount": 0, "amount_subtotal": amount,
             "amount_tax": 0, "amount_total": amount, "currency": price["currency"],
@@ -120,8 +127,15 @@ async def _validated_line_items(front, p, mode):
             raise StripeError(400, "You specified `payment` mode but passed a recurring price. "
                               "Either switch to `subscription` mode or use only one-time "
                               "prices.", param=param + "[price]")
-        quantity = forms.as_int(forms.require(li, "quantity", param + "[quantity]"),
-                                param + "[quantity]", minimum=1)
+        if meters.is_metered(price):  # usage is billed at renewal, not bought up front
+            if "quantity" in li:
+                raise StripeError(400, "Quantity should not be specified where usage_type is "
+                                  "`metered`. Remove quantity from `%s`" % param,
+                                  param=param + "[quantity]")
+            quantity = None
+        else:
+            quantity = forms.as_int(forms.require(li, "quantity", param + "[quantity]"),
+                                    param + "[quantity]", minimum=1)
         if currency and price["currency"] != currency:
             raise StripeError(400, "All prices must use the same currency.",
                               param=param + "[price]")
@@ -226,7 +240,7 @@ async def create_session(request):
                           param="client_reference_id")
 
     sid = new_id("cs_test_", 58)
-    subtotal = sum(front.prices.amount(front.prices.get(li["price"]), li["quantity"])
+    subtotal = sum(_amount(front, front.prices.get(li["price"]), li["quantity"])
                    for li in items) if items else None
     session = {
         "id": sid, "object": "checkout.session", "adaptive_pricing": None,

@@ -32,8 +32,10 @@ async def checkout_page(request):
     if session["status"] != "open":
         return _page("Checkout Session %s" % session["status"],
                      "<p>%s</p>" % _link(session["success_url"], "Back to the site"))
-    rows = "".join("<li>%s x %d</li>" % (html.escape(li["description"] or li["price"]),
-                                         li["quantity"]) for li in session["_line_items"])
+    rows = "".join("<li>%s %s</li>" % (
+        html.escape(li["description"] or li["price"]),
+        "(billed by usage)" if li["quantity"] is None else "x %d" % li["quantity"])
+        for li in session["_line_items"])
     total = session["amount_total"]
     amount = "" if total is None else "<p>Total: %.2f %s</p>" % (
         total / 100, html.escape((session["currency"] or "").upper()))

@@ -1,7 +1,10 @@
 """Prices, kept by the front (localstripe has plans only).
 
 A recurring price is mirrored as a localstripe plan with the same id, so localstripe
-subscriptions can use the price id as their plan. Products stay in localstripe.
+subscriptions can use the price id as their plan. Products stay in localstripe. A metered
+price (`recurring[usage_type]=metered` with an active `recurring[meter]`, meters.py) is
+mirrored as a free plan: localstripe's first invoice charges nothing for it, and the renewals
+bill the meter's usage at the front's price (renewals.py).
 """
 import copy
 
@@ -111,6 +114,24 @@ def _parse_tiers(raw):
     return tiers
 
 
+def _check_meter(front, recurring):
+    """A metered price bills a Billing Meter (meters.py): one that exists and is active."""
+    meter_id = forms.as_str(recurring["meter"], "recurring[meter]") or None
+    recurring["meter"] = meter_id
+    if recurring["usage_type"] != "metered":
+        if meter_id:
+            raise StripeError(400, "`recurring[meter]` can only be set on a price with "
+                              "`recurring[usage_type]=metered`.", param="recurring[meter]")
+        return
+    if not meter_id:
+        raise StripeError(400, "Missing required param: recurring[meter]. A metered price "
+                          "needs the billing meter that tracks its usage.",
+                          param="recurring[meter]")
+    if front.meters.get(meter_id, param="recurring[meter]")["status"] != "active":
+        raise StripeError(400, "You can't attach a deactivated meter to a price.",
+                          param="recurring[meter]")
+
+
 async def create_price(request):
     front = request.app["front"]
     p = await params(request)
@@ -145,6 +166,7 @@ async def create_price(request):
             "usage_type": forms.as_enum(r.get("usage_type", "licensed"), "recurring[usage_type]",
                                         ("licensed", "metered")),
         }
+        _check_meter(front, recurring)
     lookup_key = forms.as_str(p.get("lookup_key"), "lookup_key") or None
     transfer = forms.as_bool(p.get("transfer_lookup_key"), "transfer_lookup_key")
     active = forms.as_bool(p.get("active", "true"), "active")
@@ -178,7 +200,11 @@ async def create_price(request):
                 "interval": recurring["interval"], "interval_count": recurring["interval_count"],
                 "usage_type": recurring["usage_type"], "billing_scheme": scheme,
                 "active": active, "nickname": nickname, "metadata": metadata or None}
-        if scheme == "tiered":
+        if recurring["usage_type"] == "metered":
+            # localstripe would bill it like a licensed one (quantity 1) on the first
+            # invoice: its mirror is free; renewals.py bills the usage from the front's price.
+            plan.update(billing_scheme="per_unit", amount=0)
+        elif scheme == "tiered":
             plan["tiers_mode"] = tiers_mode
             plan["tiers"] = [{"up_to": "inf" if t["up_to"] is None else t["up_to"],
                               "unit_amount": t["unit_amount"] or 0,
@@ -263,7 +289,7 @@ async def list_prices(request):
         items = [x for x in items if x["lookup_key"] in keys]
     recurring = p.get("recurring")
     if isinstance(recurring, dict):
-        for field in ("interval", "usage_type"):
+        for field in ("interval", "meter", "usage_type"):
             if recurring.get(field):
                 items = [x for x in items
                          if (x["recurring"] or {}).get(field) == recurring[field]]

@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 
 import forms
 import invoice_payments
+import meters
 from common import new_id, now
 from errors import StripeError, json_response
 
@@ -118,18 +119,24 @@ def _next_period(front, sub, item):
     return anchor, start, shift(anchor, interval, k * count)
 
 
-def _amount(front, item):
-    price, quantity = item.get("price") or {}, item.get("quantity") or 1
+def _amount(front, item, quantity):
+    price = item.get("price") or {}
     kept = front.prices.by_id.get(price.get("id"))
     if kept is not None:
         return front.prices.amount(kept, quantity)
     return (price.get("unit_amount") or (item.get("plan") or {}).get("amount") or 0) * quantity
 
 
-def _line(front, sub, item, inv_id, period):
+def _line(front, sub, item, inv_id, period, usage_period):
+    """The invoice line of an item: a licensed one pays the new period ahead; a metered one
+    pays, in arrears, the meter's usage over the period just ended (meters.py)."""
     price = item.get("price") or {}
-    quantity = item.get("quantity") or 1
-    amount = _amount(front, item)
+    if meters.is_metered(front.prices.by_id.get(price.get("id"))):
+        period = usage_period
+        quantity = front.meters.usage(price, sub["customer"], *usage_period)
+    else:
+        quantity = item.get("quantity") or 1
+    amount = _amount(front, item, quantity)
     currency = price.get("currency") or sub.get("currency") or "usd"
     return {
         "id": new_id("il_", 14), "object": "line_item", "amount": amount, "currency": currency,
@@ -153,10 +160,11 @@ def _line(front, sub, item, inv_id, period):
 async def _new_invoice(front, sub, items, period, usage_period):
     """A current-API subscription_cycle invoice, open and not yet attempted, one line per
     item. Like Stripe, the invoice's period_start/end look back on the period just ended
-    (`usage_period`); its lines cover the new one (`period`)."""
+    (`usage_period`); its licensed lines cover the new one (`period`), its metered lines the
+    usage of the period just ended."""
     customer = await front.upstream.call("GET", "/v1/customers/" + sub["customer"])
     inv_id = new_id("in_", 14)
-    lines = [_line(front, sub, item, inv_id, period) for item in items]
+    lines = [_line(front, sub, item, inv_id, period, usage_period) for item in items]
     amount = sum(line["amount"] for line in lines)
     currency = lines[0]["currency"]
     created = now()

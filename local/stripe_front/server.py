@@ -22,6 +22,7 @@ import events
 import forms
 import idempotency
 import invoice_payments
+import meters
 import pages
 import portal
 import prices
@@ -58,6 +59,7 @@ class Front:
         self.items = subscription_items.Items()
         self.promotions = promotions.Promotions()
         self.invoice_payments = invoice_payments.InvoicePayments()
+        self.meters = meters.Meters()
         self._locks = {}
 
     def reset(self, endpoints=False):
@@ -70,6 +72,7 @@ class Front:
         self.items.reset()
         self.promotions.reset()
         self.invoice_payments.reset()
+        self.meters.reset()
 
     def lock(self, name):
         return self._locks.setdefault(name, asyncio.Lock())
@@ -206,9 +209,10 @@ async def delete_customer(request):
 async def create_subscription(request):
     """Several items: localstripe holds one, the front the others (subscription_items.py)."""
     p = await params(request)
-    if len(forms.as_list(p.get("items"), "items")) <= 1:
-        return await proxy(request)
     front = request.app["front"]
+    if len(forms.as_list(p.get("items"), "items")) <= 1:
+        subscription_items.check_single(front, p)
+        return await proxy(request)
     return json_response(await subscription_items.create(front, p, key=request["api_key"]))
 
 
@@ -280,7 +284,7 @@ def make_app(port, localstripe_url):
     front = app["front"] = Front(port, localstripe_url)
     app["calls"] = {}
     for module in (search, prices, checkout, portal, webhooks, events, pages, renewals,
-                   promotions, invoice_payments):
+                   promotions, invoice_payments, meters):
         module.setup(app)
     subscription_items.setup(app, proxy)
     app.router.add_delete("/v1/customers/{id}", delete_customer)

@@ -15,10 +15,21 @@ def _customer(c, ctx):
 
 
 def _plan(p, ctx):
+    if p.get("usage_type") == "metered":
+        # localstripe holds a free mirror of a metered price (prices.py): show the price
+        price = ctx(p)
+        p.update(amount=price.get("unit_amount"), billing_scheme=price.get("billing_scheme"),
+                 tiers_mode=price.get("tiers_mode"),
+                 meter=(price.get("recurring") or {}).get("meter"))
+        p["amount_decimal"] = None if p["amount"] is None else str(p["amount"])
     if p.get("tiers"):
         p["tiers"] = [_tier(t) for t in p["tiers"]]
     p.setdefault("amount_decimal", None if p.get("amount") is None else str(p["amount"]))
     p.setdefault("meter", None)
+
+
+def _metered(plan):
+    return isinstance(plan, dict) and plan.get("usage_type") == "metered"
 
 
 def _tier(t):
@@ -75,6 +86,10 @@ def _subscription(s, ctx):
         item.setdefault("subscription", s.get("id"))
         if "price" not in item and isinstance(item.get("plan"), dict):
             item["price"] = ctx(item["plan"])
+        if _metered(item.get("plan")):
+            item.pop("quantity", None)  # a metered item has none: its usage is billed
+            if s.get("quantity") is not None and len(items) == 1:
+                s["quantity"] = None
 
 
 def _invoice(i, ctx):
@@ -97,6 +112,8 @@ def _invoice(i, ctx):
             "subscription_details": {"subscription": sub if isinstance(sub, str) else sub["id"],
                                      "metadata": None, "subscription_proration_date": None}}
     for line in (i.get("lines") or {}).get("data") or []:
+        if _metered(line.get("plan")) and line.get("amount") == 0:
+            line["quantity"] = 0  # a metered price's first invoice: no usage yet
         line.setdefault("discountable", True)
         line.setdefault("discounts", [])
         line.setdefault("subtotal", line.get("amount", 0))

@@ -10,13 +10,15 @@ patches, so they get `price`, periods, ... like the first one).
     GET / DELETE /v1/subscription_items/{id}   the front's items (others go to localstripe)
 
 The first invoice charges every item: before creating the subscription, the front adds a
-pending localstripe invoice item per extra item (amount = price x quantity), which
-localstripe's first invoice takes in. No trial, no invoice items. Adding an item later makes
+pending localstripe invoice item per extra item (amount = price x quantity; 0 for a metered
+price, whose item has no quantity: its usage is billed by the renewals), which localstripe's
+first invoice takes in. No trial, no invoice items. Adding an item later makes
 no proration.
 """
 import copy
 
 import forms
+import meters
 from common import expand_of, new_id, now, paginate, params
 from errors import StripeError, json_response
 
@@ -86,6 +88,8 @@ async def _plan(front, price_id, param):
 
 
 def _amount(front, plan, price, quantity):
+    if quantity is None:  # metered: nothing up front
+        return 0
     if price is not None:
         return front.prices.amount(price, quantity)
     return (plan.get("amount") or 0) * quantity
@@ -115,9 +119,29 @@ def _item_params(raw, i):
     if not price_id:
         raise StripeError(400, "Missing required param: %s[price]." % param,
                           param=param + "[price]")
-    quantity = forms.as_int(raw.get("quantity", 1), param + "[quantity]", minimum=1)
+    quantity = forms.as_int(raw.get("quantity"), param + "[quantity]", minimum=1)
     metadata = forms.as_metadata(raw.get("metadata"), param + "[metadata]")
     return price_id, quantity, metadata
+
+
+def _quantity(plan, quantity, param):
+    """An item's quantity: 1 by default, none for a metered price (given one: a 400)."""
+    if plan.get("usage_type") != "metered":
+        return 1 if quantity is None else quantity
+    if quantity is not None:
+        raise StripeError(400, "You cannot set the quantity for metered plans.", param=param)
+    return None
+
+
+def check_single(front, p):
+    """`POST /v1/subscriptions` with one item goes to localstripe as it is: refuse a quantity
+    on a metered price there too."""
+    items = forms.as_list(p.get("items"), "items")
+    if len(items) == 1 and isinstance(items[0], dict) and items[0].get("quantity") is not None:
+        price = front.prices.by_id.get(items[0].get("price") or items[0].get("plan"))
+        if meters.is_metered(price):
+            raise StripeError(400, "You cannot set the quantity for metered plans.",
+                              param="items[0][quantity]")
 
 
 async def create(front, data, key=None):
@@ -136,6 +160,8 @@ async def create(front, data, key=None):
     plans = [await _plan(front, price_id, "items[%d][price]" % i)
              for i, (price_id, _, _) in enumerate(wanted)]
     _check_matching([plan for plan, _ in plans], lambda i: "items[%d][price]" % i)
+    wanted = [(price_id, _quantity(plan, quantity, "items[%d][quantity]" % i), metadata)
+              for i, ((plan, _), (price_id, quantity, metadata)) in enumerate(zip(plans, wanted))]
     first = dict(items[0])
     first.pop("price", None)
     first["plan"] = wanted[0][0]
@@ -150,7 +176,7 @@ async def create(front, data, key=None):
                     pending.append(await front.upstream.call("POST", "/v1/invoiceitems", {
                         "customer": customer, "currency": plan["currency"], "plan": plan["id"],
                         "amount": _amount(front, plan, price, quantity),
-                        "description": "%d × %s" % (quantity, plan.get("nickname")
+                        "description": "%d × %s" % (quantity or 0, plan.get("nickname")
                                                     or plan["id"])}, key=key))
             sub = await front.upstream.call("POST", "/v1/subscriptions", data, key=key)
         except StripeError:
@@ -188,7 +214,7 @@ async def add_item(request):
     price_id = forms.as_str(p.get("price") or p.get("plan"), "price")
     if not price_id:
         raise StripeError(400, "Missing required param: price.", param="price")
-    quantity = forms.as_int(p.get("quantity", 1), "quantity", minimum=1)
+    quantity = forms.as_int(p.get("quantity"), "quantity", minimum=1)
     metadata = forms.as_metadata(p.get("metadata"))
     async with front.lock("subscription:" + sub_id):
         sub = await _subscription(front, sub_id, param="subscription")
@@ -196,6 +222,7 @@ async def add_item(request):
             raise StripeError(400, "You cannot update a subscription that is `%s`."
                               % sub["status"], param="subscription")
         plan, _ = await _plan(front, price_id, "price")
+        quantity = _quantity(plan, quantity, "quantity")
         before = copy.deepcopy(sub["items"])
         _check_matching([i["plan"] for i in before["data"]] + [plan],
                         lambda i: "price")
