@@ -12,7 +12,7 @@ use crate::plans::{PlanName, SubscriptionState, SubscriptionStatus};
 use crate::ports::{
     BillingRecord, CheckoutRecord, CheckoutRecords, CustomerLinks, DeletedCustomers, EventClaim,
     EventLog, Freshness, OperatorStore, ProductRecord, ProvisioningLeases, ReconcilerStore,
-    SyncStore, UnreadableEvent, Versioned,
+    SyncStore, UnreadableEvent, UsageStore, Versioned,
 };
 use crate::table::{EVENT_LEASE_SECS, PROVISIONING_LEASE_SECS};
 
@@ -26,9 +26,11 @@ where
         + CheckoutRecords
         + DeletedCustomers
         + ReconcilerStore
-        + OperatorStore,
+        + OperatorStore
+        + UsageStore,
 {
     operator_reads(store, scope).await;
+    usage_cursors_compare_and_set(store, scope).await;
     event_claims(store, scope).await;
     cursors_move_forward_only(store, scope).await;
     reviews_are_due_by_time(store, scope).await;
@@ -444,6 +446,99 @@ pub async fn operator_reads<S: SyncStore + CustomerLinks + OperatorStore>(store:
             .any(|event| event.customer_id == parked)
     );
     store.unlink(&linked).await.unwrap();
+}
+
+/// A usage slot's cursor starts empty and is replaced only from what the writer read: of two
+/// writers that read the same cursor, one wins.
+pub async fn usage_cursors_compare_and_set<S: UsageStore>(store: &S, scope: &str) {
+    use crate::usage::{PendingDelta, UsageCursor, UsageSlot, UtcDay};
+    let day = UtcDay::parse("2026-12-01").unwrap();
+    let slot = UsageSlot {
+        key_id: format!("key-{scope}"),
+        usage_plan_id: "up_api".into(),
+        day,
+    };
+    let empty = UsageCursor::default();
+    assert_eq!(store.usage_cursor(&slot).await.unwrap(), empty);
+    let pending = UsageCursor {
+        reported: 0,
+        pending: Some(PendingDelta {
+            from: 0,
+            to: 40,
+            identifier: slot.identifier(0, 40),
+            since: 100,
+        }),
+    };
+    assert!(
+        store
+            .replace_usage_cursor(&slot, &empty, &pending, 100)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .replace_usage_cursor(&slot, &empty, &pending, 100)
+            .await
+            .unwrap(),
+        "a second writer that read it empty loses"
+    );
+    assert_eq!(store.usage_cursor(&slot).await.unwrap(), pending);
+    let confirmed = UsageCursor {
+        reported: 40,
+        pending: None,
+    };
+    assert!(
+        store
+            .replace_usage_cursor(&slot, &pending, &confirmed, 101)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .replace_usage_cursor(&slot, &pending, &confirmed, 101)
+            .await
+            .unwrap()
+    );
+    let other_plan = UsageSlot {
+        usage_plan_id: "up_api_plus".into(),
+        ..slot.clone()
+    };
+    assert!(
+        store
+            .replace_usage_cursor(&other_plan, &empty, &confirmed, 102)
+            .await
+            .unwrap()
+    );
+    let next_day = UsageSlot {
+        day: day.plus(1),
+        ..slot.clone()
+    };
+    assert!(
+        store
+            .replace_usage_cursor(&next_day, &empty, &confirmed, 103)
+            .await
+            .unwrap()
+    );
+    let mut listed = store
+        .usage_cursors_of(&slot.key_id, day, day)
+        .await
+        .unwrap();
+    listed.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        listed,
+        [
+            (slot.clone(), confirmed.clone()),
+            (other_plan, confirmed.clone())
+        ]
+    );
+    assert_eq!(
+        store
+            .usage_cursors_of(&slot.key_id, day, day.plus(1))
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
 }
 
 fn link(scope: &str, user: &str, customer: &str) -> CustomerLink {

@@ -13,6 +13,7 @@
 //!
 //! | `CUSTOMER#<cus>` | `SUB#<id>`  | subscription state + the `created`/id of its event; gsi1 `REVIEW` / `<review_at>#<cus>#<id>` while it has a review time | Query: the customer's subscriptions (reconcile); gsi1 `REVIEW` up to now: the reconciler's due reviews |
 //! | `RECONCILER`     | `CURSOR#<name>` | a reconciler cursor, e.g. `events`: the `created` up to which listed Stripe events are applied | GetItem, conditional UpdateItem (forward only) |
+//! | `USAGE#<key id>` | `DAY#<yyyy-mm-dd>#<usage plan>` | a usage slot's cursor: calls Stripe has (`reported`) and the delta being sent (`pending`); TTL 60 days | GetItem, conditional PutItem (compare and set); Query by key and days (`GET /me`) |
 //! | `CUSTOMER#<cus>` | `INVOICE#<id>`, `PAYMENT#<pi>`, `INVOICE_PAYMENT#<pi>`, `CHECKOUT#<cs>`, `PROFILE`, `DELINQUENCY` | records a billing page shows (`ports::BillingRecord`) | Query by customer |
 //! | `PRODUCT#<id>` / `PRICE#<id>` / `TAX_RATE#<id>` | same word | the catalogue | GetItem; gsi1 `LOOKUP#<lookup_key>`: price by lookup key |
 //! | `EVENT#<evt>`    | `EVENT`    | processed Stripe event: processing (with a lease) or done; TTL 35 days | conditional PutItem per delivery |
@@ -57,6 +58,10 @@ pub mod attr {
     pub const STACK_NAME: &str = "stack_name";
     pub const UPDATED_AT: &str = "updated_at";
     pub const CURSOR: &str = "cursor";
+    pub const REPORTED: &str = "reported";
+    pub const PENDING: &str = "pending";
+    pub const USAGE_PLAN_ID: &str = "usage_plan_id";
+    pub const DAY: &str = "day";
     pub const REVIEW_AT: &str = "review_at";
 }
 
@@ -172,6 +177,15 @@ pub fn unmapped_pk(customer_id: &str) -> String {
 /// Unmapped events sort by when they were parked.
 pub fn unmapped_gsi1sk(parked_at: i64, customer_id: &str) -> String {
     format!("{parked_at}#{customer_id}")
+}
+
+pub fn usage_pk(key_id: &str) -> String {
+    format!("USAGE#{key_id}")
+}
+
+/// A usage slot's sort key: by day first, so one Query reads a key's days in a range.
+pub fn usage_sk(day: &str, usage_plan_id: &str) -> String {
+    format!("DAY#{day}#{usage_plan_id}")
 }
 
 pub fn cursor_sk(name: &str) -> String {

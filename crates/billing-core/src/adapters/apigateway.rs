@@ -66,6 +66,20 @@ pub fn key_name(owner: &UserSub) -> String {
     format!("billing-user-{owner}")
 }
 
+/// The owner of a key named `billing-user-<sub>` and tagged for this deployment; `None` for
+/// any other key.
+pub(super) fn owner_of_key(
+    name: Option<&str>,
+    tags: Option<&std::collections::HashMap<String, String>>,
+    deployment: &Deployment,
+) -> Option<UserSub> {
+    let sub = name?.strip_prefix("billing-user-")?;
+    let tagged = tags
+        .and_then(|tags| tags.get(DEPLOYMENT_TAG_KEY))
+        .is_some_and(|value| value == deployment.as_str());
+    tagged.then(|| UserSub::parse(sub).ok()).flatten()
+}
+
 /// Named for the owner and tagged for this deployment.
 fn is_ours(key: &SdkApiKey, name: &str, deployment: &Deployment) -> bool {
     key.name() == Some(name)
@@ -89,6 +103,14 @@ impl ApiGatewayKeys {
 
     pub fn new(client: Client, deployment: Deployment) -> Self {
         Self { client, deployment }
+    }
+
+    pub(super) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub(super) fn deployment(&self) -> &Deployment {
+        &self.deployment
     }
 
     /// Our keys with exactly this name, oldest first, without their values.

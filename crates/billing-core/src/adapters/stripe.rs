@@ -130,6 +130,10 @@ impl fmt::Debug for StripeBilling {
 }
 
 impl StripeBilling {
+    pub(super) fn client(&self) -> &Client {
+        &self.client
+    }
+
     pub fn new(config: &StripeConfig, secret_key: &SecretString) -> Result<Self> {
         let mut builder = ClientBuilder::new(secret_key.expose_secret()).timeout(config.timeout);
         if let Some(base) = &config.api_base {

@@ -11,6 +11,7 @@ mod operator;
 mod reconciler;
 mod records;
 mod sync_store;
+mod usage;
 
 use std::collections::HashMap;
 

@@ -1,0 +1,184 @@
+//! The usage reporter over the production adapters, against the emulators: a user on a plan
+//! sold by a metered price makes calls on two days (recorded in the moto wrapper's GetUsage);
+//! the reporter sends them to the Stripe front's meter once; a second run sends nothing; the
+//! meter's summaries equal the calls made.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use billing_core::adapters::apigateway::{ApiGatewayKeys, Deployment};
+use billing_core::adapters::dynamo::DynamoStore;
+use billing_core::adapters::stripe::StripeBilling;
+use billing_core::config::{EnvReader, StripeConfig};
+use billing_core::usage::{ReportLimits, UsageReport, UsageReporter, UsageSettings, UtcDay};
+use integration_tests::*;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// Calls made with a key on a day, recorded where API Gateway's `GetUsage` reads them.
+async fn record_calls(key_id: &str, day: UtcDay, calls: u64) {
+    let moto = std::env::var("AWS_ENDPOINT_URL_API_GATEWAY").unwrap();
+    let answer = reqwest::Client::new()
+        .post(format!("{moto}/_test/usage"))
+        .json(&json!({"keyId": key_id, "day": day.to_string(), "calls": calls}))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        answer.status().is_success(),
+        "{}",
+        answer.text().await.unwrap()
+    );
+}
+
+async fn report(env: &LocalEnv, settings: &UsageSettings) -> UsageReport {
+    let sdk = env.sdk().await;
+    let store = DynamoStore::from_sdk(&sdk, &env.table_name);
+    let keys = ApiGatewayKeys::from_sdk(&sdk, Deployment::parse("billing-local").unwrap());
+    let env_reader = EnvReader::process();
+    let stripe_config = StripeConfig::from_env(&env_reader, Duration::from_secs(10)).unwrap();
+    let secret = secrecy::SecretString::from(env.stripe_secret_key.clone());
+    let stripe = StripeBilling::new(&stripe_config, &secret).unwrap();
+    UsageReporter {
+        store: &store,
+        counts: &keys,
+        meters: &stripe,
+        settings,
+    }
+    .run(now(), ReportLimits::for_duration(Duration::from_secs(60)))
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+#[ignore = "needs the local emulators: make test"]
+async fn calls_on_two_days_reach_the_stripe_meter_once() {
+    let env = LocalEnv::from_env();
+    let sdk = env.sdk().await;
+    let apigw = aws_sdk_apigateway::Client::new(&sdk);
+    let event_name = unique("api_calls_");
+    let meter = stripe_front_form(
+        &env,
+        Method::POST,
+        "/v1/billing/meters",
+        &[
+            ("display_name", "API calls"),
+            ("event_name", &event_name),
+            ("default_aggregation[formula]", "sum"),
+        ],
+    )
+    .await;
+    let meter_id = meter["id"].as_str().unwrap().to_owned();
+    let pro = stripe_front(&env, Method::GET, "/v1/prices?lookup_keys[]=pro_monthly").await;
+    let product = pro["data"][0]["product"].as_str().unwrap().to_owned();
+    let metered = stripe_front_form(
+        &env,
+        Method::POST,
+        "/v1/prices",
+        &[
+            ("product", &product),
+            ("currency", "usd"),
+            ("unit_amount", "2"),
+            ("recurring[interval]", "month"),
+            ("recurring[usage_type]", "metered"),
+            ("recurring[meter]", &meter_id),
+        ],
+    )
+    .await;
+    let metered_price = metered["id"].as_str().unwrap().to_owned();
+
+    // A user subscribes to pro and to the metered price (flat fee plus usage).
+    let cognito = CognitoClient::new(&sdk);
+    let user = signed_up_user(&env, &cognito).await;
+    buy_pro(&env, &user).await;
+    wait_for_plan(&cognito, &env, &user.username, "pro").await;
+    let subscription = stripe_front(
+        &env,
+        Method::GET,
+        &format!(
+            "/v1/subscriptions?customer={}",
+            user_attribute(&cognito, &env, &user.username, "custom:stripe_customer_id")
+                .await
+                .unwrap()
+        ),
+    )
+    .await;
+    let subscription_id = subscription["data"][0]["id"].as_str().unwrap().to_owned();
+    stripe_front_form(
+        &env,
+        Method::POST,
+        "/v1/subscription_items",
+        &[
+            ("subscription", &subscription_id),
+            ("price", &metered_price),
+        ],
+    )
+    .await;
+    let customer = user_attribute(&cognito, &env, &user.username, "custom:stripe_customer_id")
+        .await
+        .unwrap();
+    let key = keys_of(&apigw, &user.sub).await.remove(0);
+    let key_id = key.id().unwrap().to_owned();
+    let settings = UsageSettings {
+        metered_usage_plans: vec![usage_plan("pro")],
+        lookback_days: 3,
+    };
+    // The webhook stores the metered price and the subscription's new item.
+    eventually(
+        Duration::from_secs(30),
+        "the metered item stored",
+        || async {
+            let stored = get_item(
+                &DynamoClient::new(&sdk),
+                &env,
+                &format!("CUSTOMER#{customer}"),
+                &format!("SUB#{subscription_id}"),
+            )
+            .await?;
+            string(&stored, "doc")
+                .contains(&metered_price)
+                .then_some(())
+        },
+    )
+    .await;
+
+    let today = UtcDay::of(now());
+    record_calls(&key_id, today.plus(-1), 120).await;
+    record_calls(&key_id, today, 30).await;
+
+    let first = report(&env, &settings).await;
+    assert!(first.complete, "{first:?}");
+    assert_eq!(first.calls_reported, 150, "{first:?}");
+    let second = report(&env, &settings).await;
+    assert_eq!(second.deltas_sent, 0, "{second:?}");
+
+    // Late calls for yesterday: only those are sent.
+    record_calls(&key_id, today.plus(-1), 5).await;
+    let late = report(&env, &settings).await;
+    assert_eq!(late.calls_reported, 5, "{late:?}");
+
+    let start = today.plus(-1).start();
+    let end = today.end();
+    let summaries: Value = stripe_front(
+        &env,
+        Method::GET,
+        &format!(
+            "/v1/billing/meters/{meter_id}/event_summaries?customer={customer}&start_time={start}&end_time={end}"
+        ),
+    )
+    .await;
+    let total: f64 = summaries["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|summary| summary["aggregated_value"].as_f64().unwrap())
+        .sum();
+    assert_eq!(total, 155.0, "{summaries}");
+}
