@@ -70,6 +70,10 @@ async fn main() {
         },
         webhook_secrets: vec![SecretString::from(SECRET)],
         livemode: false,
+        usage: billing_core::usage::UsageSettings {
+            metered_usage_plans: vec!["up_pro".into()],
+            lookback_days: 3,
+        },
     };
     let now = billing_core::http::now();
     // Signed up front (Stripe's work, not ours), then handled one by one.

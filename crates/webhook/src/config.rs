@@ -4,8 +4,9 @@ use billing_core::adapters::apigateway::Deployment;
 use billing_core::adapters::cloudformation::StackServiceRole;
 use billing_core::config::{ConfigError, EnvReader, SecretSource, StripeConfig, flag};
 use billing_core::domain::UserPoolId;
-use billing_core::plans::{AccessPolicy, PlanCatalog};
+use billing_core::plans::{AccessPolicy, PlanCatalog, PlanName};
 use billing_core::stack_templates::StackTemplatePolicy;
+use billing_core::usage::UsageSettings;
 use billing_core::webhook::sync::SyncSettings;
 use secrecy::SecretString;
 
@@ -30,6 +31,10 @@ pub struct Config {
     /// `RECONCILER_BUDGET_SECONDS` (default 60): how long one scheduled reconciler run may
     /// start new work; keep it under the function's timeout.
     pub reconciler_budget: Duration,
+    /// `METERED_PLANS` (comma-separated plan names, each with a usage plan in `PLANS`): the
+    /// plans billed by usage, whose keys' calls the usage reporter sends to Stripe. Empty: the
+    /// reporter reads nothing.
+    pub usage: UsageSettings,
 }
 
 impl Config {
@@ -62,13 +67,15 @@ impl Config {
                 name: "USER_POOL_ID",
                 reason: e.to_string(),
             })?;
+        let plans = PlanCatalog::parse(&env.required("PLANS")?)?;
+        let usage = usage_settings(env, &plans)?;
         Ok(Self {
             table_name: env.required("TABLE_NAME")?,
             stripe: StripeConfig::from_env(env, STRIPE_TIMEOUT)?,
             webhook_secrets,
             livemode: flag(env, "LIVEMODE", false)?,
             sync: SyncSettings {
-                plans: PlanCatalog::parse(&env.required("PLANS")?)?,
+                plans,
                 policy,
                 user_pool_id,
                 create_users: flag(env, "CREATE_USERS_FROM_PAYMENTS", false)?,
@@ -78,8 +85,36 @@ impl Config {
             deployment: Deployment::from_env(env)?,
             stack_role: StackServiceRole::from_env(env)?,
             reconciler_budget: Duration::from_secs(reconciler_budget_secs(env)?),
+            usage,
         })
     }
+}
+
+/// Days before today the usage reporter reads again: API Gateway's counts can arrive late.
+const USAGE_LOOKBACK_DAYS: i64 = 3;
+
+fn usage_settings(env: &EnvReader<'_>, plans: &PlanCatalog) -> Result<UsageSettings, ConfigError> {
+    let mut metered_usage_plans = Vec::new();
+    for name in env
+        .optional("METERED_PLANS")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+    {
+        let usage_plan = PlanName::parse(name)
+            .and_then(|plan| plans.get(&plan))
+            .and_then(|plan| plan.usage_plan_id.clone())
+            .ok_or_else(|| ConfigError::Invalid {
+                name: "METERED_PLANS",
+                reason: format!("{name:?} is not a plan of PLANS with a usage plan"),
+            })?;
+        metered_usage_plans.push(usage_plan);
+    }
+    Ok(UsageSettings {
+        metered_usage_plans,
+        lookback_days: USAGE_LOOKBACK_DAYS,
+    })
 }
 
 fn reconciler_budget_secs(env: &EnvReader<'_>) -> Result<u64, ConfigError> {
@@ -177,6 +212,25 @@ mod tests {
                 error.to_string().contains("RECONCILER_BUDGET_SECONDS"),
                 "{bad:?}"
             );
+        }
+    }
+
+    #[test]
+    fn metered_plans_should_name_plans_with_a_usage_plan() {
+        let none = Config::from_env(&env(&[]), false).unwrap();
+        assert!(none.usage.metered_usage_plans.is_empty());
+        let pro = Config::from_env(&env(&[("METERED_PLANS", " pro ")]), false).unwrap();
+        assert_eq!(pro.usage.metered_usage_plans, ["up"]);
+        assert_eq!(pro.usage.lookback_days, 3);
+        for bad in ["free", "gold", "pro,gold"] {
+            let refused = Config::from_env(
+                &EnvReader::from_fn(move |name| match name {
+                    "METERED_PLANS" => Some(bad.to_owned()),
+                    other => env(&[]).optional(other),
+                }),
+                false,
+            );
+            assert!(refused.is_err(), "{bad}");
         }
     }
 }

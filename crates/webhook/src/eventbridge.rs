@@ -1,15 +1,22 @@
-//! Stripe events from Amazon EventBridge, and the scheduled reconciler.
+//! Stripe events from Amazon EventBridge, and the scheduled tasks: the reconciler and the
+//! usage reporter.
 
 use std::time::Duration;
 
 use billing_core::ports::SyncPorts;
 use billing_core::reconciler::{Reconciler, RunLimits, RunOptions};
+use billing_core::usage::{ReportLimits, UsageReport, UsageReporter};
 use billing_core::webhook::sync::{Outcome, Receipt};
 use lambda_runtime::Error;
 use serde_json::{Value, json};
 use tracing::{error, info};
 
 use crate::Deps;
+
+/// The scheduled task that runs the reconciler.
+pub const RECONCILE: &str = "reconcile";
+/// The scheduled task that reports metered usage to Stripe.
+pub const REPORT_USAGE: &str = "report-usage";
 
 /// The Stripe event is the EventBridge event's `detail`. An `Err` makes EventBridge retry
 /// (then dead-letter) the event; what retrying cannot fix is recorded or logged and answered
@@ -20,8 +27,16 @@ pub async fn handle<P: SyncPorts>(
     budget: Duration,
 ) -> Result<Value, Error> {
     let now = billing_core::http::now();
-    if payload["detail-type"] == "Scheduled Event" {
-        return reconcile(deps, now, budget).await;
+    // The schedules say which task they start (their Input); a scheduled event without one is
+    // the reconciler's, as before tasks were named.
+    match payload["task"].as_str() {
+        Some(REPORT_USAGE) => return report_usage(deps, now, budget).await,
+        Some(RECONCILE) => return reconcile(deps, now, budget).await,
+        Some(other) => return Err(format!("unknown scheduled task {other:?}").into()),
+        None if payload["detail-type"] == "Scheduled Event" => {
+            return reconcile(deps, now, budget).await;
+        }
+        None => {}
     }
     let detail = serde_json::to_vec(&payload["detail"])?;
     match deps.sync().receive(&detail, deps.livemode, now).await? {
@@ -59,6 +74,55 @@ async fn reconcile<P: SyncPorts>(
         })?;
     billing_core::telemetry::emit(&reconciler_metrics(&report, now));
     Ok(json!({"outcome": "reconciled", "report": report}))
+}
+
+async fn report_usage<P: SyncPorts>(
+    deps: &Deps<P>,
+    now: i64,
+    budget: Duration,
+) -> Result<Value, Error> {
+    let reporter = UsageReporter {
+        store: &deps.store,
+        counts: &deps.keys,
+        meters: &deps.stripe,
+        settings: &deps.usage,
+    };
+    let report = reporter
+        .run(now, ReportLimits::for_duration(budget))
+        .await
+        .inspect_err(|failure| {
+            error!(error = %billing_core::error::Chain(failure), "usage report failed; the next run resumes")
+        })?;
+    billing_core::telemetry::emit(&usage_metrics(&report, now));
+    Ok(json!({"outcome": "usage_reported", "report": report}))
+}
+
+/// The usage reporter's metrics: calls sent to Stripe, calls too late to bill (alarm on any),
+/// slots with nowhere to bill yet and deltas stuck for an operator.
+fn usage_metrics(report: &UsageReport, now: i64) -> String {
+    use billing_core::telemetry::{Unit, metrics_line};
+    metrics_line(
+        "usage-reporter",
+        now * 1000,
+        &[
+            (
+                "UsageCallsReported",
+                Unit::Count,
+                report.calls_reported as f64,
+            ),
+            (
+                "UsageCallsTooLate",
+                Unit::Count,
+                report.calls_unbillable as f64,
+            ),
+            (
+                "UsageSlotsUnbillable",
+                Unit::Count,
+                report.slots_unbillable as f64,
+            ),
+            ("UsageSlotsStuck", Unit::Count, report.slots_stuck as f64),
+        ],
+    )
 }
 
 /// The reconciler's metrics: what it repaired, and how far behind Stripe's events it is (an

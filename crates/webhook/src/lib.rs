@@ -44,6 +44,8 @@ pub struct Deps<P: SyncPorts> {
     /// Every secret currently accepted (rotation); empty for EventBridge.
     pub webhook_secrets: Vec<SecretString>,
     pub livemode: bool,
+    /// What the usage reporter reads (`METERED_PLANS`).
+    pub usage: billing_core::usage::UsageSettings,
 }
 
 impl<P: SyncPorts> std::fmt::Debug for Deps<P> {
@@ -93,6 +95,7 @@ impl Deps<Aws> {
             settings: config.sync,
             webhook_secrets,
             livemode: config.livemode,
+            usage: config.usage,
         })
     }
 }

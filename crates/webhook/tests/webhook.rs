@@ -52,6 +52,10 @@ fn deps() -> FakeDeps {
         },
         webhook_secrets: vec![SecretString::from(SECRET), SecretString::from(OLD_SECRET)],
         livemode: false,
+        usage: billing_core::usage::UsageSettings {
+            metered_usage_plans: vec!["up_pro".into()],
+            lookback_days: 3,
+        },
     }
 }
 
@@ -361,6 +365,38 @@ async fn when_the_store_is_down_should_answer_5xx() {
 }
 
 // --- EventBridge ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn scheduled_tasks_should_run_by_name_and_an_unknown_one_fail() {
+    let deps = linked_deps().await;
+    deps.stripe.add_meter(billing_core::ports::MeterInfo {
+        id: "mtr_1".into(),
+        event_name: "api_calls".into(),
+        customer_key: "stripe_customer_id".into(),
+        value_key: "value".into(),
+        active: true,
+    });
+    let usage: Value = serde_json::from_str(include_str!(
+        "../../../events/webhook/eventbridge/scheduled-usage-report.json"
+    ))
+    .unwrap();
+    let answer = webhook::eventbridge::handle(&deps, usage, BUDGET)
+        .await
+        .unwrap();
+    assert_eq!(answer["outcome"], "usage_reported", "{answer}");
+    assert_eq!(answer["report"]["usage_plans_read"], 1, "{answer}");
+    assert_eq!(deps.keys.usage_reads(), 1);
+
+    let answer = webhook::eventbridge::handle(&deps, json!({"task": "reconcile"}), BUDGET)
+        .await
+        .unwrap();
+    assert_eq!(answer["outcome"], "reconciled", "{answer}");
+    assert!(
+        webhook::eventbridge::handle(&deps, json!({"task": "mystery"}), BUDGET)
+            .await
+            .is_err()
+    );
+}
 
 #[tokio::test]
 async fn eventbridge_events_should_apply_like_signed_ones_and_schedules_should_reconcile() {

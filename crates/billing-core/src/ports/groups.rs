@@ -2,13 +2,14 @@
 
 use super::{
     AccountListing, ApiKeys, Billing, Checkout, CheckoutRecords, CustomerLinks, DeletedCustomers,
-    Directory, EventFeed, EventLog, OperatorStore, ProvisioningLeases, ReconcilerStore, Stacks,
-    SyncStore, UserLookup, UserRecords,
+    Directory, EventFeed, EventLog, Meters, OperatorStore, ProvisioningLeases, ReconcilerStore,
+    Stacks, SyncStore, UsageCounts, UsageStore, UserLookup, UserRecords,
 };
 
 /// Everything the webhook and the reconciler keep in the table: the event log, the links, the
 /// synced state, the provisioning leases, the tombstones of deleted customers, the
-/// reconciler's cursor and reviews, and what the operator's tools read.
+/// reconciler's cursor and reviews, what the operator's tools read, and the usage reporter's
+/// cursors.
 pub trait WebhookStore:
     SyncStore
     + EventLog
@@ -17,6 +18,7 @@ pub trait WebhookStore:
     + DeletedCustomers
     + ReconcilerStore
     + OperatorStore
+    + UsageStore
 {
 }
 
@@ -28,6 +30,7 @@ impl<T> WebhookStore for T where
         + DeletedCustomers
         + ReconcilerStore
         + OperatorStore
+        + UsageStore
 {
 }
 
@@ -41,11 +44,12 @@ impl<T> UserDirectory for T where T: Directory + UserLookup + UserRecords {}
 /// webhook's `Deps<P>` are generic over this instead of over five ports one by one.
 pub trait SyncPorts {
     type Store: WebhookStore;
-    /// Stripe: customers and subscriptions, its list of events for the reconciler, and the
-    /// account's lists for an import.
-    type Billing: Billing + EventFeed + AccountListing;
+    /// Stripe: customers and subscriptions, its list of events for the reconciler, the
+    /// account's lists for an import, and the Billing Meters usage is reported to.
+    type Billing: Billing + EventFeed + AccountListing + Meters;
     type Users: UserDirectory;
-    type Keys: ApiKeys;
+    /// API Gateway: the users' keys, and the calls counted on them.
+    type Keys: ApiKeys + UsageCounts;
     type Stacks: Stacks;
 }
 
