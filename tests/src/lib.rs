@@ -468,6 +468,11 @@ pub async fn wait_for_plan(cognito: &CognitoClient, env: &LocalEnv, username: &s
 /// What `billing-admin` (built by `cargo build --workspace`) did with the local environment:
 /// its exit code and what it printed on stdout and stderr.
 pub fn billing_admin_run(args: &[&str]) -> (i32, String, String) {
+    billing_admin_run_with(args, &[])
+}
+
+/// `billing_admin_run` with these environment variables added.
+pub fn billing_admin_run_with(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     let deps = std::env::current_exe().unwrap();
     let bin = deps
         .parent()
@@ -477,6 +482,7 @@ pub fn billing_admin_run(args: &[&str]) -> (i32, String, String) {
         .join("billing-admin");
     let output = std::process::Command::new(&bin)
         .args(args)
+        .envs(env.iter().copied())
         .output()
         .unwrap_or_else(|e| panic!("{}: {e} (cargo build --workspace builds it)", bin.display()));
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();

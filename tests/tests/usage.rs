@@ -181,4 +181,32 @@ async fn calls_on_two_days_reach_the_stripe_meter_once() {
         .map(|summary| summary["aggregated_value"].as_f64().unwrap())
         .sum();
     assert_eq!(total, 155.0, "{summaries}");
+
+    // What an operator sees, and a report that has nothing left to send.
+    let metered = [("METERED_PLANS", "pro")];
+    let (code, shown, stderr) =
+        billing_admin_run_with(&["--json", "usage", "show", &user.sub], &metered);
+    assert_eq!(code, 0, "{shown}{stderr}");
+    let days: Vec<Value> = shown
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(days.len(), 2, "{shown}");
+    assert_eq!(days[0]["day"], today.plus(-1).to_string());
+    assert_eq!(
+        (days[0]["counted"].as_u64(), days[0]["reported"].as_u64()),
+        (Some(125), Some(125))
+    );
+    record_calls(&key_id, today, 3).await;
+    let (code, rehearsal, _) = billing_admin_run_with(&["usage", "report", "--dry-run"], &metered);
+    assert_eq!(code, 0, "{rehearsal}");
+    assert!(
+        rehearsal.contains("3 calls in 1 deltas would be sent"),
+        "{rehearsal}"
+    );
+    let (code, sent, _) = billing_admin_run_with(&["usage", "report"], &metered);
+    assert_eq!(code, 0, "{sent}");
+    assert!(sent.contains("3 calls in 1 deltas sent"), "{sent}");
+    let (code, refused, _) = billing_admin_run(&["usage", "report"]);
+    assert_eq!(code, 2, "no METERED_PLANS: {refused}");
 }

@@ -15,8 +15,10 @@ use billing_core::config::EnvReader;
 use billing_core::domain::CustomerId;
 use billing_core::error::Chain;
 use billing_core::import::Importer;
+use billing_core::ports::ApiKeys;
 use billing_core::ports::{CustomerLinks, EventLog, OperatorStore, SyncStore, UserQuery};
 use billing_core::reconciler::{Reconciler, RunLimits, RunOptions};
+use billing_core::usage::{ReportLimits, UsageReporter, UtcDay};
 use billing_core::webhook::sync::{HandLink, Writes};
 use clap::{Parser, Subcommand};
 use webhook::{Aws, Deps};
@@ -98,6 +100,35 @@ enum Command {
     User {
         #[command(subcommand)]
         action: UserAction,
+    },
+    /// Metered usage: API Gateway's counts and what Stripe's meters have (METERED_PLANS).
+    Usage {
+        #[command(subcommand)]
+        action: UsageAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UsageAction {
+    /// A user's calls per day on the metered usage plans, counted and reported.
+    Show {
+        /// Sub, e-mail, username or customer id.
+        user: String,
+        /// How many days back (Stripe takes usage up to 35 days old).
+        #[arg(long, default_value_t = 35)]
+        days: i64,
+    },
+    /// One usage report now: what Stripe does not have yet is sent.
+    Report {
+        /// Only this UTC day (YYYY-MM-DD) instead of today and the three days before.
+        #[arg(long)]
+        day: Option<String>,
+        /// Say what would be sent, send nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// How long the run may start new work.
+        #[arg(long, default_value_t = 300)]
+        budget_seconds: u64,
     },
 }
 
@@ -338,10 +369,73 @@ async fn run(deps: &Deps<Aws>, command: Command, json: bool) -> billing_core::Re
             }
             Ok(Done::ok(output::users(&overviews, json)))
         }
+        Command::Usage { action } => usage(deps, action, now, json).await,
         Command::Unreadable { .. }
         | Command::Unmapped {
             action: UnmappedAction::List,
         } => Ok(refused("handled before".to_owned())),
+    }
+}
+
+async fn usage(
+    deps: &Deps<Aws>,
+    action: UsageAction,
+    now: i64,
+    json: bool,
+) -> billing_core::Result<Done> {
+    let reporter = UsageReporter {
+        store: &deps.store,
+        counts: &deps.keys,
+        meters: &deps.stripe,
+        settings: &deps.usage,
+    };
+    if deps.usage.metered_usage_plans.is_empty() {
+        return Ok(refused(
+            "no metered plans: set METERED_PLANS as the usage reporter has it".to_owned(),
+        ));
+    }
+    let today = UtcDay::of(now);
+    match action {
+        UsageAction::Show { user, days } => {
+            let Some(query) = UserQuery::parse(&user) else {
+                return Ok(refused(format!("{user:?} names no user")));
+            };
+            let named = deps.sync().users_named(&query).await?;
+            let [user] = named.as_slice() else {
+                return Ok(refused(format!("{user:?} names {} users", named.len())));
+            };
+            let Some(key) = deps.keys.find(&user.sub).await? else {
+                return Ok(refused(format!("{} has no API key", user.username)));
+            };
+            let from = today.plus(-days.clamp(0, 90));
+            let rows = reporter.key_usage(&key.id, from, today).await?;
+            Ok(Done::ok(output::key_usage(&key.id, &rows, json)))
+        }
+        UsageAction::Report {
+            day,
+            dry_run,
+            budget_seconds,
+        } => {
+            let days = match day {
+                None => (today.plus(-deps.usage.lookback_days), today),
+                Some(raw) => match UtcDay::parse(&raw) {
+                    Some(day) if day <= today && day.days_until(today) <= 35 => (day, day),
+                    _ => {
+                        return Ok(refused(format!(
+                            "{raw:?}: a UTC day (YYYY-MM-DD) of the last 35 days"
+                        )));
+                    }
+                },
+            };
+            let writes = if dry_run {
+                Writes::DryRun
+            } else {
+                Writes::Apply
+            };
+            let limits = ReportLimits::for_duration(Duration::from_secs(budget_seconds));
+            let report = reporter.run_days(now, days, limits, writes).await?;
+            Ok(Done::ok(output::usage_report(&report, json)))
+        }
     }
 }
 

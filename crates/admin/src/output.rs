@@ -4,6 +4,7 @@ use billing_core::domain::CustomerLink;
 use billing_core::import::ImportReport;
 use billing_core::ports::{RecordedUnreadable, UnmappedEvent};
 use billing_core::reconciler::{Rehearsal, RunReport};
+use billing_core::usage::{DayUsage, UsageReport};
 use billing_core::webhook::sync::{CustomerSync, Drift, HandLink, UserOverview};
 use serde_json::json;
 
@@ -482,6 +483,70 @@ fn user(overview: &UserOverview) -> String {
         }
     }
     text
+}
+
+pub fn key_usage(key_id: &str, rows: &[DayUsage], json: bool) -> String {
+    if json {
+        return lines(rows.iter().map(|row| json!(row)));
+    }
+    let mut text = table(
+        &["DAY", "USAGE PLAN", "COUNTED", "REPORTED", "PENDING"],
+        rows.iter().map(|row| {
+            vec![
+                row.day.clone(),
+                row.usage_plan_id.clone(),
+                row.counted.to_string(),
+                row.reported.to_string(),
+                row.pending
+                    .map_or_else(|| "-".to_owned(), |calls| calls.to_string()),
+            ]
+        }),
+        "no metered calls",
+    );
+    let counted: u64 = rows.iter().map(|row| row.counted).sum();
+    let reported: u64 = rows.iter().map(|row| row.reported).sum();
+    text.push_str(&format!(
+        "key {key_id}: {counted} calls counted, {reported} reported to Stripe\n"
+    ));
+    text
+}
+
+pub fn usage_report(report: &UsageReport, json: bool) -> String {
+    if json {
+        return lines(std::iter::once(json!(report)));
+    }
+    let would = if report.dry_run { "would be " } else { "" };
+    fields(&[
+        ("usage plans read", report.usage_plans_read.to_string()),
+        ("slots with calls", report.slots.to_string()),
+        (
+            "sent",
+            format!(
+                "{} calls in {} deltas {would}sent ({} sent again)",
+                report.calls_reported, report.deltas_sent, report.deltas_resent
+            ),
+        ),
+        (
+            "too late to bill",
+            format!("{} calls", report.calls_unbillable),
+        ),
+        (
+            "nowhere to bill yet",
+            format!(
+                "{} slots (logged; sent once fixed)",
+                report.slots_unbillable
+            ),
+        ),
+        ("stuck", format!("{} slots", report.slots_stuck)),
+        (
+            "complete",
+            if report.complete {
+                "yes".into()
+            } else {
+                "no: budget spent, run again".into()
+            },
+        ),
+    ])
 }
 
 /// Name/value lines, names aligned.

@@ -17,6 +17,7 @@ use billing_core::usage::{
     PENDING_RESEND_LIMIT_SECS, ReportLimits, UsageCursor, UsageReport, UsageReporter,
     UsageSettings, UsageSlot, UtcDay,
 };
+use billing_core::webhook::sync::Writes;
 use common::*;
 
 const API_PLAN: &str = "up_api";
@@ -338,4 +339,74 @@ async fn a_delta_unconfirmed_for_longer_than_stripe_deduplicates_should_not_be_r
     let report = run(&fakes, much_later).await;
     assert_eq!(report.slots_stuck, 1);
     assert_eq!(fakes.stripe.meter_events().len(), 1);
+}
+
+#[tokio::test]
+async fn a_dry_run_should_say_what_a_run_would_send_and_send_nothing() {
+    let (fakes, key) = metered_alice().await;
+    fakes.keys.record_calls(API_PLAN, &key, day(-1), 70);
+    fakes.keys.record_calls(API_PLAN, &key, day(0), 30);
+    let settings = settings();
+    let reporter = UsageReporter {
+        store: &fakes.store,
+        counts: &fakes.keys,
+        meters: &fakes.stripe,
+        settings: &settings,
+    };
+    let limits = ReportLimits::for_duration(Duration::from_secs(60));
+
+    let rehearsal = reporter
+        .run_days(now(), (day(-1), day(-1)), limits, Writes::DryRun)
+        .await
+        .unwrap();
+    assert!(rehearsal.dry_run);
+    assert_eq!((rehearsal.deltas_sent, rehearsal.calls_reported), (1, 70));
+    assert_eq!(billed(&fakes), 0);
+    let slot = UsageSlot {
+        key_id: key.clone(),
+        usage_plan_id: API_PLAN.into(),
+        day: day(-1),
+    };
+    assert_eq!(
+        fakes.store.usage_cursor(&slot).await.unwrap(),
+        UsageCursor::default()
+    );
+
+    // One day only: yesterday's calls, not today's.
+    let yesterday = reporter
+        .run_days(now(), (day(-1), day(-1)), limits, Writes::Apply)
+        .await
+        .unwrap();
+    assert_eq!(yesterday.calls_reported, 70);
+    assert_eq!(billed(&fakes), 70);
+}
+
+#[tokio::test]
+async fn a_keys_usage_should_show_what_api_gateway_counts_beside_what_stripe_has() {
+    let (fakes, key) = metered_alice().await;
+    fakes.keys.record_calls(API_PLAN, &key, day(-1), 70);
+    run(&fakes, now()).await;
+    fakes.keys.record_calls(API_PLAN, &key, day(-1), 4);
+    fakes.keys.record_calls(API_PLAN, &key, day(0), 9);
+    let settings = settings();
+    let shown = UsageReporter {
+        store: &fakes.store,
+        counts: &fakes.keys,
+        meters: &fakes.stripe,
+        settings: &settings,
+    }
+    .key_usage(&key, day(-3), day(0))
+    .await
+    .unwrap();
+    let rows: Vec<_> = shown
+        .iter()
+        .map(|d| (d.day.clone(), d.counted, d.reported, d.pending))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            (day(-1).to_string(), 74, 70, None),
+            (day(0).to_string(), 9, 0, None)
+        ]
+    );
 }

@@ -18,7 +18,7 @@ mod day;
 mod reporter;
 
 pub use day::UtcDay;
-pub use reporter::{ReportLimits, UsageReport, UsageReporter, UsageSettings};
+pub use reporter::{DayUsage, ReportLimits, UsageReport, UsageReporter, UsageSettings};
 
 use serde::{Deserialize, Serialize};
 

@@ -13,6 +13,7 @@ use crate::ports::{
     BillingRecord, CustomerLinks, MeterEvent, MeterEventAnswer, MeterInfo, Meters, OperatorStore,
     PriceRecord, SyncStore, UsageCounts, UsageStore,
 };
+use crate::webhook::sync::Writes;
 
 /// What the reporter reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,9 +43,10 @@ impl ReportLimits {
     }
 }
 
-/// What one run did.
+/// What one run did (in a dry run: would do).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct UsageReport {
+    pub dry_run: bool,
     pub usage_plans_read: usize,
     /// Slots (key, usage plan, day) with calls.
     pub slots: usize,
@@ -62,6 +64,51 @@ pub struct UsageReport {
     pub slots_stuck: usize,
     /// Everything read was handled; `false` when the budget ran out (the next run resumes).
     pub complete: bool,
+}
+
+/// One key's calls on one metered usage plan on one day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DayUsage {
+    pub day: String,
+    pub usage_plan_id: String,
+    /// What API Gateway counts.
+    pub counted: u64,
+    /// What Stripe has.
+    pub reported: u64,
+    /// Calls of a delta being sent.
+    pub pending: Option<u64>,
+}
+
+impl DayUsage {
+    fn new(day: UtcDay, usage_plan_id: &str) -> Self {
+        Self {
+            day: day.to_string(),
+            usage_plan_id: usage_plan_id.to_owned(),
+            counted: 0,
+            reported: 0,
+            pending: None,
+        }
+    }
+}
+
+/// What a slot's step would send, counted as if sent.
+fn rehearse(
+    slot: &UsageSlot,
+    cursor: &UsageCursor,
+    counted: u64,
+    now: i64,
+    report: &mut UsageReport,
+) {
+    match next_step(slot, cursor, counted, now) {
+        Step::Send(delta) => {
+            report.deltas_sent += 1;
+            report.calls_reported += delta.to - delta.from;
+        }
+        // Stripe may have it already: sent again, counted once.
+        Step::Resend(_) => report.deltas_resent += 1,
+        Step::Stuck(_) => report.slots_stuck += 1,
+        Step::UpToDate | Step::InFlight | Step::CountedBelowReported { .. } => {}
+    }
 }
 
 /// Where a key's usage goes.
@@ -98,11 +145,26 @@ where
     /// One run at `now`: today and the `lookback_days` before it.
     pub async fn run(&self, now: i64, limits: ReportLimits) -> Result<UsageReport> {
         let today = UtcDay::of(now);
-        let from = today.plus(-self.settings.lookback_days);
-        let mut report = UsageReport::default();
+        let days = (today.plus(-self.settings.lookback_days), today);
+        self.run_days(now, days, limits, Writes::Apply).await
+    }
+
+    /// One run over the days `from..=to`; a dry run says what it would send and writes
+    /// nothing.
+    pub async fn run_days(
+        &self,
+        now: i64,
+        (from, to): (UtcDay, UtcDay),
+        limits: ReportLimits,
+        writes: Writes,
+    ) -> Result<UsageReport> {
+        let mut report = UsageReport {
+            dry_run: writes == Writes::DryRun,
+            ..UsageReport::default()
+        };
         let mut billed: HashMap<String, Billed> = HashMap::new();
         for usage_plan_id in &self.settings.metered_usage_plans {
-            let usage = self.counts.usage(usage_plan_id, from, today).await?;
+            let usage = self.counts.usage(usage_plan_id, from, to).await?;
             report.usage_plans_read += 1;
             for (key_id, days) in usage {
                 for (day, counted) in days {
@@ -123,6 +185,10 @@ where
                         billed.insert(key_id.clone(), target);
                     }
                     match billed.get(&key_id) {
+                        Some(Billed::To { .. }) if writes == Writes::DryRun => {
+                            let cursor = self.store.usage_cursor(&slot).await?;
+                            rehearse(&slot, &cursor, counted, now, &mut report);
+                        }
                         Some(Billed::To { customer_id, meter }) => {
                             self.report_slot(&slot, counted, customer_id, meter, now, &mut report)
                                 .await?;
@@ -147,6 +213,31 @@ where
             "usage reported"
         );
         Ok(report)
+    }
+
+    /// A key's calls per day and metered usage plan in `from..=to`: what API Gateway counts and
+    /// what Stripe has (for `billing-admin usage show` and `GET /me`).
+    pub async fn key_usage(&self, key_id: &str, from: UtcDay, to: UtcDay) -> Result<Vec<DayUsage>> {
+        let mut days: std::collections::BTreeMap<(UtcDay, String), DayUsage> =
+            std::collections::BTreeMap::new();
+        for usage_plan_id in &self.settings.metered_usage_plans {
+            let usage = self.counts.usage(usage_plan_id, from, to).await?;
+            for (day, counted) in usage.get(key_id).into_iter().flatten() {
+                if *counted > 0 {
+                    days.entry((*day, usage_plan_id.clone()))
+                        .or_insert_with(|| DayUsage::new(*day, usage_plan_id))
+                        .counted = *counted;
+                }
+            }
+        }
+        for (slot, cursor) in self.store.usage_cursors_of(key_id, from, to).await? {
+            let entry = days
+                .entry((slot.day, slot.usage_plan_id.clone()))
+                .or_insert_with(|| DayUsage::new(slot.day, &slot.usage_plan_id));
+            entry.reported = cursor.reported;
+            entry.pending = cursor.pending.map(|delta| delta.to - delta.from);
+        }
+        Ok(days.into_values().collect())
     }
 
     async fn report_slot(
