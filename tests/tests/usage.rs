@@ -78,6 +78,7 @@ async fn calls_on_two_days_reach_the_stripe_meter_once() {
     let meter_id = meter["id"].as_str().unwrap().to_owned();
     let pro = stripe_front(&env, Method::GET, "/v1/prices?lookup_keys[]=pro_monthly").await;
     let product = pro["data"][0]["product"].as_str().unwrap().to_owned();
+    let lookup_key = unique("api_metered_");
     let metered = stripe_front_form(
         &env,
         Method::POST,
@@ -86,6 +87,7 @@ async fn calls_on_two_days_reach_the_stripe_meter_once() {
             ("product", &product),
             ("currency", "usd"),
             ("unit_amount", "2"),
+            ("lookup_key", &lookup_key),
             ("recurring[interval]", "month"),
             ("recurring[usage_type]", "metered"),
             ("recurring[meter]", &meter_id),
@@ -94,33 +96,40 @@ async fn calls_on_two_days_reach_the_stripe_meter_once() {
     .await;
     let metered_price = metered["id"].as_str().unwrap().to_owned();
 
-    // A user subscribes to pro and to the metered price (flat fee plus usage).
+    // A user buys the metered price through our Checkout (no quantity) and pays.
     let cognito = CognitoClient::new(&sdk);
     let user = signed_up_user(&env, &cognito).await;
-    buy_pro(&env, &user).await;
-    wait_for_plan(&cognito, &env, &user.username, "pro").await;
-    let subscription = stripe_front(
+    let start = http_api_event(
+        "POST",
+        "/checkout",
+        &[],
+        Some(&json!({"lookup_key": lookup_key})),
+        Some(&user.claims),
+    );
+    let (status, body, _) = call_api(&env, "checkout", &start).await;
+    assert_eq!(status, 200, "{body}");
+    let session_id = body["id"].as_str().unwrap().to_owned();
+    let session = stripe_front(
         &env,
         Method::GET,
-        &format!(
-            "/v1/subscriptions?customer={}",
-            user_attribute(&cognito, &env, &user.username, "custom:stripe_customer_id")
-                .await
-                .unwrap()
-        ),
+        &format!("/v1/checkout/sessions/{session_id}/line_items"),
     )
     .await;
-    let subscription_id = subscription["data"][0]["id"].as_str().unwrap().to_owned();
-    stripe_front_form(
+    assert_eq!(session["data"][0]["quantity"], Value::Null, "{session}");
+    stripe_front(
         &env,
         Method::POST,
-        "/v1/subscription_items",
-        &[
-            ("subscription", &subscription_id),
-            ("price", &metered_price),
-        ],
+        &format!("/_test/checkout/sessions/{session_id}/complete"),
     )
     .await;
+    let session = stripe_front(
+        &env,
+        Method::GET,
+        &format!("/v1/checkout/sessions/{session_id}"),
+    )
+    .await;
+    let subscription_id = session["subscription"].as_str().unwrap().to_owned();
+    wait_for_plan(&cognito, &env, &user.username, "pro").await;
     let customer = user_attribute(&cognito, &env, &user.username, "custom:stripe_customer_id")
         .await
         .unwrap();

@@ -58,6 +58,8 @@ pub enum CheckoutError {
     UnknownPrice,
     #[error("the caller already has an active subscription to this plan")]
     AlreadySubscribed,
+    #[error("a price billed by usage takes no quantity")]
+    QuantityOnMeteredPrice,
     #[error(transparent)]
     Upstream(#[from] Error),
 }
@@ -127,6 +129,9 @@ where
         if plan_on_sale.is_none() && !allowlisted {
             return Err(CheckoutError::UnknownPrice);
         }
+        if price.metered && order.quantity.get() != 1 {
+            return Err(CheckoutError::QuantityOnMeteredPrice);
+        }
 
         let customer_id = self
             .onboarding()
@@ -159,7 +164,8 @@ where
         let session = NewCheckoutSession {
             customer_id: customer_id.clone(),
             price_id: price.id.clone(),
-            quantity: order.quantity.get(),
+            // A metered price is billed by usage: Stripe refuses a quantity on it.
+            quantity: (!price.metered).then(|| order.quantity.get()),
             mode: if price.recurring {
                 CheckoutMode::Subscription
             } else {

@@ -77,7 +77,7 @@ async fn a_completed_checkout_should_record_its_line_items_read_from_stripe() {
         .create_session(&NewCheckoutSession {
             customer_id: CustomerId::parse(CUSTOMER).unwrap(),
             price_id: "price_pro".into(),
-            quantity: 3,
+            quantity: Some(3),
             mode: CheckoutMode::Subscription,
             client_reference_id: SUB.into(),
             metadata: Default::default(),

@@ -35,8 +35,18 @@ fn deps() -> FakeDeps {
             recurring: true,
             trial_period_days: None,
             plan: PlanName::parse(plan),
+            metered: false,
         });
     }
+    stripe.add_price(PriceInfo {
+        id: "price_api".into(),
+        lookup_key: Some("api_metered".into()),
+        active: true,
+        recurring: true,
+        trial_period_days: None,
+        plan: PlanName::parse("pro"),
+        metered: true,
+    });
     stripe.add_price(PriceInfo {
         id: "price_tshirt".into(),
         lookup_key: Some("tshirt".into()),
@@ -44,6 +54,7 @@ fn deps() -> FakeDeps {
         recurring: false,
         trial_period_days: None,
         plan: None,
+        metered: false,
     });
     Deps {
         store: InMemoryStore::default(),
@@ -214,6 +225,34 @@ async fn when_caller_checks_out_should_create_session_for_their_own_customer() {
     let record = deps.store.checkout_record(&session_id).unwrap();
     assert_eq!(record.key_hash, billing_core::ids::hash_key(&key));
     assert_ne!(record.key_hash, key);
+}
+
+#[tokio::test]
+async fn when_the_price_is_metered_should_sell_it_without_quantity_and_refuse_one() {
+    let deps = deps();
+    let metered = serde_json::json!({"lookup_key": "api_metered"});
+    let (status, body, _) = call(&deps, request(CREATE, with_body(metered))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let session = deps.stripe.created_sessions().pop().unwrap();
+    assert_eq!(session.price_id, "price_api");
+    assert_eq!(
+        session.quantity, None,
+        "Stripe refuses a quantity on a metered price"
+    );
+
+    let two = serde_json::json!({"lookup_key": "api_metered", "quantity": 2});
+    let (status, body, _) = call(&deps, request(CREATE, with_body(two))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_quantity");
+    assert_eq!(deps.stripe.created_sessions().len(), 1);
+
+    // The same request id with other parameters would be an idempotency conflict: a new one.
+    let licensed = self::deps();
+    start_pro(&licensed).await;
+    assert_eq!(
+        licensed.stripe.created_sessions().pop().unwrap().quantity,
+        Some(1)
+    );
 }
 
 #[tokio::test]

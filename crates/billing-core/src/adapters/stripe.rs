@@ -402,6 +402,10 @@ impl Checkout for StripeBilling {
             recurring: price.recurring.is_some(),
             trial_period_days: price.recurring.as_ref().and_then(|r| r.trial_period_days),
             plan,
+            metered: price
+                .recurring
+                .as_ref()
+                .is_some_and(|r| r.usage_type == stripe_shared::RecurringUsageType::Metered),
         }))
     }
 
@@ -411,7 +415,7 @@ impl Checkout for StripeBilling {
         let metadata: HashMap<String, String> = session.metadata.clone().into_iter().collect();
         let mut line_item = CreateCheckoutSessionLineItems::new();
         line_item.price = Some(session.price_id.clone());
-        line_item.quantity = Some(session.quantity);
+        line_item.quantity = session.quantity;
         let mut request = CreateCheckoutSession::new()
             .customer(session.customer_id.as_str())
             .client_reference_id(session.client_reference_id.clone())

@@ -85,7 +85,7 @@ impl Billing for FakeStripe {
             .map(|(request, _)| crate::ports::CheckoutLineItem {
                 price_id: Some(request.price_id.clone()),
                 product_id: None,
-                quantity: Some(request.quantity as i64),
+                quantity: request.quantity.map(|quantity| quantity as i64),
                 amount_total: None,
                 currency: None,
             })

@@ -203,6 +203,11 @@ impl From<CheckoutError> for ApiError {
                 "already_subscribed",
                 "you already have an active subscription to this plan",
             ),
+            CheckoutError::QuantityOnMeteredPrice => Self::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_quantity",
+                "this plan is billed by usage: leave quantity out",
+            ),
             CheckoutError::Upstream(failure) => failure.into(),
         }
     }

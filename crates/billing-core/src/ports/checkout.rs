@@ -18,6 +18,8 @@ pub struct PriceInfo {
     pub trial_period_days: Option<u32>,
     /// The product's metadata `plan`.
     pub plan: Option<PlanName>,
+    /// Billed by usage (`recurring.usage_type=metered`): sold without a quantity.
+    pub metered: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,7 +32,8 @@ pub enum CheckoutMode {
 pub struct NewCheckoutSession {
     pub customer_id: CustomerId,
     pub price_id: String,
-    pub quantity: u64,
+    /// `None` for a metered price: Stripe refuses a quantity on it.
+    pub quantity: Option<u64>,
     pub mode: CheckoutMode,
     /// The Cognito sub: also in the session's and the subscription's metadata.
     pub client_reference_id: String,
