@@ -540,6 +540,57 @@ def missed_event_repaired(d: Demo) -> str:
         f"from {missed['id']}"])
 
 
+def metered_usage_reported(d: Demo) -> str:
+    """Flat fee plus usage: a metered price (on the pro product, with a Billing Meter) is added to
+    the user's subscription; calls counted on the user's key reach the meter once.
+
+    API Gateway's counts come from the moto wrapper's GetUsage (POST /_test/usage records them);
+    `billing-admin usage report` runs what the scheduled UsageReporterFunction runs, with
+    METERED_PLANS=pro; a second run sends nothing."""
+    subscription, key_id = d.facts["subscription"], d.facts["key_id"]
+    meter = d.stripe("POST", "/v1/billing/meters", {
+        "display_name": "API calls", "event_name": f"demo_calls_{secrets.token_hex(4)}",
+        "default_aggregation[formula]": "sum"})
+    product = d.stripe("GET", f"/v1/subscriptions/{subscription}")["items"]["data"][0]["price"]["product"]
+    price = d.stripe("POST", "/v1/prices", {
+        "product": product, "currency": "usd", "unit_amount": "1",
+        "recurring[interval]": "month", "recurring[usage_type]": "metered",
+        "recurring[meter]": meter["id"]})
+    d.stripe("POST", "/v1/subscription_items", {"subscription": subscription, "price": price["id"]})
+
+    def metered_item_stored() -> dict:
+        stored = stored_subscription(d)
+        if price["id"] not in json.dumps(stored["doc"]):
+            raise Failed(f"stored subscription {subscription} has no item of {price['id']} yet")
+        return stored
+
+    eventually(metered_item_stored)
+    calls = 42
+    day = time.strftime("%Y-%m-%d", time.gmtime())
+    moto = env("AWS_ENDPOINT_URL_API_GATEWAY")
+    request = urllib.request.Request(
+        f"{moto}/_test/usage", method="POST", headers={"Content-Type": "application/json"},
+        data=json.dumps({"keyId": key_id, "day": day, "calls": calls}).encode())
+    with urllib.request.urlopen(request, timeout=30) as response:
+        json.load(response)
+    os.environ["METERED_PLANS"] = "pro"
+    first = billing_admin("usage", "report")
+    second = billing_admin("usage", "report")
+    if first.get("calls_reported") != calls or second.get("deltas_sent") != 0:
+        raise Failed(f"usage report: first {json.dumps(first)}, second {json.dumps(second)}; "
+                     f"expected {calls} calls once")
+    start = int(time.time()) // 86400 * 86400
+    summaries = d.stripe("GET", f"/v1/billing/meters/{meter['id']}/event_summaries", {
+        "customer": d.customer_id, "start_time": str(start), "end_time": str(start + 86400)})
+    total = sum(s["aggregated_value"] for s in summaries["data"])
+    if total != calls:
+        raise Failed(f"meter {meter['id']} sums {total} for the customer, expected {calls}")
+    return (f"metered price {price['id']} (meter {meter['id']}) added to {subscription}; {calls} "
+            f"calls on key {key_id} today; billing-admin usage report sent {first['calls_reported']} "
+            f"in {first['deltas_sent']} meter event, the second run {second['deltas_sent']}; the "
+            f"meter's summary for today: {total:g}")
+
+
 @dataclass(frozen=True)
 class Step:
     title: str
@@ -571,6 +622,7 @@ STEPS: list[Step] = [
     Step("billing portal", portal, LAMBDA_HINT),
     Step("stack for the subscription (webhook)", stack_created, LAMBDA_HINT),
     Step("a missed event repaired by the reconciler", missed_event_repaired, RECONCILE_HINT),
+    Step("metered usage reported to Stripe's meter", metered_usage_reported, RECONCILE_HINT),
     Step("cancel in the portal", cancel),
     Step("plan free, key moved (webhook)", downgraded, LAMBDA_HINT),
     Step("stack deleted (webhook)", stack_deleted, LAMBDA_HINT),
