@@ -9,6 +9,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use billing_core::domain::UserSub;
+use billing_core::fakes::{FakeApiKeys, FakeStripe, InMemoryStore};
 use billing_core::ports::{
     ApiKeys, BillingRecord, MeterInfo, PriceRecord, RecurringRecord, SyncStore, UsageStore,
     Versioned,
@@ -66,8 +67,9 @@ async fn store_metered_price(fakes: &Fakes) {
         .unwrap();
 }
 
-/// Alice, linked, subscribed to the metered API price, with a key; her meter in Stripe.
-async fn metered_alice() -> (Fakes, String) {
+/// Alice, linked, subscribed to the API price, with a key; her meter in Stripe; the price itself
+/// not stored yet.
+async fn alice_before_the_price_is_stored() -> (Fakes, String) {
     let fakes = linked_fakes().await;
     let mut subscription = current_subscription("active");
     subscription.items[0].price_id = Some("price_api".into());
@@ -84,7 +86,6 @@ async fn metered_alice() -> (Fakes, String) {
         )
         .await
         .unwrap();
-    store_metered_price(&fakes).await;
     fakes.stripe.add_meter(meter());
     let key = fakes
         .keys
@@ -94,21 +95,37 @@ async fn metered_alice() -> (Fakes, String) {
     (fakes, key.id)
 }
 
+/// Alice as above, her metered price stored.
+async fn metered_alice() -> (Fakes, String) {
+    let (fakes, key) = alice_before_the_price_is_stored().await;
+    store_metered_price(&fakes).await;
+    (fakes, key)
+}
+
 fn day(offset: i64) -> UtcDay {
     UtcDay::of(now()).plus(offset)
 }
 
-async fn run(fakes: &Fakes, at: i64) -> UsageReport {
-    let settings = settings();
+type FakeReporter<'a> = UsageReporter<'a, InMemoryStore, FakeApiKeys, FakeStripe>;
+
+fn reporter<'a>(fakes: &'a Fakes, settings: &'a UsageSettings) -> FakeReporter<'a> {
     UsageReporter {
         store: &fakes.store,
         counts: &fakes.keys,
         meters: &fakes.stripe,
-        settings: &settings,
+        settings,
     }
-    .run(at, ReportLimits::for_duration(Duration::from_secs(60)))
-    .await
-    .unwrap()
+}
+
+fn limits() -> ReportLimits {
+    ReportLimits::for_duration(Duration::from_secs(60))
+}
+
+async fn run(fakes: &Fakes, at: i64) -> UsageReport {
+    reporter(fakes, &settings())
+        .run(at, limits())
+        .await
+        .unwrap()
 }
 
 fn billed(fakes: &Fakes) -> u64 {
@@ -153,15 +170,8 @@ async fn an_answer_lost_after_stripe_took_the_event_should_be_resent_and_counted
     fakes.keys.record_calls(API_PLAN, &key, day(0), 50);
     fakes.stripe.meters.lose_answers.store(1, Ordering::SeqCst);
     let settings = settings();
-    let reporter = UsageReporter {
-        store: &fakes.store,
-        counts: &fakes.keys,
-        meters: &fakes.stripe,
-        settings: &settings,
-    };
-    let crashed = reporter
-        .run(now(), ReportLimits::for_duration(Duration::from_secs(60)))
-        .await;
+    let reporter = reporter(&fakes, &settings);
+    let crashed = reporter.run(now(), limits()).await;
     assert!(crashed.is_err(), "the run stops on the lost answer");
     let slot = UsageSlot {
         key_id: key.clone(),
@@ -239,15 +249,10 @@ async fn late_counts_for_a_past_day_and_a_key_moved_mid_day_should_each_be_count
         metered_usage_plans: vec![API_PLAN.into(), "up_api_plus".into()],
         lookback_days: 3,
     };
-    let report = UsageReporter {
-        store: &fakes.store,
-        counts: &fakes.keys,
-        meters: &fakes.stripe,
-        settings: &settings,
-    }
-    .run(now(), ReportLimits::for_duration(Duration::from_secs(60)))
-    .await
-    .unwrap();
+    let report = reporter(&fakes, &settings)
+        .run(now(), limits())
+        .await
+        .unwrap();
     assert_eq!(report.calls_reported, 5 + 20 + 30);
     assert_eq!(billed(&fakes), 155);
 }
@@ -268,29 +273,7 @@ async fn flat_plans_should_cost_nothing() {
 
 #[tokio::test]
 async fn usage_with_nowhere_to_bill_yet_should_wait_and_be_sent_once_the_price_is_stored() {
-    let fakes = linked_fakes().await;
-    let mut subscription = current_subscription("active");
-    subscription.items[0].price_id = Some("price_api".into());
-    fakes
-        .store
-        .put_subscription(
-            &Versioned {
-                event_created: 1,
-                event_id: "evt_sub".into(),
-                state: subscription,
-            },
-            false,
-            None,
-        )
-        .await
-        .unwrap();
-    fakes.stripe.add_meter(meter());
-    let key = fakes
-        .keys
-        .create(&UserSub::parse(SUB).unwrap())
-        .await
-        .unwrap()
-        .id;
+    let (fakes, key) = alice_before_the_price_is_stored().await;
     fakes.keys.record_calls(API_PLAN, &key, day(0), 40);
 
     let waiting = run(&fakes, now()).await;
@@ -327,14 +310,7 @@ async fn a_delta_unconfirmed_for_longer_than_stripe_deduplicates_should_not_be_r
     fakes.stripe.meters.lose_answers.store(1, Ordering::SeqCst);
     let t = now();
     let settings = settings();
-    let _ = UsageReporter {
-        store: &fakes.store,
-        counts: &fakes.keys,
-        meters: &fakes.stripe,
-        settings: &settings,
-    }
-    .run(t, ReportLimits::for_duration(Duration::from_secs(60)))
-    .await;
+    let _ = reporter(&fakes, &settings).run(t, limits()).await;
     let much_later = t + PENDING_RESEND_LIMIT_SECS + 60;
     let report = run(&fakes, much_later).await;
     assert_eq!(report.slots_stuck, 1);
@@ -347,13 +323,8 @@ async fn a_dry_run_should_say_what_a_run_would_send_and_send_nothing() {
     fakes.keys.record_calls(API_PLAN, &key, day(-1), 70);
     fakes.keys.record_calls(API_PLAN, &key, day(0), 30);
     let settings = settings();
-    let reporter = UsageReporter {
-        store: &fakes.store,
-        counts: &fakes.keys,
-        meters: &fakes.stripe,
-        settings: &settings,
-    };
-    let limits = ReportLimits::for_duration(Duration::from_secs(60));
+    let reporter = reporter(&fakes, &settings);
+    let limits = limits();
 
     let rehearsal = reporter
         .run_days(now(), (day(-1), day(-1)), limits, Writes::DryRun)
@@ -389,15 +360,10 @@ async fn a_keys_usage_should_show_what_api_gateway_counts_beside_what_stripe_has
     fakes.keys.record_calls(API_PLAN, &key, day(-1), 4);
     fakes.keys.record_calls(API_PLAN, &key, day(0), 9);
     let settings = settings();
-    let shown = UsageReporter {
-        store: &fakes.store,
-        counts: &fakes.keys,
-        meters: &fakes.stripe,
-        settings: &settings,
-    }
-    .key_usage(&key, day(-3), day(0))
-    .await
-    .unwrap();
+    let shown = reporter(&fakes, &settings)
+        .key_usage(&key, day(-3), day(0))
+        .await
+        .unwrap();
     let rows: Vec<_> = shown
         .iter()
         .map(|d| (d.day.clone(), d.counted, d.reported, d.pending))
