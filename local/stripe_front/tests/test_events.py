@@ -9,22 +9,8 @@ import urllib.parse
 
 import pytest
 
-from test_front import (SECRET, Receiver, assert_shape, new_customer, running_front, subscribe,
-                        wait_until)
+from test_front import SECRET, assert_shape, new_customer, subscribe, wait_until
 
-
-@pytest.fixture(scope="module")
-def hooks():
-    r = Receiver()
-    yield r
-    r.server.shutdown()
-
-
-@pytest.fixture(scope="module")
-def front(tmp_path_factory, hooks):
-    endpoints = {"main": {"url": hooks.url + "/hook", "secret": SECRET}}
-    with running_front(tmp_path_factory.mktemp("events_logs"), endpoints) as client:
-        yield client
 
 
 def recorded(front):

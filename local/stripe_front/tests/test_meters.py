@@ -9,24 +9,10 @@ import uuid
 
 import pytest
 
-from test_front import (SECRET, Receiver, add_months, assert_shape, delivered_in_order,
-                        new_customer, period, running_front)
+from test_front import add_months, assert_shape, delivered_in_order, new_customer, period
 
 DAY, HOUR = 86400, 3600
 
-
-@pytest.fixture(scope="module")
-def hooks():
-    r = Receiver()
-    yield r
-    r.server.shutdown()
-
-
-@pytest.fixture(scope="module")
-def front(tmp_path_factory, hooks):
-    endpoints = {"main": {"url": hooks.url + "/hook", "secret": SECRET}}
-    with running_front(tmp_path_factory.mktemp("meters_logs"), endpoints) as client:
-        yield client
 
 
 @pytest.fixture(scope="module")
