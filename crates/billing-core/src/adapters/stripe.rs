@@ -697,16 +697,12 @@ mod tests {
         StripeBilling::new(&config, &SecretString::from("sk_test_x")).unwrap()
     }
 
-    #[tokio::test]
-    async fn a_page_of_events_should_be_asked_in_stripes_spelling_and_kept_as_json() {
+    /// Our adapter over a local server answering every request with `list`; the request
+    /// target it saw last.
+    async fn serving_list(
+        list: String,
+    ) -> (StripeBilling, std::sync::Arc<std::sync::Mutex<String>>) {
         use crate::adapters::test_server::{Answer, serve};
-        let event = serde_json::json!({
-            "id": "evt_1", "object": "event", "type": "customer.subscription.updated",
-            "created": 1_700_000_000u64, "livemode": false, "api_version": "2025-10-29.clover",
-            "data": {"object": {"id": "sub_1", "object": "subscription", "quantity": 1.5}}
-        });
-        let list = serde_json::json!({"object": "list", "url": "/v1/events", "has_more": true, "data": [event.clone()]})
-            .to_string();
         let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
         let target_seen = seen.clone();
         let (url, _) = serve(move |_, _, target| {
@@ -714,7 +710,19 @@ mod tests {
             Answer::json("200 OK", list.clone())
         })
         .await;
-        let stripe = stripe_at(url);
+        (stripe_at(url), seen)
+    }
+
+    #[tokio::test]
+    async fn a_page_of_events_should_be_asked_in_stripes_spelling_and_kept_as_json() {
+        let event = serde_json::json!({
+            "id": "evt_1", "object": "event", "type": "customer.subscription.updated",
+            "created": 1_700_000_000u64, "livemode": false, "api_version": "2025-10-29.clover",
+            "data": {"object": {"id": "sub_1", "object": "subscription", "quantity": 1.5}}
+        });
+        let list = serde_json::json!({"object": "list", "url": "/v1/events", "has_more": true, "data": [event.clone()]})
+            .to_string();
+        let (stripe, seen) = serving_list(list).await;
         let page = stripe
             .events_page(&EventsQuery {
                 created_gte: 10,
@@ -755,18 +763,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_page_of_prices_should_be_asked_from_its_list_and_read_with_the_event_readers() {
-        use crate::adapters::test_server::{Answer, serve};
         let price = fixture("price");
         let list = serde_json::json!({"object": "list", "url": "/v1/prices", "has_more": false, "data": [price.clone()]})
             .to_string();
-        let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-        let target_seen = seen.clone();
-        let (url, _) = serve(move |_, _, target| {
-            *target_seen.lock().unwrap() = target.to_owned();
-            Answer::json("200 OK", list.clone())
-        })
-        .await;
-        let page = stripe_at(url)
+        let (stripe, seen) = serving_list(list).await;
+        let page = stripe
             .objects_page(StripeList::Prices, Some("price_0"))
             .await
             .unwrap();
