@@ -8,11 +8,11 @@ mod common;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use billing_core::domain::UserSub;
+use billing_core::domain::{CustomerId, CustomerLink, UserSub};
 use billing_core::fakes::{FakeApiKeys, FakeStripe, InMemoryStore};
 use billing_core::ports::{
-    ApiKeys, BillingRecord, MeterInfo, PriceRecord, RecurringRecord, SyncStore, UsageStore,
-    Versioned,
+    ApiKeys, BillingRecord, CustomerLinks, MeterInfo, PriceRecord, RecurringRecord, SyncStore,
+    UsageStore, Versioned,
 };
 use billing_core::usage::{
     PENDING_RESEND_LIMIT_SECS, ReportLimits, UsageCursor, UsageReport, UsageReporter,
@@ -375,4 +375,41 @@ async fn a_keys_usage_should_show_what_api_gateway_counts_beside_what_stripe_has
             (day(0).to_string(), 9, 0, None)
         ]
     );
+}
+
+#[tokio::test]
+async fn keys_of_several_customers_on_one_meter_should_read_it_once_per_run() {
+    let (fakes, alice_key) = metered_alice().await;
+    let bob = CustomerLink {
+        sub: UserSub::parse("sub-bob").unwrap(),
+        customer_id: CustomerId::parse("cus_bob").unwrap(),
+        ..link()
+    };
+    fakes.store.link(&bob).await.unwrap();
+    let mut subscription = current_subscription("active");
+    subscription.id = "sub_bob".into();
+    subscription.customer_id = "cus_bob".into();
+    subscription.items[0].price_id = Some("price_api".into());
+    fakes
+        .store
+        .put_subscription(
+            &Versioned {
+                event_created: 1,
+                event_id: "evt_bob".into(),
+                state: subscription,
+            },
+            false,
+            None,
+        )
+        .await
+        .unwrap();
+    let bob_key = fakes.keys.create(&bob.sub).await.unwrap().id;
+    fakes.keys.record_calls(API_PLAN, &alice_key, day(0), 10);
+    fakes.keys.record_calls(API_PLAN, &bob_key, day(0), 20);
+
+    let report = run(&fakes, now()).await;
+
+    assert_eq!(report.calls_reported, 30);
+    assert_eq!(fakes.stripe.metered_total("cus_bob"), 20);
+    assert_eq!(fakes.stripe.meters.reads.load(Ordering::SeqCst), 1);
 }

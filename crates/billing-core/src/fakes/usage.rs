@@ -74,6 +74,8 @@ pub struct FakeMeters {
     pub(super) accepted: Mutex<Vec<MeterEvent>>,
     /// Every meter event request made, duplicates included.
     pub sends: AtomicUsize,
+    /// Every meter read.
+    pub reads: AtomicUsize,
     /// Accept the next N events, then answer as if the connection broke (a timeout after
     /// Stripe took it).
     pub lose_answers: AtomicUsize,
@@ -105,6 +107,7 @@ impl FakeStripe {
 impl Meters for FakeStripe {
     async fn meter(&self, meter_id: &str) -> Result<Option<MeterInfo>> {
         self.enter("RetrieveBillingMeter")?;
+        self.meters.reads.fetch_add(1, Ordering::SeqCst);
         Ok(lock(&self.meters.meters).get(meter_id).cloned())
     }
 

@@ -163,6 +163,8 @@ where
             ..UsageReport::default()
         };
         let mut billed: HashMap<String, Billed> = HashMap::new();
+        // Keys of many customers share a meter: each is read from Stripe once per run.
+        let mut meters: HashMap<String, Option<MeterInfo>> = HashMap::new();
         for usage_plan_id in &self.settings.metered_usage_plans {
             let usage = self.counts.usage(usage_plan_id, from, to).await?;
             report.usage_plans_read += 1;
@@ -181,7 +183,7 @@ where
                         day,
                     };
                     if !billed.contains_key(&key_id) {
-                        let target = self.billed_to(&key_id).await?;
+                        let target = self.billed_to(&key_id, &mut meters).await?;
                         billed.insert(key_id.clone(), target);
                     }
                     match billed.get(&key_id) {
@@ -327,18 +329,26 @@ where
 
     /// The customer and meter a key's usage is billed to: the key's owner's customer, and the
     /// meter of the metered price among that customer's subscriptions.
-    async fn billed_to(&self, key_id: &str) -> Result<Billed> {
+    async fn billed_to(
+        &self,
+        key_id: &str,
+        meters: &mut HashMap<String, Option<MeterInfo>>,
+    ) -> Result<Billed> {
         let Some(owner) = self.counts.key_owner(key_id).await? else {
             return Ok(Billed::Nowhere {
                 reason: "a key we did not make",
             });
         };
-        self.billed_to_owner(&owner).await.inspect_err(|failure| {
+        self.billed_to_owner(&owner, meters).await.inspect_err(|failure| {
             warn!(key_id, error = %Chain(failure), "could not resolve where a key's usage goes");
         })
     }
 
-    async fn billed_to_owner(&self, owner: &UserSub) -> Result<Billed> {
+    async fn billed_to_owner(
+        &self,
+        owner: &UserSub,
+        meters: &mut HashMap<String, Option<MeterInfo>>,
+    ) -> Result<Billed> {
         let Some(link) = self.store.customer_of_user(owner).await? else {
             return Ok(Billed::Nowhere {
                 reason: "nobody linked to the key's owner",
@@ -357,7 +367,11 @@ where
                 let Some(meter_id) = self.meter_of_price(price_id).await? else {
                     continue;
                 };
-                return Ok(match self.meters.meter(&meter_id).await? {
+                if !meters.contains_key(&meter_id) {
+                    let meter = self.meters.meter(&meter_id).await?;
+                    meters.insert(meter_id.clone(), meter);
+                }
+                return Ok(match meters.get(&meter_id).cloned().flatten() {
                     Some(meter) if meter.active => Billed::To {
                         customer_id: link.customer_id.clone(),
                         meter,
