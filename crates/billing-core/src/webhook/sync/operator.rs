@@ -194,7 +194,7 @@ impl<P: SyncPorts> SyncService<'_, P> {
             };
             profile_stored = self.store_if_changed(record, now, &version, writes).await?;
         }
-        let link = self.sync_link(customer_id, profile, writes).await?;
+        let (link, linked) = self.sync_link(customer_id, profile, writes).await?;
         let mut subscriptions_stored = 0;
         let current = self.billing.subscriptions_of(customer_id).await?;
         for subscription in &current {
@@ -214,7 +214,7 @@ impl<P: SyncPorts> SyncService<'_, P> {
             drift: Vec::new(),
             repaired: false,
         };
-        if let Some(link) = self.store.user_of_customer(customer_id).await? {
+        if let Some(link) = linked {
             let (drift, repaired) = self.audit(&link, now, writes).await?;
             sync.drift = drift;
             sync.repaired = repaired;
@@ -263,43 +263,49 @@ impl<P: SyncPorts> SyncService<'_, P> {
         })
     }
 
+    /// How the customer is linked, and the link once it exists (not in a dry run's "would").
     async fn sync_link(
         &self,
         customer_id: &CustomerId,
         profile: Option<&CustomerObject>,
         writes: Writes,
-    ) -> Result<LinkResult> {
+    ) -> Result<(LinkResult, Option<CustomerLink>)> {
         if let Some(link) = self.store.user_of_customer(customer_id).await? {
-            return Ok(LinkResult::Existing {
+            let existing = LinkResult::Existing {
                 sub: link.sub.to_string(),
-            });
+            };
+            return Ok((existing, Some(link)));
         }
         let hints = LinkHints {
             sub: profile.and_then(|p| p.cognito_sub().map(str::to_owned)),
             email: profile.and_then(|p| p.email.clone()),
         };
+        let taken = LinkResult::Unmatched {
+            reason: "its user already has another customer",
+        };
         let Some(user) = self.find_user(&hints).await? else {
-            return Ok(LinkResult::Unmatched {
+            let unmatched = LinkResult::Unmatched {
                 reason: "no user with its cognito_sub or verified e-mail",
-            });
+            };
+            return Ok((unmatched, None));
         };
         if self.store.customer_of_user(&user.sub).await?.is_some() {
-            return Ok(LinkResult::Unmatched {
-                reason: "its user already has another customer",
-            });
+            return Ok((taken, None));
         }
         if writes == Writes::DryRun {
-            return Ok(LinkResult::WouldLink {
+            let would = LinkResult::WouldLink {
                 sub: user.sub.to_string(),
-            });
+            };
+            return Ok((would, None));
         }
         Ok(match self.store_link(customer_id, user).await? {
-            Some(link) => LinkResult::LinkedNow {
-                sub: link.sub.to_string(),
-            },
-            None => LinkResult::Unmatched {
-                reason: "its user already has another customer",
-            },
+            Some(link) => (
+                LinkResult::LinkedNow {
+                    sub: link.sub.to_string(),
+                },
+                Some(link),
+            ),
+            None => (taken, None),
         })
     }
 
