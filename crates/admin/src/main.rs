@@ -18,7 +18,7 @@ use billing_core::import::Importer;
 use billing_core::ports::ApiKeys;
 use billing_core::ports::{CustomerLinks, EventLog, OperatorStore, SyncStore, UserQuery};
 use billing_core::reconciler::{Reconciler, RunLimits, RunOptions};
-use billing_core::usage::{ReportLimits, UsageReporter, UtcDay};
+use billing_core::usage::{ReportLimits, UtcDay};
 use billing_core::webhook::sync::{HandLink, Writes};
 use clap::{Parser, Subcommand};
 use webhook::{Aws, Deps};
@@ -383,12 +383,7 @@ async fn usage(
     now: i64,
     json: bool,
 ) -> billing_core::Result<Done> {
-    let reporter = UsageReporter {
-        store: &deps.store,
-        counts: &deps.keys,
-        meters: &deps.stripe,
-        settings: &deps.usage,
-    };
+    let reporter = deps.usage_reporter();
     if deps.usage.metered_usage_plans.is_empty() {
         return Ok(refused(
             "no metered plans: set METERED_PLANS as the usage reporter has it".to_owned(),

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use billing_core::ports::SyncPorts;
 use billing_core::reconciler::{Reconciler, RunLimits, RunOptions};
-use billing_core::usage::{ReportLimits, UsageReport, UsageReporter};
+use billing_core::usage::{ReportLimits, UsageReport};
 use billing_core::webhook::sync::{Outcome, Receipt};
 use lambda_runtime::Error;
 use serde_json::{Value, json};
@@ -81,12 +81,7 @@ async fn report_usage<P: SyncPorts>(
     now: i64,
     budget: Duration,
 ) -> Result<Value, Error> {
-    let reporter = UsageReporter {
-        store: &deps.store,
-        counts: &deps.keys,
-        meters: &deps.stripe,
-        settings: &deps.usage,
-    };
+    let reporter = deps.usage_reporter();
     let report = reporter
         .run(now, ReportLimits::for_duration(budget))
         .await

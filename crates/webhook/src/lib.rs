@@ -72,6 +72,18 @@ impl<P: SyncPorts> Deps<P> {
             settings: &self.settings,
         }
     }
+
+    /// The usage reporter over these ports (`METERED_PLANS`).
+    pub fn usage_reporter(
+        &self,
+    ) -> billing_core::usage::UsageReporter<'_, P::Store, P::Keys, P::Billing> {
+        billing_core::usage::UsageReporter {
+            store: &self.store,
+            counts: &self.keys,
+            meters: &self.stripe,
+            settings: &self.usage,
+        }
+    }
 }
 
 impl Deps<Aws> {
