@@ -503,3 +503,38 @@ pub fn billing_admin(args: &[&str]) -> String {
     assert_eq!(code, 0, "billing-admin {args:?}: {stdout}{stderr}");
     stdout
 }
+
+/// Switches the Stripe emulator's webhook deliveries on or off (events are still listed).
+pub async fn set_delivery(env: &LocalEnv, enabled: bool) {
+    let answer = stripe_front(
+        env,
+        reqwest::Method::POST,
+        &format!("/_test/webhooks/delivery?enabled={enabled}"),
+    )
+    .await;
+    assert_eq!(answer["enabled"], enabled);
+}
+
+/// Turns deliveries back on when dropped, also when the test fails half-way, so the tests after
+/// it get their webhooks (a plain blocking request: `Drop` runs inside the test's runtime).
+#[derive(Debug)]
+pub struct DeliveryBackOn(String);
+
+impl Drop for DeliveryBackOn {
+    fn drop(&mut self) {
+        let address = self.0.trim_start_matches("http://").trim_end_matches('/');
+        if let Ok(mut stream) = std::net::TcpStream::connect(address) {
+            let request = format!(
+                "POST /_test/webhooks/delivery?enabled=true HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            let _ = std::io::Write::write_all(&mut stream, request.as_bytes());
+            let _ = std::io::Read::read(&mut stream, &mut [0; 256]);
+        }
+    }
+}
+
+/// Switches deliveries off until the guard is dropped (or switched on before).
+pub async fn lost_deliveries(env: &LocalEnv) -> DeliveryBackOn {
+    set_delivery(env, false).await;
+    DeliveryBackOn(env.stripe_api_base.clone())
+}

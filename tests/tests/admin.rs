@@ -157,29 +157,6 @@ struct OldCustomer {
     held: Held,
 }
 
-/// Turns webhook deliveries back on when dropped, also when the test fails half-way.
-struct DeliveryBackOn(LocalEnv);
-
-impl Drop for DeliveryBackOn {
-    fn drop(&mut self) {
-        let address = self.0.stripe_api_base.clone();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                let _ = reqwest::Client::new()
-                    .post(format!("{address}/_test/webhooks/delivery?enabled=true"))
-                    .send()
-                    .await;
-            });
-        })
-        .join()
-        .ok();
-    }
-}
-
 /// The account before the deployment: 20 customers whose metadata names their user's sub
 /// (under another e-mail), 20 matching a user by verified e-mail (the last one's user never
 /// verified it), 10 matching nobody; subscriptions in five states. Made with webhook deliveries
@@ -187,8 +164,7 @@ impl Drop for DeliveryBackOn {
 async fn account_before_deployment(env: &LocalEnv, cognito: &CognitoClient) -> Vec<OldCustomer> {
     let price = stripe_front(env, Method::GET, "/v1/prices?lookup_keys[]=pro_monthly").await;
     let price = price["data"][0]["id"].as_str().unwrap().to_owned();
-    stripe_front(env, Method::POST, "/_test/webhooks/delivery?enabled=false").await;
-    let back_on = DeliveryBackOn(env.clone());
+    let back_on = lost_deliveries(env).await;
     let mut old = Vec::new();
     for i in 0..50 {
         let held = Held::of(i);

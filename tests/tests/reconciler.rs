@@ -4,7 +4,6 @@
 //! past-due grace that passes with no event revokes access.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use integration_tests::*;
@@ -16,39 +15,6 @@ fn now() -> i64 {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64
-}
-
-/// Switches the Stripe emulator's webhook deliveries on or off (events are still listed).
-async fn set_delivery(env: &LocalEnv, enabled: bool) {
-    let answer = stripe_front(
-        env,
-        Method::POST,
-        &format!("/_test/webhooks/delivery?enabled={enabled}"),
-    )
-    .await;
-    assert_eq!(answer["enabled"], enabled);
-}
-
-/// Turns deliveries back on when dropped, also when the test fails half-way, so the tests
-/// after it get their webhooks.
-struct DeliveryBackOn(String);
-
-impl Drop for DeliveryBackOn {
-    fn drop(&mut self) {
-        let address = self.0.trim_start_matches("http://").trim_end_matches('/');
-        if let Ok(mut stream) = std::net::TcpStream::connect(address) {
-            let request = format!(
-                "POST /_test/webhooks/delivery?enabled=true HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-            );
-            let _ = stream.write_all(request.as_bytes());
-            let _ = std::io::Read::read(&mut stream, &mut [0; 256]);
-        }
-    }
-}
-
-async fn lost_deliveries(env: &LocalEnv) -> DeliveryBackOn {
-    set_delivery(env, false).await;
-    DeliveryBackOn(env.stripe_api_base.clone())
 }
 
 /// Waits until Stripe lists an event of this type about the object (localstripe's own events
