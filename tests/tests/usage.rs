@@ -364,3 +364,128 @@ async fn meter_total(env: &LocalEnv, meter_id: &str, customer: &str, start: i64,
         .map(|summary| summary["aggregated_value"].as_f64().unwrap())
         .sum::<f64>() as u64
 }
+
+#[tokio::test]
+#[ignore = "needs the local emulators: make test"]
+async fn a_flat_fee_plus_usage_is_one_checkout_and_its_calls_reach_the_metered_item() {
+    let env = LocalEnv::from_env();
+    let sdk = env.sdk().await;
+    let event_name = unique("overage_");
+    let meter = stripe_front_form(
+        &env,
+        Method::POST,
+        "/v1/billing/meters",
+        &[
+            ("display_name", "API calls over the flat fee"),
+            ("event_name", &event_name),
+            ("default_aggregation[formula]", "sum"),
+        ],
+    )
+    .await;
+    let meter_id = meter["id"].as_str().unwrap().to_owned();
+    let pro = stripe_front(&env, Method::GET, "/v1/prices?lookup_keys[]=pro_monthly").await;
+    let product = pro["data"][0]["product"].as_str().unwrap().to_owned();
+    let usage_key = unique("overage_calls_");
+    let metered = stripe_front_form(
+        &env,
+        Method::POST,
+        "/v1/prices",
+        &[
+            ("product", &product),
+            ("currency", "usd"),
+            ("unit_amount", "1"),
+            ("lookup_key", &usage_key),
+            ("recurring[interval]", "month"),
+            ("recurring[usage_type]", "metered"),
+            ("recurring[meter]", &meter_id),
+        ],
+    )
+    .await;
+    let flat_key = unique("pro_plus_usage_");
+    stripe_front_form(
+        &env,
+        Method::POST,
+        "/v1/prices",
+        &[
+            ("product", &product),
+            ("currency", "usd"),
+            ("unit_amount", "500"),
+            ("lookup_key", &flat_key),
+            ("recurring[interval]", "month"),
+            ("metadata[usage_lookup_key]", &usage_key),
+        ],
+    )
+    .await;
+
+    let cognito = CognitoClient::new(&sdk);
+    let user = signed_up_user(&env, &cognito).await;
+    let start = http_api_event(
+        "POST",
+        "/checkout",
+        &[],
+        Some(&json!({"lookup_key": flat_key})),
+        Some(&user.claims),
+    );
+    let (status, body, _) = call_api(&env, "checkout", &start).await;
+    assert_eq!(status, 200, "{body}");
+    let session_id = body["id"].as_str().unwrap().to_owned();
+    stripe_front(
+        &env,
+        Method::POST,
+        &format!("/_test/checkout/sessions/{session_id}/complete"),
+    )
+    .await;
+    let session = stripe_front(
+        &env,
+        Method::GET,
+        &format!("/v1/checkout/sessions/{session_id}"),
+    )
+    .await;
+    let subscription_id = session["subscription"].as_str().unwrap().to_owned();
+    let subscription = stripe_front(
+        &env,
+        Method::GET,
+        &format!("/v1/subscriptions/{subscription_id}"),
+    )
+    .await;
+    let items = subscription["items"]["data"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{subscription}");
+    assert_eq!(items[1]["price"]["id"], metered["id"], "{subscription}");
+    wait_for_plan(&cognito, &env, &user.username, "pro").await;
+    let customer = user_attribute(&cognito, &env, &user.username, "custom:stripe_customer_id")
+        .await
+        .unwrap();
+    let apigw = aws_sdk_apigateway::Client::new(&sdk);
+    let key_id = keys_of(&apigw, &user.sub)
+        .await
+        .remove(0)
+        .id()
+        .unwrap()
+        .to_owned();
+    eventually(Duration::from_secs(30), "both items stored", || async {
+        let stored = get_item(
+            &DynamoClient::new(&sdk),
+            &env,
+            &format!("CUSTOMER#{customer}"),
+            &format!("SUB#{subscription_id}"),
+        )
+        .await?;
+        string(&stored, "doc")
+            .contains(metered["id"].as_str().unwrap())
+            .then_some(())
+    })
+    .await;
+
+    let today = UtcDay::of(now());
+    record_calls(&key_id, today, 11).await;
+    let settings = UsageSettings {
+        metered_usage_plans: vec![usage_plan("pro")],
+        lookback_days: 0,
+        invoice_grace_secs: 3600,
+    };
+    report(&env, &settings).await;
+    assert_eq!(
+        meter_total(&env, &meter_id, &customer, today.start(), today.end()).await,
+        11
+    );
+}

@@ -24,6 +24,8 @@ pub struct Offer {
     pub trial_period_days: Option<i64>,
     /// Billed by usage: bought without a quantity.
     pub metered: bool,
+    /// The metered price Checkout sells with this one (a flat fee plus usage).
+    pub usage_lookup_key: Option<String>,
 }
 
 /// The prices on sale, by plan (lowest first, then the allowlisted ones without a plan) and
@@ -94,6 +96,7 @@ fn offer(
         trial_period_days: recurring.and_then(|r| r.trial_period_days),
         metered: recurring
             .is_some_and(|r| r.usage_type.as_deref() == Some("metered") || r.meter.is_some()),
+        usage_lookup_key: price.metadata.get("usage_lookup_key").cloned(),
     }
 }
 
@@ -139,6 +142,9 @@ mod tests {
             recurring.meter = Some("mtr_1".into());
         }
         let mut enterprise = price("enterprise_monthly", "prod_pro", Some(9_900));
+        enterprise
+            .metadata
+            .insert("usage_lookup_key".into(), "api_calls".into());
         enterprise
             .metadata
             .insert("plan".into(), "enterprise".into());

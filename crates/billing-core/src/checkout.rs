@@ -18,6 +18,7 @@ pub use crate::ports::{
 };
 use crate::ports::{CheckoutStore, Payments};
 use crate::provisioning::{Provisioned, Provisioner, under_lease};
+use tracing::error;
 
 /// What the caller asked for, every part validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +59,8 @@ pub enum CheckoutError {
     UnknownPrice,
     #[error("the caller already has an active subscription to this plan")]
     AlreadySubscribed,
+    #[error("the price names a usage price that is not on sale as one")]
+    MisconfiguredPrice,
     #[error("a price billed by usage takes no quantity")]
     QuantityOnMeteredPrice,
     #[error(transparent)]
@@ -132,6 +135,10 @@ where
         if price.metered && order.quantity.get() != 1 {
             return Err(CheckoutError::QuantityOnMeteredPrice);
         }
+        let metered_add_ons = match &price.usage_add_on {
+            Some(lookup_key) => vec![self.usage_add_on(&price.id, lookup_key).await?],
+            None => Vec::new(),
+        };
 
         let customer_id = self
             .onboarding()
@@ -166,6 +173,7 @@ where
             price_id: price.id.clone(),
             // A metered price is billed by usage: Stripe refuses a quantity on it.
             quantity: (!price.metered).then(|| order.quantity.get()),
+            metered_add_ons,
             mode: if price.recurring {
                 CheckoutMode::Subscription
             } else {
@@ -246,6 +254,27 @@ where
             return Ok(Completion::AlreadyProvisioned);
         }
         Ok(Completion::Provisioned(provisioned))
+    }
+
+    /// The metered price a flat-fee price names as its usage (`usage_lookup_key`): it must be
+    /// an active metered recurring price, else the catalogue is wrong and nothing is sold.
+    async fn usage_add_on(
+        &self,
+        price_id: &str,
+        lookup_key: &str,
+    ) -> Result<String, CheckoutError> {
+        match self.payments.price_by_lookup_key(lookup_key).await? {
+            Some(add_on) if add_on.active && add_on.recurring && add_on.metered => Ok(add_on.id),
+            found => {
+                error!(
+                    price_id,
+                    usage_lookup_key = lookup_key,
+                    found = found.is_some(),
+                    "a price's usage_lookup_key does not name an active metered price; fix the catalogue"
+                );
+                Err(CheckoutError::MisconfiguredPrice)
+            }
+        }
     }
 
     pub fn provisioner(&self) -> Provisioner<'_, P, D, K> {

@@ -78,6 +78,7 @@ async fn a_completed_checkout_should_record_its_line_items_read_from_stripe() {
             customer_id: CustomerId::parse(CUSTOMER).unwrap(),
             price_id: "price_pro".into(),
             quantity: Some(3),
+            metered_add_ons: Vec::new(),
             mode: CheckoutMode::Subscription,
             client_reference_id: SUB.into(),
             metadata: Default::default(),

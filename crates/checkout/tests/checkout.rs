@@ -40,6 +40,23 @@ fn deps() -> FakeDeps {
             trial_period_days: None,
             plan: PlanName::parse(plan),
             metered: false,
+            usage_add_on: None,
+        });
+    }
+    // Flat fee plus usage, and one whose usage price is not a metered one.
+    for (id, key, add_on) in [
+        ("price_pro_plus", "pro_plus_usage", "api_metered"),
+        ("price_broken", "broken_bundle", "tshirt"),
+    ] {
+        stripe.add_price(PriceInfo {
+            id: id.into(),
+            lookup_key: Some(key.into()),
+            active: true,
+            recurring: true,
+            trial_period_days: None,
+            plan: PlanName::parse("pro"),
+            metered: false,
+            usage_add_on: Some(add_on.into()),
         });
     }
     stripe.add_price(PriceInfo {
@@ -50,6 +67,7 @@ fn deps() -> FakeDeps {
         trial_period_days: None,
         plan: PlanName::parse("pro"),
         metered: true,
+        usage_add_on: None,
     });
     stripe.add_price(PriceInfo {
         id: "price_tshirt".into(),
@@ -59,6 +77,7 @@ fn deps() -> FakeDeps {
         trial_period_days: None,
         plan: None,
         metered: false,
+        usage_add_on: None,
     });
     Deps {
         store: InMemoryStore::default(),
@@ -544,10 +563,12 @@ async fn plans_should_list_the_stored_prices_on_sale_to_anyone_cacheable() {
         serde_json::json!({"plans": [
             {"price_id": "price_pro", "lookup_key": "pro_monthly", "plan": "pro",
              "product": "prod_pro", "product_name": "Pro", "unit_amount": 1000, "currency": "usd",
-             "interval": "month", "interval_count": 1, "trial_period_days": 14, "metered": false},
+             "interval": "month", "interval_count": 1, "trial_period_days": 14, "metered": false,
+             "usage_lookup_key": null},
             {"price_id": "price_pro_yearly", "lookup_key": "pro_yearly", "plan": "pro",
              "product": "prod_pro", "product_name": "Pro", "unit_amount": 10000, "currency": "usd",
-             "interval": "month", "interval_count": 1, "trial_period_days": 14, "metered": false},
+             "interval": "month", "interval_count": 1, "trial_period_days": 14, "metered": false,
+             "usage_lookup_key": null},
         ]})
     );
     // Read from the table only: Stripe is not asked.
@@ -560,4 +581,38 @@ async fn plans_should_answer_503_when_the_table_fails() {
     deps.store.failing.store(true, Ordering::SeqCst);
     let (status, body, _) = call(&deps, request(PLANS, |_| {})).await;
     assert!(status.is_server_error(), "{status} {body}");
+}
+
+#[tokio::test]
+async fn a_flat_fee_with_usage_should_sell_both_prices_on_one_subscription() {
+    let deps = deps();
+    let (status, body, _) = call(
+        &deps,
+        request(
+            CREATE,
+            with_body(serde_json::json!({"lookup_key": "pro_plus_usage"})),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let session = deps.stripe.created_sessions().pop().unwrap();
+    assert_eq!(session.price_id, "price_pro_plus");
+    assert_eq!(session.quantity, Some(1));
+    assert_eq!(session.metered_add_ons, ["price_api"]);
+}
+
+#[tokio::test]
+async fn a_usage_price_that_is_not_metered_should_sell_nothing_and_say_it_is_ours() {
+    let deps = deps();
+    let (status, body, _) = call(
+        &deps,
+        request(
+            CREATE,
+            with_body(serde_json::json!({"lookup_key": "broken_bundle"})),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    assert_eq!(body["error"]["code"], "price_not_on_sale", "{body}");
+    assert!(deps.stripe.created_sessions().is_empty());
 }

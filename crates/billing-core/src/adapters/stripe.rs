@@ -235,6 +235,9 @@ impl StripeBilling {
     }
 }
 
+/// Price metadata naming the lookup key of the metered price sold with it.
+pub const USAGE_LOOKUP_KEY_METADATA: &str = "usage_lookup_key";
+
 /// Product metadata naming the CloudFormation template of a subscription's resources.
 pub const STACK_TEMPLATE_METADATA: &str = "stack_template_url";
 
@@ -417,6 +420,7 @@ impl Checkout for StripeBilling {
                 .recurring
                 .as_ref()
                 .is_some_and(|r| r.usage_type == stripe_shared::RecurringUsageType::Metered),
+            usage_add_on: price.metadata.get(USAGE_LOOKUP_KEY_METADATA).cloned(),
         }))
     }
 
@@ -427,10 +431,16 @@ impl Checkout for StripeBilling {
         let mut line_item = CreateCheckoutSessionLineItems::new();
         line_item.price = Some(session.price_id.clone());
         line_item.quantity = session.quantity;
+        let mut line_items = vec![line_item];
+        for price_id in &session.metered_add_ons {
+            let mut add_on = CreateCheckoutSessionLineItems::new();
+            add_on.price = Some(price_id.clone());
+            line_items.push(add_on);
+        }
         let mut request = CreateCheckoutSession::new()
             .customer(session.customer_id.as_str())
             .client_reference_id(session.client_reference_id.clone())
-            .line_items(vec![line_item])
+            .line_items(line_items)
             .metadata(metadata.clone())
             .success_url(session.success_url.clone())
             .cancel_url(session.cancel_url.clone());

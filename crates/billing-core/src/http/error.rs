@@ -208,6 +208,12 @@ impl From<CheckoutError> for ApiError {
                 "invalid_quantity",
                 "this plan is billed by usage: leave quantity out",
             ),
+            // Our catalogue's mistake, logged where it is found: not the caller's.
+            CheckoutError::MisconfiguredPrice => Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "price_not_on_sale",
+                "this plan cannot be sold right now",
+            ),
             CheckoutError::Upstream(failure) => failure.into(),
         }
     }

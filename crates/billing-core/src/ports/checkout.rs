@@ -20,6 +20,9 @@ pub struct PriceInfo {
     pub plan: Option<PlanName>,
     /// Billed by usage (`recurring.usage_type=metered`): sold without a quantity.
     pub metered: bool,
+    /// The metered price sold with this one (a flat fee plus usage): the lookup key in the
+    /// price's metadata `usage_lookup_key`.
+    pub usage_add_on: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +37,8 @@ pub struct NewCheckoutSession {
     pub price_id: String,
     /// `None` for a metered price: Stripe refuses a quantity on it.
     pub quantity: Option<u64>,
+    /// Metered prices sold with it on the same subscription, without a quantity.
+    pub metered_add_ons: Vec<String>,
     pub mode: CheckoutMode,
     /// The Cognito sub: also in the session's and the subscription's metadata.
     pub client_reference_id: String,
