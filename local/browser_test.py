@@ -19,10 +19,12 @@ failure. Screenshots of each step: local/.run/screenshots/ (ignored). Skips, say
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -73,7 +75,8 @@ def browser():
     # the dev server's self-signed certificate (local/site_server.py says why).
     options.accept_insecure_certs = True
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    service = Service(executable_path=CHROMEDRIVER, log_output=str(LOCAL_DIR / ".run" / "logs" / "chromedriver.log"))
+    # chromedriver's log would hold what the test types and reads: the password, the key.
+    service = Service(executable_path=CHROMEDRIVER, log_output=subprocess.DEVNULL)
     driver = webdriver.Chrome(service=service, options=options)
     driver.set_page_load_timeout(TIMEOUT)
     return driver, profile
@@ -165,16 +168,22 @@ class Run:
         element.send_keys(value)
 
     def screenshot(self, name: str) -> Path:
+        """The whole page, not only the window (Chromium's DevTools protocol)."""
         self.shots += 1
         path = SCREENSHOTS / f"{self.shots:02d}-{name}.png"
-        self.driver.save_screenshot(str(path))
+        size = self.driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+        shot = self.driver.execute_cdp_cmd("Page.captureScreenshot", {
+            "format": "png", "captureBeyondViewport": True,
+            "clip": {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}})
+        path.write_bytes(base64.b64decode(shot["data"]))
         return path
 
     def console_errors(self) -> list[str]:
-        """The site's errors in the console since the last call (a script error, a CSP
-        violation, a failed request); the Stripe front's pages are not ours to check."""
+        """Errors in the console since the last call (a script error, a CSP violation, a
+        failed request); the Stripe front's pages (no favicon) are not ours to check."""
         return [entry["message"] for entry in self.driver.get_log("browser")
-                if entry.get("level") == "SEVERE" and self.site in entry.get("message", "")]
+                if entry.get("level") == "SEVERE"
+                and self.stripe_base not in entry.get("message", "")]
 
     # --- the emulators --------------------------------------------------------------------------
 
@@ -308,7 +317,6 @@ def try_api(r: Run) -> str:
     after = r.calls_counted(key_id)
     if after != before + 1:
         raise Failed(f"moto counted {after} calls on key {key_id}, expected {before + 1}")
-    r.driver.execute_script("document.querySelector('#key-title').scrollIntoView()")
     r.screenshot("try-the-api")
     return f"GET /hello with the key: HTTP 200, {quota!r}; moto counted the call ({after} in all)"
 

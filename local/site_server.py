@@ -65,8 +65,13 @@ CONNECTION_TIMEOUT = 30
 TLS_RECORD_HANDSHAKE = 0x16
 
 
+LOG_LOCK = threading.Lock()
+
+
 def say(message: str) -> None:
-    print(f"site: {message}", file=sys.stderr, flush=True)
+    with LOG_LOCK:  # one line at a time from the handler threads
+        sys.stderr.write(f"site: {message}\n")
+        sys.stderr.flush()
 
 
 # --- the billing API's routes (template.yaml: BillingApi, the functions' Events) ----------------
@@ -665,12 +670,19 @@ class SiteHandler(BaseHTTPRequestHandler):
     def dispatch(self) -> None:
         url = urllib.parse.urlsplit(self.path)
         started = time.monotonic()
-        try:
-            settings, jwks, product_api = self.server.app.current()
-            answer = self.answer(url.path, url.query, settings, jwks, product_api)
-        except Exception as e:  # keep serving; the cause goes to the log
-            say(f"{self.command} {url.path}: {type(e).__name__}: {e}")
-            answer = json_answer(500, {"message": "Internal Server Error"})
+        # Read whatever the answer, so that the next request on the connection starts clean.
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY_BYTES:
+            self.close_connection = True
+            answer = json_answer(413, {"message": "Request Entity Too Large"})
+        else:
+            body = self.rfile.read(length) if length else b""
+            try:
+                settings, jwks, product_api = self.server.app.current()
+                answer = self.answer(url.path, url.query, body, settings, jwks, product_api)
+            except Exception as e:  # keep serving; the cause goes to the log
+                say(f"{self.command} {url.path}: {type(e).__name__}: {e}")
+                answer = json_answer(500, {"message": "Internal Server Error"})
         self.send(answer)
         say(f"{self.command} {url.path} {answer.status} ({time.monotonic() - started:.2f}s)")
 
@@ -684,13 +696,16 @@ class SiteHandler(BaseHTTPRequestHandler):
     def header(self, name: str) -> str | None:
         return self.headers.get(name)
 
-    def read_body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY_BYTES:
-            raise ValueError("request body too large")
-        return self.rfile.read(length) if length else b""
+    def request_headers(self) -> dict[str, str]:
+        """Header names in lower case; a repeated header's values joined by commas, as API
+        Gateway passes them."""
+        headers: dict[str, str] = {}
+        for name, value in self.headers.items():
+            name = name.lower()
+            headers[name] = f"{headers[name]},{value}" if name in headers else value
+        return headers
 
-    def answer(self, path: str, query: str, settings: Settings, jwks: Jwks,
+    def answer(self, path: str, query: str, body: bytes, settings: Settings, jwks: Jwks,
                product_api: ProductApi) -> Answer:
         method = self.command
         cors = self.cors_headers(settings)
@@ -698,7 +713,7 @@ class SiteHandler(BaseHTTPRequestHandler):
             return self.preflight(settings, path)
         route = route_of(method, path)
         if route is not None:
-            return self.billing_api(route, path, query, settings, jwks, cors)
+            return self.billing_api(route, path, query, body, settings, jwks, cors)
         if path == HELLO_PATH:
             if method != "GET":
                 return json_answer(403, {"message": "Missing Authentication Token"}, cors)
@@ -727,8 +742,8 @@ class SiteHandler(BaseHTTPRequestHandler):
                         ("Access-Control-Max-Age", CORS_MAX_AGE)]
         return Answer(204, headers, b"")
 
-    def billing_api(self, route: Route, path: str, query: str, settings: Settings, jwks: Jwks,
-                    cors: list[tuple[str, str]]) -> Answer:
+    def billing_api(self, route: Route, path: str, query: str, body: bytes, settings: Settings,
+                    jwks: Jwks, cors: list[tuple[str, str]]) -> Answer:
         request_id = secrets.token_hex(8)
         cors = [*cors, ("apigw-requestid", request_id)]
         claims = None
@@ -743,14 +758,9 @@ class SiteHandler(BaseHTTPRequestHandler):
                 challenge = f'Bearer scope="" error="invalid_token" error_description="{refused}"'
                 return json_answer(401, {"message": "Unauthorized"},
                                    [*cors, ("www-authenticate", challenge)])
-        try:
-            body = self.read_body()
-        except ValueError:
-            return json_answer(413, {"message": "Request Entity Too Large"}, cors)
-        request = ApiRequest(
-            method=self.command, path=path, raw_query=query,
-            headers={name.lower(): value for name, value in self.headers.items()},
-            body=body, source_ip=self.client_address[0])
+        request = ApiRequest(method=self.command, path=path, raw_query=query,
+                             headers=self.request_headers(), body=body,
+                             source_ip=self.client_address[0])
         event = http_api_event(request, claims, int(time.time() * 1000), request_id)
         try:
             answer = function_answer(invoke(settings.lambda_url, route.function, event))

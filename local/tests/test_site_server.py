@@ -6,6 +6,7 @@ API in place of cognito-local and cargo lambda watch."""
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import sys
 import threading
@@ -433,7 +434,15 @@ class FakeUpstream:
 
 
 @pytest.fixture
-def served(tmp_path, web, private_key):
+def logged(monkeypatch) -> list[str]:
+    """What the server logs, kept instead of printed."""
+    lines: list[str] = []
+    monkeypatch.setattr(site_server, "say", lines.append)
+    return lines
+
+
+@pytest.fixture
+def served(tmp_path, web, private_key, logged):
     upstream = FakeUpstream(jwk_of(private_key))
     server = site_server.SiteServer(("127.0.0.1", 0), site_server.App(tmp_path / "env", web), None)
     port = server.server_address[1]
@@ -538,3 +547,33 @@ def test_when_serving_should_give_pages_config_and_codes(served, tmp_path):
     status, _, body = call(f"{origin}/_local/confirmation-code?username=ada")
     assert (status, json.loads(body)["code"]) == (200, "654321")
     assert call(f"{origin}/_local/confirmation-code?username=bob")[0] == 404
+
+
+def test_when_logging_requests_should_leave_out_tokens_and_query_strings(served, private_key, logged):
+    origin, issuer, _ = served
+    token = token_for(private_key, issuer)
+    call(f"{origin}/checkout/complete?session_id=cs_test_1&key=one-time-secret")
+    call(f"{origin}/me", headers={"Authorization": f"Bearer {token}"})
+    call(f"{origin}/me", headers={"Authorization": f"Bearer {token_for(private_key, issuer, exp=1)}"})
+    call(f"{origin}/hello", headers={"x-api-key": "key-value-secret"})
+    deadline = time.monotonic() + 5
+    while len([line for line in logged if line.startswith(("GET ", "POST "))]) < 4:
+        assert time.monotonic() < deadline, logged
+        time.sleep(0.05)
+    text = "\n".join(logged)
+    assert "GET /checkout/complete 200" in text and "GET /me 401" in text
+    for secret in ("one-time-secret", "session_id", token.split(".")[1], "key-value-secret"):
+        assert secret not in text
+
+
+def test_when_a_refused_request_had_a_body_should_keep_the_connection_usable(served):
+    origin, _, upstream = served
+    connection = http.client.HTTPConnection(origin.removeprefix("http://"), timeout=10)
+    connection.request("POST", "/checkout", body=b'{"lookup_key":"pro_monthly"}',
+                       headers={"Content-Type": "application/json"})
+    first = connection.getresponse()
+    assert (first.status, json.loads(first.read())) == (401, {"message": "Unauthorized"})
+    connection.request("GET", "/plans")  # the same connection: the body above was read
+    second = connection.getresponse()
+    assert (second.status, json.loads(second.read())) == (200, {"route": "GET /plans"})
+    connection.close()

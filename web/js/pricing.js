@@ -20,7 +20,7 @@ function describe(plan) {
   if (plan.unit_amount === null) return { price: "Custom pricing", detail: `billed every ${every(plan)}` };
   const amount = money(plan.unit_amount, plan.currency);
   if (plan.metered) return { price: amount, detail: `per unit of usage, billed every ${every(plan)}` };
-  return { price: plan.unit_amount === 0 ? "Free" : amount, detail: `per ${every(plan)}` };
+  return { price: amount, detail: `per ${every(plan)}` };
 }
 
 function planName(plan) {
