@@ -138,6 +138,7 @@ async fn calls_on_two_days_reach_the_stripe_meter_once() {
     let settings = UsageSettings {
         metered_usage_plans: vec![usage_plan("pro")],
         lookback_days: 3,
+        invoice_grace_secs: 3600,
     };
     // The webhook stores the metered price and the subscription's new item.
     eventually(

@@ -231,6 +231,10 @@ pub struct SubscriptionState {
     pub items: Vec<SubscriptionItemState>,
     /// Unix seconds; on the subscription in old API versions, on its items in current ones.
     pub current_period_end: Option<i64>,
+    /// Where `current_period_end`'s period starts (the latest of the items' in current APIs);
+    /// absent from states stored before it was kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_period_start: Option<i64>,
     pub cancel_at_period_end: bool,
     /// When the subscription became past due, if known (unix seconds).
     pub past_due_since: Option<i64>,
@@ -248,6 +252,9 @@ pub struct SubscriptionItemState {
     /// From the price's (or its product's) metadata `plan`; `None` when neither names one or
     /// the product has not been read yet.
     pub plan: Option<PlanName>,
+    /// The Billing Meter of a metered price (`recurring.meter`), when the price was expanded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meter: Option<String>,
 }
 
 impl SubscriptionState {
@@ -284,6 +291,8 @@ struct StoredSubscriptionState {
     price_id: Option<String>,
     product_id: Option<String>,
     current_period_end: Option<i64>,
+    #[serde(default)]
+    current_period_start: Option<i64>,
     cancel_at_period_end: bool,
     past_due_since: Option<i64>,
     created: i64,
@@ -297,6 +306,7 @@ impl From<StoredSubscriptionState> for SubscriptionState {
             price_id: stored.price_id,
             product_id: stored.product_id,
             plan: stored.plan,
+            meter: None,
         };
         let items = stored.items.unwrap_or_else(|| {
             if legacy == SubscriptionItemState::default() {
@@ -311,6 +321,7 @@ impl From<StoredSubscriptionState> for SubscriptionState {
             status: stored.status,
             items,
             current_period_end: stored.current_period_end,
+            current_period_start: stored.current_period_start,
             cancel_at_period_end: stored.cancel_at_period_end,
             past_due_since: stored.past_due_since,
             created: stored.created,
@@ -451,6 +462,7 @@ mod tests {
                 ..Default::default()
             }],
             current_period_end: Some(1_000),
+            current_period_start: None,
             cancel_at_period_end: false,
             past_due_since: None,
             created: 1,
@@ -527,6 +539,7 @@ mod tests {
                 price_id: Some("price_pro".into()),
                 product_id: Some("prod_pro".into()),
                 plan: PlanName::parse("pro"),
+                meter: None,
             }]
         );
         let round_trip: SubscriptionState =

@@ -1,15 +1,17 @@
 //! The caller's own account: the Billing Portal (`POST /portal`), what `GET /me` shows and what
 //! `DELETE /me` removes. The customer always comes from our link, never from the request.
 
+use serde::Serialize;
 use tracing::info;
 
 use crate::domain::{CognitoUser, CustomerLink, UserSub};
 use crate::error::Error;
 use crate::inputs::ReturnPath;
 use crate::plans::{AccessPolicy, PlanCatalog, PlanName, SubscriptionState};
-use crate::ports::{AccountStore, Payments};
+use crate::ports::{AccountStore, Meters, Payments, UsageCounts, UsageStore};
 use crate::ports::{ApiKey, ApiKeys, Directory, NewPortalSession, PortalFlow};
 use crate::provisioning::under_lease;
+use crate::usage::{METER_EVENT_MAX_AGE_DAYS, UtcDay, key_usage};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PortalError {
@@ -26,6 +28,30 @@ pub struct AccountOverview {
     pub api_key: Option<ApiKey>,
     /// The usage plan the key is on, per the deployment's plans.
     pub usage_plan_id: Option<String>,
+    /// The current period's usage of each metered price the caller pays for.
+    pub usage: Vec<PeriodUsage>,
+}
+
+/// A metered price's usage in its subscription's current period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PeriodUsage {
+    pub subscription: String,
+    pub price_id: Option<String>,
+    pub meter: String,
+    pub period_start: i64,
+    pub period_end: Option<i64>,
+    /// What the meter holds for the customer since the period started (Stripe's summary).
+    pub reported: u64,
+    /// Calls API Gateway counted on the caller's key this period that Stripe does not have
+    /// yet: the usage reporter sends them on its next run.
+    pub not_yet_reported: u64,
+}
+
+/// `[start, end)` on minute boundaries (what Stripe's summaries take) holding `from..=now`.
+fn minute_bounds(from: i64, now: i64) -> (i64, i64) {
+    let start = from - from.rem_euclid(60);
+    let end = (now.div_euclid(60) + 1) * 60;
+    (start, end.max(start + 60))
 }
 
 #[derive(Debug)]
@@ -42,10 +68,10 @@ pub struct PortalService<'a, S, P, D, K> {
 
 impl<S, P, D, K> PortalService<'_, S, P, D, K>
 where
-    S: AccountStore,
-    P: Payments,
+    S: AccountStore + UsageStore,
+    P: Payments + Meters,
     D: Directory,
-    K: ApiKeys,
+    K: ApiKeys + UsageCounts,
 {
     /// The Billing Portal URL for the caller's own customer. A `flow` opens on the caller's
     /// newest entitling subscription.
@@ -84,9 +110,10 @@ where
         Ok(url)
     }
 
-    /// The caller's plan, subscriptions and API key.
+    /// The caller's plan, subscriptions, API key and usage.
     pub async fn overview(&self, sub: &UserSub, now: i64) -> Result<AccountOverview, Error> {
-        let subscriptions = match self.store.customer_of_user(sub).await? {
+        let link = self.store.customer_of_user(sub).await?;
+        let subscriptions = match &link {
             Some(link) => self.payments.subscriptions_of(&link.customer_id).await?,
             None => Vec::new(),
         };
@@ -98,12 +125,78 @@ where
         let usage_plan_id = api_key
             .as_ref()
             .and_then(|key| key.usage_plan_ids.first().cloned());
+        let usage = match &link {
+            Some(link) => {
+                self.period_usage(link, &subscriptions, api_key.as_ref(), now)
+                    .await?
+            }
+            None => Vec::new(),
+        };
         Ok(AccountOverview {
             plan: plan.name,
             subscriptions,
             api_key,
             usage_plan_id,
+            usage,
         })
+    }
+
+    /// Each metered item of the entitling subscriptions: what its meter holds since the period
+    /// started, and what the key's usage plan counted that the reporter has not sent yet (one
+    /// figure for the key, shown on each metered item: a key's calls go to one meter).
+    async fn period_usage(
+        &self,
+        link: &CustomerLink,
+        subscriptions: &[SubscriptionState],
+        api_key: Option<&ApiKey>,
+        now: i64,
+    ) -> Result<Vec<PeriodUsage>, Error> {
+        let mut usage = Vec::new();
+        for subscription in subscriptions
+            .iter()
+            .filter(|subscription| self.policy.entitles(subscription, now))
+        {
+            let Some(period_start) = subscription.current_period_start else {
+                continue;
+            };
+            for item in &subscription.items {
+                let Some(meter) = &item.meter else {
+                    continue;
+                };
+                let (start, end) = minute_bounds(period_start, now);
+                let reported = self
+                    .payments
+                    .reported_usage(meter, link.customer_id.as_str(), start, end)
+                    .await?;
+                let not_yet_reported = match api_key {
+                    Some(key) => self.unreported_calls(key, period_start, now).await?,
+                    None => 0,
+                };
+                usage.push(PeriodUsage {
+                    subscription: subscription.id.clone(),
+                    price_id: item.price_id.clone(),
+                    meter: meter.clone(),
+                    period_start,
+                    period_end: subscription.current_period_end,
+                    reported,
+                    not_yet_reported,
+                });
+            }
+        }
+        Ok(usage)
+    }
+
+    /// Calls counted on the key's usage plan since `since` beyond what the reporter's cursors
+    /// say Stripe has (days older than Stripe takes meter events for are left out).
+    async fn unreported_calls(&self, key: &ApiKey, since: i64, now: i64) -> Result<u64, Error> {
+        let today = UtcDay::of(now);
+        let from = UtcDay::of(since).max(today.plus(-METER_EVENT_MAX_AGE_DAYS));
+        let usage_plans: Vec<String> = key.usage_plan_ids.iter().take(1).cloned().collect();
+        let days = key_usage(self.store, self.keys, &usage_plans, &key.id, (from, today)).await?;
+        Ok(days
+            .iter()
+            .map(|day| day.counted.saturating_sub(day.reported))
+            .sum())
     }
 
     /// Removes everything the user has with us, under the customer's provisioning lease so no

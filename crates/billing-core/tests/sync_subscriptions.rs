@@ -143,6 +143,7 @@ async fn when_an_add_on_comes_before_the_plan_should_take_the_highest_plan_of_al
             price_id: Some("price_addon".into()),
             product_id: Some("prod_addon".into()),
             plan: None,
+            meter: None,
         },
     );
     fakes.stripe.set_subscription(current);

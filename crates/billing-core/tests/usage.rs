@@ -28,6 +28,7 @@ fn settings() -> UsageSettings {
     UsageSettings {
         metered_usage_plans: vec![API_PLAN.into()],
         lookback_days: 3,
+        invoice_grace_secs: 3600,
     }
 }
 
@@ -248,6 +249,7 @@ async fn late_counts_for_a_past_day_and_a_key_moved_mid_day_should_each_be_count
     let settings = UsageSettings {
         metered_usage_plans: vec![API_PLAN.into(), "up_api_plus".into()],
         lookback_days: 3,
+        invoice_grace_secs: 3600,
     };
     let report = reporter(&fakes, &settings)
         .run(now(), limits())
@@ -412,4 +414,70 @@ async fn keys_of_several_customers_on_one_meter_should_read_it_once_per_run() {
     assert_eq!(report.calls_reported, 30);
     assert_eq!(fakes.stripe.metered_total("cus_bob"), 20);
     assert_eq!(fakes.stripe.meters.reads.load(Ordering::SeqCst), 1);
+}
+
+/// Alice as `metered_alice`, her subscription's current period started at `start`.
+async fn metered_alice_in_period_from(start: i64) -> (Fakes, String) {
+    let (fakes, key) = metered_alice().await;
+    let mut subscription = current_subscription("active");
+    subscription.items[0].price_id = Some("price_api".into());
+    subscription.current_period_start = Some(start);
+    subscription.current_period_end = Some(start + 30 * DAY);
+    fakes
+        .store
+        .put_subscription(
+            &Versioned {
+                event_created: 2,
+                event_id: "evt_renewed".into(),
+                state: subscription,
+            },
+            false,
+            None,
+        )
+        .await
+        .unwrap();
+    (fakes, key)
+}
+
+#[tokio::test]
+async fn usage_of_a_period_whose_invoice_is_final_should_be_logged_counted_and_not_sent() {
+    let period_start = day(0).start();
+    let (fakes, key) = metered_alice_in_period_from(period_start).await;
+    // Late counts for the day before the period, seen two hours into it: past the grace.
+    fakes.keys.record_calls(API_PLAN, &key, day(-1), 50);
+    fakes.keys.record_calls(API_PLAN, &key, day(0), 20);
+    let at = period_start + 2 * 3600;
+    let report = run(&fakes, at).await;
+    assert_eq!(report.calls_unbillable, 50);
+    assert_eq!(report.calls_reported, 20);
+    assert_eq!(billed(&fakes), 20);
+    // Reported once: the next run neither sends nor counts them again.
+    let again = run(&fakes, at + 3600).await;
+    assert_eq!((again.calls_unbillable, again.deltas_sent), (0, 0));
+    assert_eq!(billed(&fakes), 20);
+}
+
+#[tokio::test]
+async fn usage_of_the_period_just_ended_should_still_be_sent_within_the_invoice_grace() {
+    let period_start = day(0).start();
+    let (fakes, key) = metered_alice_in_period_from(period_start).await;
+    fakes.keys.record_calls(API_PLAN, &key, day(-1), 50);
+    let report = run(&fakes, period_start + 1800).await;
+    assert_eq!((report.calls_reported, report.calls_unbillable), (50, 0));
+    // Stamped within the day it was counted: it bills the period that just ended.
+    let event = &fakes.stripe.meter_events()[0];
+    assert!(event.timestamp < period_start, "{event:?}");
+    // A longer grace (set on the Stripe account and in USAGE_INVOICE_GRACE_SECONDS) keeps
+    // later counts billable.
+    let (fakes, key) = metered_alice_in_period_from(period_start).await;
+    fakes.keys.record_calls(API_PLAN, &key, day(-1), 50);
+    let settings = UsageSettings {
+        invoice_grace_secs: 24 * 3600,
+        ..settings()
+    };
+    let report = reporter(&fakes, &settings)
+        .run(period_start + 2 * 3600, limits())
+        .await
+        .unwrap();
+    assert_eq!((report.calls_reported, report.calls_unbillable), (50, 0));
 }

@@ -7,7 +7,7 @@ use billing_core::http::{ApiError, caller, json_body, json_response, no_content,
 use billing_core::inputs::ReturnPath;
 use billing_core::plans::{PlanCatalog, PlanName};
 use billing_core::portal::AccountOverview;
-use billing_core::ports::{AccountStore, Payments};
+use billing_core::ports::{AccountStore, Meters, Payments, UsageCounts, UsageStore};
 use billing_core::ports::{ApiKeys, Directory, PortalFlow};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
@@ -72,10 +72,10 @@ pub async fn handle<S, P, D, K>(
     request: Request,
 ) -> Result<Response<Body>, Error>
 where
-    S: AccountStore,
-    P: Payments,
+    S: AccountStore + UsageStore,
+    P: Payments + Meters,
     D: Directory,
-    K: ApiKeys,
+    K: ApiKeys + UsageCounts,
 {
     let Some(route) = Route::of(&request) else {
         return Ok(respond("route", Err(ApiError::no_route())));
@@ -88,10 +88,10 @@ where
 
 impl<S, P, D, K> Deps<S, P, D, K>
 where
-    S: AccountStore,
-    P: Payments,
+    S: AccountStore + UsageStore,
+    P: Payments + Meters,
     D: Directory,
-    K: ApiKeys,
+    K: ApiKeys + UsageCounts,
 {
     async fn answer(&self, route: Route, request: &Request) -> Result<Response<Body>, ApiError> {
         let caller =
@@ -142,6 +142,7 @@ fn overview_json(account: &AccountOverview, plans: &PlanCatalog) -> Value {
                     .map(|plan| &plan.name)
                     .or_else(|| subscription.plans().next())
                     .map(PlanName::as_str),
+                "current_period_start": subscription.current_period_start,
                 "current_period_end": subscription.current_period_end,
                 "cancel_at_period_end": subscription.cancel_at_period_end,
             })
@@ -159,5 +160,6 @@ fn overview_json(account: &AccountOverview, plans: &PlanCatalog) -> Value {
         "plan": account.plan.as_str(),
         "subscriptions": subscriptions,
         "api_key": api_key,
+        "usage": account.usage,
     })
 }

@@ -6,7 +6,7 @@ pub mod handler;
 
 use billing_core::config::AccountSettings;
 use billing_core::portal::PortalService;
-use billing_core::ports::{AccountStore, Payments};
+use billing_core::ports::{AccountStore, Meters, Payments, UsageCounts, UsageStore};
 use billing_core::ports::{ApiKeys, Directory};
 
 pub use handler::handle;
@@ -25,10 +25,10 @@ pub struct Deps<S, P, D, K> {
 
 impl<S, P, D, K> Deps<S, P, D, K>
 where
-    S: AccountStore,
-    P: Payments,
+    S: AccountStore + UsageStore,
+    P: Payments + Meters,
     D: Directory,
-    K: ApiKeys,
+    K: ApiKeys + UsageCounts,
 {
     pub fn service(&self) -> PortalService<'_, S, P, D, K> {
         PortalService {

@@ -61,8 +61,10 @@ async fn subscribed_deps() -> FakeDeps {
             price_id: Some("price_pro".into()),
             product_id: Some("prod_pro".into()),
             plan: PlanName::parse("pro"),
+            meter: None,
         }],
         current_period_end: Some(4_000_000_000),
+        current_period_start: Some(4_000_000_000 - 30 * 86_400),
         cancel_at_period_end: false,
         past_due_since: None,
         created: 10,
@@ -242,4 +244,111 @@ async fn when_stripe_fails_should_answer_502_and_keep_the_records() {
     }
     assert_eq!(deps.store.link_count(), 1);
     assert_eq!(deps.keys.keys().len(), 1);
+}
+
+#[tokio::test]
+async fn me_should_show_a_metered_items_usage_this_period_reported_and_not_yet() {
+    use billing_core::ports::{ApiKeys, MeterEvent, MeterInfo, Meters, UsageStore};
+    use billing_core::usage::{UsageCursor, UsageSlot, UtcDay};
+
+    let deps = deps();
+    deps.store.link(&link()).await.unwrap();
+    let now = unix_now();
+    let period_start = now - 3 * 86_400 - 17;
+    let meter = MeterInfo {
+        id: "mtr_api".into(),
+        event_name: "api_calls".into(),
+        customer_key: "stripe_customer_id".into(),
+        value_key: "value".into(),
+        active: true,
+    };
+    deps.stripe.add_meter(meter.clone());
+    deps.stripe.add_subscription(SubscriptionState {
+        id: "sub_api".into(),
+        customer_id: "cus_alice".into(),
+        status: SubscriptionStatus::Active,
+        items: vec![billing_core::plans::SubscriptionItemState {
+            price_id: Some("price_api".into()),
+            product_id: Some("prod_pro".into()),
+            plan: PlanName::parse("pro"),
+            meter: Some("mtr_api".into()),
+        }],
+        current_period_end: Some(period_start + 30 * 86_400),
+        current_period_start: Some(period_start),
+        cancel_at_period_end: false,
+        past_due_since: None,
+        created: 10,
+        metadata: Default::default(),
+    });
+    let key = deps
+        .keys
+        .create(&UserSub::parse(SUB).unwrap())
+        .await
+        .unwrap();
+    deps.keys
+        .attach_only(&key.id, Some("up_pro"))
+        .await
+        .unwrap();
+    // Stripe has 7 calls of the last period and 20 of this one.
+    for (identifier, value, timestamp) in [("old", 7, period_start - 600), ("new", 20, now - 60)] {
+        deps.stripe
+            .send_meter_event(&MeterEvent {
+                meter: meter.clone(),
+                customer_id: "cus_alice".into(),
+                value,
+                identifier: identifier.into(),
+                timestamp,
+            })
+            .await
+            .unwrap();
+    }
+    // API Gateway counted 26 today, of which the reporter sent 20.
+    let today = UtcDay::of(now);
+    deps.keys.record_calls("up_pro", &key.id, today, 26);
+    let slot = UsageSlot {
+        key_id: key.id.clone(),
+        usage_plan_id: "up_pro".into(),
+        day: today,
+    };
+    let reported = UsageCursor {
+        reported: 20,
+        pending: None,
+    };
+    assert!(
+        deps.store
+            .replace_usage_cursor(&slot, &UsageCursor::default(), &reported, now)
+            .await
+            .unwrap()
+    );
+
+    let (status, body) = call(&deps, request(ME, |_| {})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["usage"],
+        json!([{
+            "subscription": "sub_api", "price_id": "price_api", "meter": "mtr_api",
+            "period_start": period_start, "period_end": period_start + 30 * 86_400,
+            "reported": 20, "not_yet_reported": 6,
+        }])
+    );
+    assert_eq!(
+        body["subscriptions"][0]["current_period_start"],
+        period_start
+    );
+}
+
+#[tokio::test]
+async fn me_should_read_no_usage_for_a_flat_plan() {
+    let deps = subscribed_deps().await;
+    let (status, body) = call(&deps, request(ME, |_| {})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["usage"], json!([]));
+    assert_eq!(deps.keys.usage_reads(), 0);
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }

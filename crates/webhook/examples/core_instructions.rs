@@ -73,6 +73,7 @@ async fn main() {
         usage: billing_core::usage::UsageSettings {
             metered_usage_plans: vec!["up_pro".into()],
             lookback_days: 3,
+            invoice_grace_secs: 3600,
         },
     };
     let now = billing_core::http::now();

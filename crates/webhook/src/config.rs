@@ -93,6 +93,11 @@ impl Config {
 /// Days before today the usage reporter reads again: API Gateway's counts can arrive late.
 const USAGE_LOOKBACK_DAYS: i64 = 3;
 
+/// Stripe finalizes an invoice an hour after its period ends unless the account sets another
+/// finalization grace period (at most 72 hours).
+const STRIPE_DEFAULT_INVOICE_GRACE_SECS: i64 = 3600;
+const MAX_INVOICE_GRACE_SECS: i64 = 72 * 3600;
+
 fn usage_settings(env: &EnvReader<'_>, plans: &PlanCatalog) -> Result<UsageSettings, ConfigError> {
     let mut metered_usage_plans = Vec::new();
     for name in env
@@ -111,9 +116,24 @@ fn usage_settings(env: &EnvReader<'_>, plans: &PlanCatalog) -> Result<UsageSetti
             })?;
         metered_usage_plans.push(usage_plan);
     }
+    let invoice_grace_secs = match env.optional("USAGE_INVOICE_GRACE_SECONDS") {
+        None => STRIPE_DEFAULT_INVOICE_GRACE_SECS,
+        Some(raw) => raw
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|secs| (0..=MAX_INVOICE_GRACE_SECS).contains(secs))
+            .ok_or_else(|| ConfigError::Invalid {
+                name: "USAGE_INVOICE_GRACE_SECONDS",
+                reason: format!(
+                    "{raw:?} is not a number of seconds from 0 to {MAX_INVOICE_GRACE_SECS}"
+                ),
+            })?,
+    };
     Ok(UsageSettings {
         metered_usage_plans,
         lookback_days: USAGE_LOOKBACK_DAYS,
+        invoice_grace_secs,
     })
 }
 

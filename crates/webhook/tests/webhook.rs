@@ -55,6 +55,7 @@ fn deps() -> FakeDeps {
         usage: billing_core::usage::UsageSettings {
             metered_usage_plans: vec!["up_pro".into()],
             lookback_days: 3,
+            invoice_grace_secs: 3600,
         },
     }
 }

@@ -17,6 +17,7 @@ impl UsageCounts for ApiGatewayKeys {
     async fn usage(
         &self,
         usage_plan_id: &str,
+        key_id: Option<&str>,
         from: UtcDay,
         to: UtcDay,
     ) -> Result<BTreeMap<String, BTreeMap<UtcDay, u64>>> {
@@ -24,6 +25,7 @@ impl UsageCounts for ApiGatewayKeys {
             .client()
             .get_usage()
             .usage_plan_id(usage_plan_id)
+            .set_key_id(key_id.map(str::to_owned))
             .start_date(from.to_string())
             .end_date(to.to_string())
             .into_paginator()

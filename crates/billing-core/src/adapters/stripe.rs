@@ -188,6 +188,11 @@ impl StripeBilling {
                 price_id: Some(item.price.id.to_string()),
                 product_id: Some(item.price.product.id().to_string()),
                 plan: self.price_plan(&item.price).await?,
+                meter: item
+                    .price
+                    .recurring
+                    .as_ref()
+                    .and_then(|recurring| recurring.meter.clone()),
             });
         }
         Ok(SubscriptionState {
@@ -204,6 +209,12 @@ impl StripeBilling {
                 .data
                 .iter()
                 .map(|item| item.current_period_end)
+                .max(),
+            current_period_start: subscription
+                .items
+                .data
+                .iter()
+                .map(|item| item.current_period_start)
                 .max(),
             cancel_at_period_end: subscription.cancel_at_period_end,
             past_due_since: None,

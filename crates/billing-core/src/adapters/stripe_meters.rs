@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use stripe::StripeError;
 use stripe_billing::billing_meter::RetrieveBillingMeter;
 use stripe_billing::billing_meter_event::CreateBillingMeterEvent;
+use stripe_billing::billing_meter_event_summary::ListIdBillingMeterEventSummary;
 use tracing::warn;
 
 use super::stripe::{StripeBilling, classify_stripe};
@@ -54,6 +55,27 @@ impl Meters for StripeBilling {
             }
             Err(e) => Err(classify_stripe("CreateBillingMeterEvent", e)),
         }
+    }
+
+    async fn reported_usage(
+        &self,
+        meter_id: &str,
+        customer_id: &str,
+        start: i64,
+        end: i64,
+    ) -> Result<u64> {
+        // Without a grouping window Stripe answers one summary for the whole range.
+        let summaries = ListIdBillingMeterEventSummary::new(meter_id, customer_id, end, start)
+            .send(self.client())
+            .await
+            .map_err(|e| classify_stripe("ListBillingMeterEventSummaries", e))?;
+        let total: f64 = summaries
+            .data
+            .iter()
+            .map(|summary| summary.aggregated_value)
+            .sum();
+        // A count of calls: whole and never negative (an adjustment may cancel events).
+        Ok(total.max(0.0).round() as u64)
     }
 }
 

@@ -15,7 +15,7 @@ use crate::ports::{MeterEvent, MeterEventAnswer, MeterInfo, Meters, UsageCounts,
 use crate::usage::{UsageCursor, UsageSlot, UtcDay};
 
 /// How far back Stripe takes a meter event.
-const METER_EVENT_MAX_AGE_SECS: i64 = 35 * 24 * 3600;
+const METER_EVENT_MAX_AGE_SECS: i64 = crate::usage::METER_EVENT_MAX_AGE_DAYS * 24 * 3600;
 
 /// Calls per (usage plan, key, day), and how often usage was read.
 #[derive(Debug, Default)]
@@ -43,6 +43,7 @@ impl UsageCounts for FakeApiKeys {
     async fn usage(
         &self,
         usage_plan_id: &str,
+        key_id: Option<&str>,
         from: UtcDay,
         to: UtcDay,
     ) -> Result<BTreeMap<String, BTreeMap<UtcDay, u64>>> {
@@ -50,7 +51,10 @@ impl UsageCounts for FakeApiKeys {
         self.usage.reads.fetch_add(1, Ordering::SeqCst);
         let mut usage: BTreeMap<String, BTreeMap<UtcDay, u64>> = BTreeMap::new();
         for ((plan, key, day), calls) in lock(&self.usage.calls).iter() {
-            if plan == usage_plan_id && (from..=to).contains(day) {
+            if plan == usage_plan_id
+                && key_id.is_none_or(|wanted| wanted == key)
+                && (from..=to).contains(day)
+            {
                 usage.entry(key.clone()).or_default().insert(*day, *calls);
             }
         }
@@ -135,6 +139,30 @@ impl Meters for FakeStripe {
             return Err(outage(Upstream::Stripe, "CreateBillingMeterEvent"));
         }
         Ok(MeterEventAnswer::Accepted)
+    }
+
+    async fn reported_usage(
+        &self,
+        meter_id: &str,
+        customer_id: &str,
+        start: i64,
+        end: i64,
+    ) -> Result<u64> {
+        self.enter("ListBillingMeterEventSummaries")?;
+        assert!(
+            start % 60 == 0 && end % 60 == 0 && start < end,
+            "Stripe wants minute boundaries: {start}..{end}"
+        );
+        Ok(self
+            .meter_events()
+            .iter()
+            .filter(|event| {
+                event.meter.id == meter_id
+                    && event.customer_id == customer_id
+                    && (start..end).contains(&event.timestamp)
+            })
+            .map(|event| event.value)
+            .sum())
     }
 }
 

@@ -12,10 +12,12 @@ use crate::usage::{UsageCursor, UsageSlot, UtcDay};
 /// API Gateway's usage: calls per key and UTC day on a usage plan (`GetUsage`).
 #[async_trait]
 pub trait UsageCounts: Send + Sync {
-    /// Each key's calls on the usage plan for each day of `from..=to`, all pages.
+    /// Each key's calls on the usage plan for each day of `from..=to`, all pages; only
+    /// `key_id`'s when given.
     async fn usage(
         &self,
         usage_plan_id: &str,
+        key_id: Option<&str>,
         from: UtcDay,
         to: UtcDay,
     ) -> Result<BTreeMap<String, BTreeMap<UtcDay, u64>>>;
@@ -64,6 +66,16 @@ pub trait Meters: Send + Sync {
     async fn meter(&self, meter_id: &str) -> Result<Option<MeterInfo>>;
 
     async fn send_meter_event(&self, event: &MeterEvent) -> Result<MeterEventAnswer>;
+
+    /// What the meter holds of a customer's usage in `[start, end)` (unix seconds on minute
+    /// boundaries): Stripe's event summary.
+    async fn reported_usage(
+        &self,
+        meter_id: &str,
+        customer_id: &str,
+        start: i64,
+        end: i64,
+    ) -> Result<u64>;
 }
 
 /// The reporter's cursors: how many calls of a slot (key, usage plan, day) Stripe has, and the

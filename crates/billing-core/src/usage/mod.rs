@@ -18,9 +18,12 @@ mod day;
 mod reporter;
 
 pub use day::UtcDay;
-pub use reporter::{DayUsage, ReportLimits, UsageReport, UsageReporter, UsageSettings};
+pub use reporter::{DayUsage, ReportLimits, UsageReport, UsageReporter, UsageSettings, key_usage};
 
 use serde::{Deserialize, Serialize};
+
+/// Stripe takes meter events up to this many days old.
+pub const METER_EVENT_MAX_AGE_DAYS: i64 = 35;
 
 /// A pending delta older than this is not sent again: Stripe's deduplication window is "at
 /// least 24 hours", so a resend after it could be counted twice. An operator decides.

@@ -23,6 +23,9 @@ pub struct UsageSettings {
     pub metered_usage_plans: Vec<String>,
     /// Days before today read again each run: API Gateway's counts can arrive late.
     pub lookback_days: i64,
+    /// How long after a billing period ends Stripe still takes its usage: the invoice
+    /// finalization grace period (Stripe's default: one hour).
+    pub invoice_grace_secs: i64,
 }
 
 /// How much one run may do.
@@ -91,6 +94,40 @@ impl DayUsage {
     }
 }
 
+/// A key's calls per day on each of `usage_plans` in `from..=to`: what API Gateway counts, what
+/// Stripe has and what is being sent (`billing-admin usage show`, `GET /me`).
+pub async fn key_usage<S: UsageStore, C: UsageCounts>(
+    store: &S,
+    counts: &C,
+    usage_plans: &[String],
+    key_id: &str,
+    (from, to): (UtcDay, UtcDay),
+) -> Result<Vec<DayUsage>> {
+    let mut days: std::collections::BTreeMap<(UtcDay, String), DayUsage> =
+        std::collections::BTreeMap::new();
+    for usage_plan_id in usage_plans {
+        let usage = counts.usage(usage_plan_id, Some(key_id), from, to).await?;
+        for (day, counted) in usage.get(key_id).into_iter().flatten() {
+            if *counted > 0 {
+                days.entry((*day, usage_plan_id.clone()))
+                    .or_insert_with(|| DayUsage::new(*day, usage_plan_id))
+                    .counted = *counted;
+            }
+        }
+    }
+    for (slot, cursor) in store.usage_cursors_of(key_id, from, to).await? {
+        if !usage_plans.contains(&slot.usage_plan_id) {
+            continue;
+        }
+        let entry = days
+            .entry((slot.day, slot.usage_plan_id.clone()))
+            .or_insert_with(|| DayUsage::new(slot.day, &slot.usage_plan_id));
+        entry.reported = cursor.reported;
+        entry.pending = cursor.pending.map(|delta| delta.to - delta.from);
+    }
+    Ok(days.into_values().collect())
+}
+
 /// What a slot's step would send, counted as if sent.
 fn rehearse(
     slot: &UsageSlot,
@@ -117,10 +154,19 @@ enum Billed {
     To {
         customer_id: CustomerId,
         meter: MeterInfo,
+        /// The start of the billing subscription's current period, when known.
+        period_start: Option<i64>,
     },
     Nowhere {
         reason: &'static str,
     },
+}
+
+/// Where one slot's calls go.
+struct Target<'a> {
+    customer_id: &'a CustomerId,
+    meter: &'a MeterInfo,
+    period_start: Option<i64>,
 }
 
 pub struct UsageReporter<'a, S, C, M> {
@@ -166,7 +212,7 @@ where
         // Keys of many customers share a meter: each is read from Stripe once per run.
         let mut meters: HashMap<String, Option<MeterInfo>> = HashMap::new();
         for usage_plan_id in &self.settings.metered_usage_plans {
-            let usage = self.counts.usage(usage_plan_id, from, to).await?;
+            let usage = self.counts.usage(usage_plan_id, None, from, to).await?;
             report.usage_plans_read += 1;
             for (key_id, days) in usage {
                 for (day, counted) in days {
@@ -187,12 +233,28 @@ where
                         billed.insert(key_id.clone(), target);
                     }
                     match billed.get(&key_id) {
-                        Some(Billed::To { .. }) if writes == Writes::DryRun => {
+                        Some(Billed::To { period_start, .. }) if writes == Writes::DryRun => {
                             let cursor = self.store.usage_cursor(&slot).await?;
-                            rehearse(&slot, &cursor, counted, now, &mut report);
+                            match next_step(&slot, &cursor, counted, now) {
+                                Step::Send(delta)
+                                    if self.too_late_to_bill(&slot, *period_start, now) =>
+                                {
+                                    report.calls_unbillable += delta.to - delta.from;
+                                }
+                                _ => rehearse(&slot, &cursor, counted, now, &mut report),
+                            }
                         }
-                        Some(Billed::To { customer_id, meter }) => {
-                            self.report_slot(&slot, counted, customer_id, meter, now, &mut report)
+                        Some(Billed::To {
+                            customer_id,
+                            meter,
+                            period_start,
+                        }) => {
+                            let target = Target {
+                                customer_id,
+                                meter,
+                                period_start: *period_start,
+                            };
+                            self.report_slot(&slot, counted, &target, now, &mut report)
                                 .await?;
                         }
                         Some(Billed::Nowhere { reason }) => {
@@ -218,41 +280,33 @@ where
     }
 
     /// A key's calls per day and metered usage plan in `from..=to`: what API Gateway counts and
-    /// what Stripe has (for `billing-admin usage show` and `GET /me`).
+    /// what Stripe has (for `billing-admin usage show`).
     pub async fn key_usage(&self, key_id: &str, from: UtcDay, to: UtcDay) -> Result<Vec<DayUsage>> {
-        let mut days: std::collections::BTreeMap<(UtcDay, String), DayUsage> =
-            std::collections::BTreeMap::new();
-        for usage_plan_id in &self.settings.metered_usage_plans {
-            let usage = self.counts.usage(usage_plan_id, from, to).await?;
-            for (day, counted) in usage.get(key_id).into_iter().flatten() {
-                if *counted > 0 {
-                    days.entry((*day, usage_plan_id.clone()))
-                        .or_insert_with(|| DayUsage::new(*day, usage_plan_id))
-                        .counted = *counted;
-                }
-            }
-        }
-        for (slot, cursor) in self.store.usage_cursors_of(key_id, from, to).await? {
-            let entry = days
-                .entry((slot.day, slot.usage_plan_id.clone()))
-                .or_insert_with(|| DayUsage::new(slot.day, &slot.usage_plan_id));
-            entry.reported = cursor.reported;
-            entry.pending = cursor.pending.map(|delta| delta.to - delta.from);
-        }
-        Ok(days.into_values().collect())
+        key_usage(
+            self.store,
+            self.counts,
+            &self.settings.metered_usage_plans,
+            key_id,
+            (from, to),
+        )
+        .await
     }
 
     async fn report_slot(
         &self,
         slot: &UsageSlot,
         counted: u64,
-        customer_id: &CustomerId,
-        meter: &MeterInfo,
+        target: &Target<'_>,
         now: i64,
         report: &mut UsageReport,
     ) -> Result<()> {
         let cursor = self.store.usage_cursor(slot).await?;
         let (delta, recorded) = match next_step(slot, &cursor, counted, now) {
+            Step::Send(delta) if self.too_late_to_bill(slot, target.period_start, now) => {
+                return self
+                    .give_up_too_late(slot, &cursor, &delta, now, report)
+                    .await;
+            }
             Step::UpToDate | Step::InFlight => return Ok(()),
             Step::CountedBelowReported { counted } => {
                 warn!(key_id = %slot.key_id, day = %slot.day, counted, reported = cursor.reported, "API Gateway counts fewer calls than were reported; nothing sent");
@@ -285,8 +339,8 @@ where
         };
         let calls = delta.to - delta.from;
         let event = MeterEvent {
-            meter: meter.clone(),
-            customer_id: customer_id.to_string(),
+            meter: target.meter.clone(),
+            customer_id: target.customer_id.to_string(),
             value: calls,
             identifier: delta.identifier.clone(),
             timestamp: event_timestamp(slot.day, now),
@@ -303,6 +357,41 @@ where
             }
         }
         self.confirm(slot, &recorded, &delta, now).await
+    }
+
+    /// Calls of a day before the billing period that started more than the invoice grace ago:
+    /// that period's invoice is final, so Stripe would take the event and bill it nowhere.
+    fn too_late_to_bill(&self, slot: &UsageSlot, period_start: Option<i64>, now: i64) -> bool {
+        period_start.is_some_and(|start| {
+            event_timestamp(slot.day, now) < start
+                && now >= start + self.settings.invoice_grace_secs
+        })
+    }
+
+    /// Logs the calls at error with their amount, counts them, and moves the cursor past them
+    /// so that they are reported once.
+    async fn give_up_too_late(
+        &self,
+        slot: &UsageSlot,
+        cursor: &UsageCursor,
+        delta: &PendingDelta,
+        now: i64,
+        report: &mut UsageReport,
+    ) -> Result<()> {
+        let calls = delta.to - delta.from;
+        let handled = UsageCursor {
+            reported: delta.to,
+            pending: None,
+        };
+        if self
+            .store
+            .replace_usage_cursor(slot, cursor, &handled, now)
+            .await?
+        {
+            error!(key_id = %slot.key_id, usage_plan_id = %slot.usage_plan_id, day = %slot.day, calls, "usage too late to bill: its billing period's invoice is final; not sent");
+            report.calls_unbillable += calls;
+        }
+        Ok(())
     }
 
     async fn confirm(
@@ -375,6 +464,7 @@ where
                     Some(meter) if meter.active => Billed::To {
                         customer_id: link.customer_id.clone(),
                         meter,
+                        period_start: subscription.current_period_start,
                     },
                     _ => Billed::Nowhere {
                         reason: "the metered price's meter is missing or inactive",

@@ -81,6 +81,13 @@ pub(super) struct RawPriceRef {
     product: Option<Expandable<RawProductRef>>,
     #[serde(default, deserialize_with = "null_as_default")]
     metadata: Metadata,
+    /// A price's; a legacy plan has no `recurring` (and no meter).
+    recurring: Option<RawRecurringRef>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct RawRecurringRef {
+    meter: Option<String>,
 }
 
 impl HasId for RawIdOnly {
@@ -109,6 +116,14 @@ pub(super) fn product_id_of(price: &Expandable<RawPriceRef>) -> Option<String> {
     match price {
         Expandable::Id(_) => None,
         Expandable::Object(price) => id_of(price.product.as_ref()),
+    }
+}
+
+/// The Billing Meter of a metered price.
+pub(super) fn meter_of(price: &Expandable<RawPriceRef>) -> Option<String> {
+    match price {
+        Expandable::Id(_) => None,
+        Expandable::Object(price) => price.recurring.as_ref()?.meter.clone(),
     }
 }
 

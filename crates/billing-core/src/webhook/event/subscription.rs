@@ -4,7 +4,8 @@ use serde::Deserialize;
 
 use super::Metadata;
 use super::expandable::{
-    Expandable, RawIdOnly, RawList, RawPriceRef, id_of, null_as_default, plan_of, product_id_of,
+    Expandable, RawIdOnly, RawList, RawPriceRef, id_of, meter_of, null_as_default, plan_of,
+    product_id_of,
 };
 use crate::plans::{SubscriptionItemState, SubscriptionState};
 
@@ -18,6 +19,8 @@ pub(super) struct RawSubscription {
     cancel_at_period_end: bool,
     /// Old API only.
     current_period_end: Option<i64>,
+    /// Old API only.
+    current_period_start: Option<i64>,
     items: Option<RawList<RawSubscriptionItem>>,
     /// Old API only: the first item's plan.
     plan: Option<Expandable<RawPriceRef>>,
@@ -31,6 +34,8 @@ struct RawSubscriptionItem {
     plan: Option<Expandable<RawPriceRef>>,
     /// Current API only.
     current_period_end: Option<i64>,
+    /// Current API only.
+    current_period_start: Option<i64>,
 }
 
 impl From<RawSubscription> for SubscriptionState {
@@ -39,6 +44,10 @@ impl From<RawSubscription> for SubscriptionState {
         let items_period_end = raw_items
             .iter()
             .filter_map(|item| item.current_period_end)
+            .max();
+        let items_period_start = raw_items
+            .iter()
+            .filter_map(|item| item.current_period_start)
             .max();
         // A current item may also carry a legacy `plan`; its `price` is the reference.
         let mut items: Vec<SubscriptionItemState> = raw_items
@@ -58,6 +67,7 @@ impl From<RawSubscription> for SubscriptionState {
             status,
             items,
             current_period_end: items_period_end.or(raw.current_period_end),
+            current_period_start: items_period_start.or(raw.current_period_start),
             cancel_at_period_end: raw.cancel_at_period_end,
             past_due_since: None,
             created: raw.created,
@@ -71,6 +81,7 @@ fn item_state(price: &Expandable<RawPriceRef>) -> SubscriptionItemState {
         price_id: id_of(Some(price)),
         product_id: product_id_of(price),
         plan: plan_of(price),
+        meter: meter_of(price),
     }
 }
 
@@ -99,14 +110,31 @@ mod tests {
                     price_id: Some("price_1PgafmB7WZ01zgkW6dKueIc5".into()),
                     product_id: Some("prod_QXg1hqf4jFNsqG".into()),
                     plan: None,
+                    meter: None,
                 }],
                 current_period_end: Some(976_287_773),
+                // Stripe's fixture: a start after the end.
+                current_period_start: Some(1_896_570_518),
                 cancel_at_period_end: true,
                 past_due_since: None,
                 created: 1_234_567_890,
                 metadata: Metadata::new(),
             }
         );
+    }
+
+    #[test]
+    fn a_metered_item_should_keep_its_meter_in_either_shape() {
+        let mut object = stripe_fixture("subscription");
+        object["items"]["data"][0]["price"]["recurring"]["meter"] = json!("mtr_calls");
+        object["items"]["data"][0]["price"]["recurring"]["usage_type"] = json!("metered");
+        let current = subscription(parse("customer.subscription.updated", object));
+        assert_eq!(current.items[0].meter.as_deref(), Some("mtr_calls"));
+
+        // An old-shaped item's plan has no meter (meters came with API 2024-06-20).
+        let old = subscription(localstripe_event("customer.subscription.created.json").object);
+        assert_eq!(old.items[0].meter, None);
+        assert_eq!(old.current_period_start, Some(1_700_000_090));
     }
 
     #[test]
@@ -152,8 +180,10 @@ mod tests {
                     price_id: Some("price_LocalPro00001".into()),
                     product_id: Some("prod_LocalPro00001".into()),
                     plan: plan("pro"),
+                    meter: None,
                 }],
                 current_period_end: Some(1_702_592_090),
+                current_period_start: Some(1_700_000_090),
                 cancel_at_period_end: false,
                 past_due_since: None,
                 created: 1_700_000_090,
@@ -177,6 +207,7 @@ mod tests {
                 price_id: Some("gold".into()),
                 product_id: Some("prod_gold".into()),
                 plan: None,
+                meter: None,
             }]
         );
         assert_eq!(subscription.current_period_end, Some(1_500_100_000));
@@ -202,11 +233,13 @@ mod tests {
                     price_id: Some("price_addon".into()),
                     product_id: Some("prod_addon".into()),
                     plan: None,
+                    meter: None,
                 },
                 SubscriptionItemState {
                     price_id: Some("price_pro".into()),
                     product_id: Some("prod_pro".into()),
                     plan: plan("pro"),
+                    meter: None,
                 },
             ]
         );
