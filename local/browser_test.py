@@ -5,8 +5,8 @@ Selenium Manager is never run.
 
 One user's whole lifecycle, through the pages only: sign-up -> confirm (the code the page shows
 as local-only) -> sign-in -> pricing -> Checkout in the Stripe front -> success page -> account
-shows pro and the key -> "Try the API" answers -> Billing Portal -> cancel -> account shows free
--> delete the account. Each step also checks what the page claims against the emulators (the
+shows pro and the key -> "Try the API" answers -> a metered price added: the account shows its
+usage -> Billing Portal -> cancel -> account shows free -> delete the account. Each step also checks what the page claims against the emulators (the
 key's value and usage plan in moto, the call counted, the Cognito user gone), and fails on any
 error in the browser's console (a script error, a CSP violation, a failed request).
 
@@ -28,6 +28,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,6 +88,7 @@ def browser():
 class Run:
     site: str = field(default_factory=lambda: env("SITE_ORIGIN").rstrip("/"))
     stripe_base: str = field(default_factory=lambda: env("STRIPE_API_BASE").rstrip("/"))
+    stripe_key: str = field(default_factory=lambda: env("STRIPE_SECRET_KEY"))
     pool_id: str = field(default_factory=lambda: env("USER_POOL_ID"))
     plans: dict[str, str] = field(
         default_factory=lambda: dict(e.split("=", 1) for e in env("PLANS").split(",")))
@@ -189,6 +192,20 @@ class Run:
 
     def key(self, key_id: str) -> dict:
         return self.apigateway.get_api_key(apiKey=key_id, includeValue=True)
+
+    def stripe(self, method: str, path: str, params: dict[str, str] | None = None) -> dict:
+        query = urllib.parse.urlencode(params or {})
+        url = f"{self.stripe_base}{path}" + (f"?{query}" if method == "GET" and query else "")
+        request = urllib.request.Request(
+            url, method=method, data=query.encode() if method != "GET" else None,
+            headers={"Authorization": f"Bearer {self.stripe_key}",
+                     "Content-Type": "application/x-www-form-urlencoded"})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return json.load(response)
+        except urllib.error.HTTPError as e:
+            raise Failed(f"Stripe {method} {path} answered {e.code}: "
+                         f"{e.read().decode(errors='replace')[:300]}") from None
 
     def calls_counted(self, key_id: str) -> int:
         with urllib.request.urlopen(f"{env('AWS_ENDPOINT_URL_API_GATEWAY')}/_test/usage",
@@ -321,6 +338,41 @@ def try_api(r: Run) -> str:
     return f"GET /hello with the key: HTTP 200, {quota!r}; moto counted the call ({after} in all)"
 
 
+def metered_usage(r: Run) -> str:
+    """Usage billing added to the plan as a seller adds it (a Billing Meter, a metered price on
+    the pro product, that price added to the subscription): the account page shows this
+    period's calls on the key, none sent to Stripe yet (no usage report has run)."""
+    user = r.cognito.admin_get_user(UserPoolId=r.pool_id, Username=r.email)
+    customer = {a["Name"]: a["Value"] for a in user["UserAttributes"]}["custom:stripe_customer_id"]
+    subscription = r.stripe("GET", "/v1/subscriptions", {"customer": customer})["data"][0]
+    meter = r.stripe("POST", "/v1/billing/meters", {
+        "display_name": "API calls", "event_name": f"site_calls_{secrets.token_hex(4)}",
+        "default_aggregation[formula]": "sum"})
+    price = r.stripe("POST", "/v1/prices", {
+        "product": subscription["items"]["data"][0]["price"]["product"], "currency": "usd",
+        "unit_amount": "1", "recurring[interval]": "month", "recurring[usage_type]": "metered",
+        "recurring[meter]": meter["id"]})
+    r.stripe("POST", "/v1/subscription_items", {"subscription": subscription["id"],
+                                                "price": price["id"]})
+    calls = r.calls_counted(r.facts["key_id"])
+
+    def usage_row() -> list[str] | None:
+        r.driver.refresh()  # the webhook stores the new item a moment later
+        r.wait(lambda: r.text("#plan"), "the account page shows a plan", timeout=15)
+        if not r.find("#usage").is_displayed():
+            return None
+        from selenium.webdriver.common.by import By
+        return [cell.text for cell in r.find("#usage tbody tr").find_elements(By.TAG_NAME, "td")]
+
+    cells = r.wait(usage_row, "the account page shows the metered price's usage")
+    if cells[0] != price["id"] or cells[2:] != ["0", str(calls), str(calls)]:
+        raise Failed(f"the usage row reads {cells}, expected {price['id']}, 0 sent, {calls} not "
+                     "sent yet")
+    r.screenshot("account-usage")
+    return (f"metered price {price['id']} added to {subscription['id']}: the account shows "
+            f"{calls} call(s) this period, not sent to Stripe yet")
+
+
 def portal_cancel(r: Run) -> str:
     r.button("Manage billing").click()
     r.at("/portal/", base=r.stripe_base)
@@ -389,6 +441,7 @@ STEPS = [
     Step("pay, success page", pay),
     Step("account: pro and the API key", account_pro),
     Step("try the API", try_api),
+    Step("usage on a metered price", metered_usage),
     Step("billing portal: cancel", portal_cancel),
     Step("account: free again", account_free),
     Step("delete the account", delete_account),

@@ -36,18 +36,23 @@ function showKey(key) {
   if (!keyValue) $("#key-value").textContent = "unavailable just now: reload the page";
 }
 
-// GET /me may carry `usage` (metered plans): one row per entry, whatever its fields.
+// GET /me's `usage`: per metered price of the plan, this period's calls that Stripe's meter
+// has and those counted on the key that the usage reporter has not sent yet. Empty on flat
+// plans.
 function showUsage(usage) {
-  const section = $("#usage");
-  section.hidden = !Array.isArray(usage) || usage.length === 0;
-  if (section.hidden) return;
-  const columns = [...new Set(usage.flatMap((entry) => Object.keys(entry)))];
-  const head = el("tr");
-  head.append(...columns.map((c) => el("th", c.replace(/_/g, " "), { scope: "col" })));
-  section.querySelector("thead").replaceChildren(head);
-  section.querySelector("tbody").replaceChildren(...usage.map((entry) => {
+  const entries = Array.isArray(usage) ? usage : [];
+  $("#usage").hidden = entries.length === 0;
+  const count = (n) => n.toLocaleString("en");
+  $("#usage tbody").replaceChildren(...entries.map((entry) => {
     const row = el("tr");
-    row.append(...columns.map((c) => el("td", entry[c] === undefined ? "" : String(entry[c]))));
+    const until = entry.period_end ? day(entry.period_end) : "now";
+    row.append(
+      el("td", entry.price_id ?? entry.meter),
+      el("td", `${day(entry.period_start)} – ${until}`),
+      el("td", count(entry.reported)),
+      el("td", count(entry.not_yet_reported)),
+      el("td", count(entry.reported + entry.not_yet_reported)),
+    );
     return row;
   }));
 }
