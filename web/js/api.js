@@ -30,8 +30,12 @@ async function request(method, path, { body, token } = {}) {
   } catch (e) {
     throw new ApiError(0, "unreachable", `The billing API could not be reached (${e.message}).`);
   }
-  const text = await response.text();
-  const answer = text ? JSON.parse(text) : null;
+  let answer = null;
+  try {
+    answer = JSON.parse(await response.text());
+  } catch {
+    // No JSON: an empty 204, or a proxy's HTML error page (the status says enough).
+  }
   if (response.ok) return answer;
   if (response.status === 401 && token) {
     signOut();
