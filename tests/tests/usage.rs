@@ -1,7 +1,8 @@
 //! The usage reporter over the production adapters, against the emulators: a user on a plan
 //! sold by a metered price makes calls on two days (recorded in the moto wrapper's GetUsage);
-//! the reporter sends them to the Stripe front's meter once; a second run sends nothing; the
-//! meter's summaries equal the calls made.
+//! the reporter sends them to the Stripe front's meter once; a second run sends nothing; runs
+//! killed between their steps are finished by the next, counted once; the meter's summaries
+//! equal the calls made; GET /me shows the period's usage; the renewal invoice bills it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -10,7 +11,11 @@ use billing_core::adapters::apigateway::{ApiGatewayKeys, Deployment};
 use billing_core::adapters::dynamo::DynamoStore;
 use billing_core::adapters::stripe::StripeBilling;
 use billing_core::config::{EnvReader, StripeConfig};
-use billing_core::usage::{ReportLimits, UsageReport, UsageReporter, UsageSettings, UtcDay};
+use billing_core::ports::UsageStore;
+use billing_core::usage::{
+    PendingDelta, ReportLimits, UsageCursor, UsageReport, UsageReporter, UsageSettings, UsageSlot,
+    UtcDay,
+};
 use integration_tests::*;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -219,4 +224,143 @@ async fn calls_on_two_days_reach_the_stripe_meter_once() {
     assert!(sent.contains("3 calls in 1 deltas sent"), "{sent}");
     let (code, refused, _) = billing_admin_run(&["usage", "report"]);
     assert_eq!(code, 2, "no METERED_PLANS: {refused}");
+
+    // A run killed after Stripe took its delta, before the cursor moved; and one killed after
+    // recording a delta, before sending it: the next run finishes both, each counted once.
+    let store = DynamoStore::from_sdk(&sdk, &env.table_name);
+    let slot = |day: UtcDay| UsageSlot {
+        key_id: key_id.clone(),
+        usage_plan_id: usage_plan("pro"),
+        day,
+    };
+    record_calls(&key_id, today, 4).await;
+    record_calls(&key_id, today.plus(-1), 2).await;
+    let killed_after_send = kill_mid_run(&store, &slot(today), 33, 37).await;
+    send_meter_event(&env, &event_name, &customer, 4, &killed_after_send).await;
+    kill_mid_run(&store, &slot(today.plus(-1)), 125, 127).await;
+    let finished = report(&env, &settings).await;
+    assert_eq!(finished.deltas_resent, 2, "{finished:?}");
+    // 155 and 3 reported above, then 4 and 2: each once.
+    assert_eq!(
+        meter_total(
+            &env,
+            &meter_id,
+            &customer,
+            today.plus(-1).start(),
+            today.end()
+        )
+        .await,
+        164
+    );
+
+    // GET /me: what the meter holds since the period started (today's calls: yesterday's came
+    // before the subscription), and what API Gateway counted that is not sent yet.
+    record_calls(&key_id, today, 5).await;
+    let me = http_api_event("GET", "/me", &[], None, Some(&user.claims));
+    let (status, body, _) = call_api(&env, "portal", &me).await;
+    assert_eq!(status, 200, "{body}");
+    let usage = &body["usage"][0];
+    assert_eq!(usage["subscription"], subscription_id, "{body}");
+    assert_eq!(usage["meter"], meter_id.as_str());
+    assert_eq!(
+        (
+            usage["reported"].as_u64(),
+            usage["not_yet_reported"].as_u64()
+        ),
+        (Some(37), Some(5)),
+        "{body}"
+    );
+    report(&env, &settings).await;
+
+    // At renewal the invoice bills the period's usage on the metered line.
+    stripe_front(
+        &env,
+        Method::POST,
+        &format!("/_test/subscriptions/{subscription_id}/renew"),
+    )
+    .await;
+    let subscription = stripe_front(
+        &env,
+        Method::GET,
+        &format!("/v1/subscriptions/{subscription_id}"),
+    )
+    .await;
+    let invoice_id = subscription["latest_invoice"].as_str().unwrap();
+    let invoice = stripe_front(&env, Method::GET, &format!("/v1/invoices/{invoice_id}")).await;
+    let metered_line = invoice["lines"]["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|line| line["price"]["id"] == metered_price.as_str())
+        .unwrap_or_else(|| panic!("a metered line: {invoice}"));
+    assert_eq!(metered_line["quantity"], 42, "{invoice}");
+    assert_eq!(metered_line["amount"], 84, "{invoice}");
+}
+
+/// The state a run leaves when killed after recording the delta `from..to` of `slot`: its
+/// identifier, for a test that also lets Stripe have taken it.
+async fn kill_mid_run(store: &DynamoStore, slot: &UsageSlot, from: u64, to: u64) -> String {
+    let cursor = store.usage_cursor(slot).await.unwrap();
+    assert_eq!(
+        (cursor.reported, cursor.pending.as_ref()),
+        (from, None),
+        "{slot:?}"
+    );
+    let identifier = slot.identifier(from, to);
+    let recorded = UsageCursor {
+        reported: from,
+        pending: Some(PendingDelta {
+            from,
+            to,
+            identifier: identifier.clone(),
+            // Long enough ago that no run is still sending it.
+            since: now() - 600,
+        }),
+    };
+    assert!(
+        store
+            .replace_usage_cursor(slot, &cursor, &recorded, now())
+            .await
+            .unwrap()
+    );
+    identifier
+}
+
+async fn send_meter_event(
+    env: &LocalEnv,
+    event_name: &str,
+    customer: &str,
+    value: u64,
+    identifier: &str,
+) {
+    stripe_front_form(
+        env,
+        Method::POST,
+        "/v1/billing/meter_events",
+        &[
+            ("event_name", event_name),
+            ("identifier", identifier),
+            ("payload[stripe_customer_id]", customer),
+            ("payload[value]", &value.to_string()),
+            ("timestamp", &now().to_string()),
+        ],
+    )
+    .await;
+}
+
+async fn meter_total(env: &LocalEnv, meter_id: &str, customer: &str, start: i64, end: i64) -> u64 {
+    let summaries: Value = stripe_front(
+        env,
+        Method::GET,
+        &format!(
+            "/v1/billing/meters/{meter_id}/event_summaries?customer={customer}&start_time={start}&end_time={end}"
+        ),
+    )
+    .await;
+    summaries["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|summary| summary["aggregated_value"].as_f64().unwrap())
+        .sum::<f64>() as u64
 }

@@ -481,3 +481,35 @@ async fn usage_of_the_period_just_ended_should_still_be_sent_within_the_invoice_
         .unwrap();
     assert_eq!((report.calls_reported, report.calls_unbillable), (50, 0));
 }
+
+#[tokio::test]
+async fn a_flat_fee_plus_usage_subscription_should_bill_its_calls_to_the_metered_item() {
+    let (fakes, key) = metered_alice().await;
+    let mut subscription = current_subscription("active");
+    let metered = subscription.items[0].clone();
+    subscription.items[0].price_id = Some("price_pro_flat".into());
+    subscription
+        .items
+        .push(billing_core::plans::SubscriptionItemState {
+            price_id: Some("price_api".into()),
+            plan: None,
+            ..metered
+        });
+    fakes
+        .store
+        .put_subscription(
+            &Versioned {
+                event_created: 2,
+                event_id: "evt_overage".into(),
+                state: subscription,
+            },
+            false,
+            None,
+        )
+        .await
+        .unwrap();
+    fakes.keys.record_calls(API_PLAN, &key, day(0), 12);
+    let report = run(&fakes, now()).await;
+    assert_eq!((report.calls_reported, report.slots_unbillable), (12, 0));
+    assert_eq!(fakes.stripe.meter_events()[0].meter.id, "mtr_api");
+}

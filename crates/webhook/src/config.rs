@@ -253,4 +253,24 @@ mod tests {
             assert!(refused.is_err(), "{bad}");
         }
     }
+
+    #[test]
+    fn the_invoice_grace_should_default_to_stripes_hour_and_refuse_what_stripe_cannot_set() {
+        let default = Config::from_env(&env(&[]), false).unwrap();
+        assert_eq!(default.usage.invoice_grace_secs, 3600);
+        let day = Config::from_env(&env(&[("USAGE_INVOICE_GRACE_SECONDS", "86400")]), false);
+        assert_eq!(day.unwrap().usage.invoice_grace_secs, 86_400);
+        const BAD: &[&[(&str, &str)]] = &[
+            &[("USAGE_INVOICE_GRACE_SECONDS", "-1")],
+            &[("USAGE_INVOICE_GRACE_SECONDS", "an hour")],
+            &[("USAGE_INVOICE_GRACE_SECONDS", "259201")],
+        ];
+        for bad in BAD {
+            let error = Config::from_env(&env(bad), false).unwrap_err();
+            assert!(
+                error.to_string().contains("USAGE_INVOICE_GRACE_SECONDS"),
+                "{bad:?}"
+            );
+        }
+    }
 }
