@@ -1,5 +1,5 @@
 # cognito-stripe-billing: short targets; the scripts in local/ do the work.
-.PHONY: demo dev up down soak bench test unit lint fmt build release deploy check-template invoke-list admin
+.PHONY: demo dev up down soak bench test unit lint fmt build release deploy check-template invoke-list admin browser-test
 
 VENV_BIN := $(CURDIR)/local/.venv/bin
 STACK ?= cognito-stripe-billing-dev
@@ -7,7 +7,7 @@ STACK ?= cognito-stripe-billing-dev
 demo:            ## Set up and run the scripted demo on the local emulators, then stop them
 	local/demo.sh
 
-dev:             ## Like demo, but leave the emulators and functions running (stop: make down)
+dev:             ## Like demo, but leave the emulators, functions and the example site running (stop: make down)
 	local/demo.sh --keep
 
 up:              ## Start the emulators and the functions (cargo lambda watch)
@@ -22,8 +22,11 @@ soak:            ## Load and fault run: 2,000 signed events, 200 customers, AWS 
 bench:           ## Benchmark against Node.js and Python peers: bench/results.md and .png
 	bench/run.sh
 
-test:            ## Set up and run every test: unit, end to end on the emulators, Stripe front, template
+test:            ## Set up and run every test: unit, end to end on the emulators, browser, Stripe front, template
 	local/test.sh
+
+browser-test:    ## The example site's lifecycle in headless Chromium, against `make up` / `make dev`
+	@set -a; . local/.run/env; set +a; local/.venv/bin/python local/browser_test.py
 
 unit:            ## Unit tests only (no emulators)
 	cargo test --workspace

@@ -5,8 +5,8 @@
 # local/.run/logs.
 #
 #   local/down.sh             everything
-#   local/down.sh lambda ...  only the named parts (moto localstripe stripe-front cognito lambda),
-#                             e.g. `local/down.sh lambda && local/up.sh` to run a new build
+#   local/down.sh lambda ...  only the named parts (moto localstripe stripe-front cognito lambda
+#                             site), e.g. `local/down.sh lambda && local/up.sh` to run a new build
 set -euo pipefail
 # shellcheck source=local/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"

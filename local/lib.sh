@@ -26,7 +26,7 @@ COGNITO_LOCAL_DATA_DIR=$COGNITO_HOME/.cognito/db
 export COGNITO_LOCAL_DATA_DIR
 
 # Components in start order (down.sh stops them in reverse).
-COMPONENTS=(moto localstripe stripe-front cognito lambda)
+COMPONENTS=(moto localstripe stripe-front cognito lambda site)
 
 log() { printf 'local: %s\n' "$*" >&2; }
 die() {
@@ -48,11 +48,11 @@ load_defaults() {
             export "${key?}"
         fi
     done <"$LOCAL_DIR/env.defaults"
-    for key in MOTO_PORT COGNITO_PORT LOCALSTRIPE_PORT STRIPE_PORT LAMBDA_PORT \
+    for key in MOTO_PORT COGNITO_PORT LOCALSTRIPE_PORT STRIPE_PORT LAMBDA_PORT SITE_PORT \
         READY_TIMEOUT LAMBDA_WARM_TIMEOUT STOP_TIMEOUT COGNITO_LAMBDA_TIMEOUT_MS; do
         [[ ${!key} =~ ^[0-9]+$ ]] || die "$key must be a number, got '${!key}'"
     done
-    for key in MOTO_PORT COGNITO_PORT LOCALSTRIPE_PORT STRIPE_PORT LAMBDA_PORT; do
+    for key in MOTO_PORT COGNITO_PORT LOCALSTRIPE_PORT STRIPE_PORT LAMBDA_PORT SITE_PORT; do
         ((${!key} >= 1 && ${!key} <= 65535)) || die "$key must be a port (1-65535), got ${!key}"
     done
 }

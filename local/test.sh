@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every test, from a fresh clone: installs the local tools, runs the unit tests, then starts the
-# emulators and the functions, runs the end-to-end tests, a short soak run and the Stripe front's
-# tests, and stops
+# emulators and the functions, runs the end-to-end tests, the example site's browser test, a short
+# soak run and the Stripe front's tests, and stops
 # everything it started, whether the tests pass or not.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,6 +51,10 @@ set +a
 # `-p integration-tests`: the same features as the build above, so nothing is compiled again.
 cargo test --workspace -- --ignored --test-threads=1
 phase "end-to-end tests"
+# The example site in headless Chromium, one user's lifecycle through its pages (skips, saying
+# so, where local/install.sh could not install Debian's chromium).
+local/.venv/bin/python local/browser_test.py
+phase "browser test"
 # The soak run, short: 200 deliveries for 20 customers, with the AWS emulator restarted mid-run.
 local/.venv/bin/python local/soak.py --customers 20 --events 200
 phase soak

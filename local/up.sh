@@ -4,7 +4,8 @@
 # `cargo lambda watch --env-file`).
 #
 #   local/up.sh               moto, localstripe, the Stripe front, cognito-local, bootstrap,
-#                             cargo lambda watch, then one warm-up invoke of post-confirmation
+#                             cargo lambda watch, one warm-up invoke of post-confirmation, then
+#                             the example site's dev server (web/ and the local HTTP APIs)
 #   local/up.sh --no-lambda   the emulators and the bootstrap only
 #   local/up.sh --no-warm     skip the warm-up invoke
 #
@@ -33,6 +34,8 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 load_defaults
 export AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE=1
+# Where the functions send the browser back to (bootstrap writes it to local/.run/env).
+export SITE_ORIGIN=${SITE_ORIGIN:-http://127.0.0.1:$SITE_PORT}
 
 with_lambda=true
 warm=true
@@ -199,6 +202,12 @@ if $with_lambda; then
     "$VENV/bin/python" "$LOCAL_DIR/bootstrap.py" deliver-catalogue || die "delivering the catalogue failed"
 fi
 
+# --- the example site -------------------------------------------------------------------------
+# local/site_server.py serves web/ and stands in for the HTTP APIs in front of the functions; it
+# reads local/.run/env again whenever the bootstrap rewrites it.
+ensure site SITE_PORT "$ROOT_DIR" http_ok "http://127.0.0.1:$SITE_PORT/config.json" -- \
+    "$VENV/bin/python" "$LOCAL_DIR/site_server.py" --port "$SITE_PORT" || true
+
 # --- Summary ----------------------------------------------------------------------------------
 echo
 echo "Local environment is up. Its variables (local/.run/env, secrets hidden):"
@@ -219,5 +228,6 @@ if $with_lambda || running_pid lambda >/dev/null; then
 else
     echo "  cargo lambda watch                            not started (--no-lambda)"
 fi
+echo "  example site (web/, the local HTTP APIs)      $SITE_ORIGIN"
 echo "Logs: local/.run/logs/<name>.log. Use the variables: set -a; . local/.run/env; set +a"
 echo "Stop: local/down.sh"
