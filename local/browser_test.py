@@ -73,9 +73,6 @@ def browser():
                  "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
                  "--window-size=1280,1000", f"--user-data-dir={profile}"):
         options.add_argument(flag)
-    # The Checkout success return is https://127.0.0.1:<site>/checkout/complete, answered with
-    # the dev server's self-signed certificate (local/site_server.py says why).
-    options.accept_insecure_certs = True
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     # chromedriver's log would hold what the test types and reads: the password, the key.
     service = Service(executable_path=CHROMEDRIVER, log_output=subprocess.DEVNULL)

@@ -13,10 +13,8 @@ origin SITE_ORIGIN. It stands in for what a deployment puts in front of the site
 - GET /_local/confirmation-code?username=U: the sign-up code cognito-local stored (a local-only
   convenience; in AWS the code arrives by e-mail).
 
-The functions build the success return of Checkout as https://<API domain>/checkout/complete,
-https whatever the domain, so the server also answers TLS on the same port (it looks at the
-first byte of each connection), with a self-signed certificate for 127.0.0.1 made on first start
-under local/.run/site-tls/. A browser asks once to accept it; the browser test skips the check.
+The functions link back to an API served on 127.0.0.1 over plain http (Checkout's success
+return), so no certificate is needed.
 
 The log names method, path and status, never a query string (the success return carries a
 one-time key), a token or an API key.
@@ -35,8 +33,6 @@ import json
 import mimetypes
 import os
 import secrets
-import socket
-import ssl
 import sys
 import threading
 import time
@@ -44,7 +40,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -62,7 +58,6 @@ INVOKE_TIMEOUT = 900
 MAX_BODY_BYTES = 1024 * 1024
 # Keep-alive connections and slow clients hold a thread each for at most this long.
 CONNECTION_TIMEOUT = 30
-TLS_RECORD_HANDSHAKE = 0x16
 
 
 LOG_LOCK = threading.Lock()
@@ -584,70 +579,20 @@ def static_file(web_dir: Path, path: str) -> Path | None:
     return None
 
 
-# --- TLS on the same port -----------------------------------------------------------------------
-
-def tls_context(directory: Path) -> ssl.SSLContext | None:
-    """A server context with a self-signed certificate for 127.0.0.1, made once in `directory`;
-    None (and said why) when it cannot be made."""
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    if not (cert.is_file() and key.is_file()):
-        try:
-            make_certificate(cert, key)
-        except Exception as e:  # TLS is only needed for the success return: say so, go on
-            say(f"no TLS (the Checkout success return will not load): {type(e).__name__}: {e}")
-            return None
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    return context
-
-
-def make_certificate(cert: Path, key: Path) -> None:
-    # cryptography comes with moto (local/requirements.txt).
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    private_key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1 (local dev server)")])
-    now = datetime.now(timezone.utc)
-    certificate = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name)
-        .public_key(private_key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=365))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                       critical=False)
-        .sign(private_key, hashes.SHA256()))
-    cert.parent.mkdir(parents=True, exist_ok=True)
-    key.write_bytes(private_key.private_bytes(serialization.Encoding.PEM,
-                                              serialization.PrivateFormat.PKCS8,
-                                              serialization.NoEncryption()))
-    key.chmod(0o600)
-    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    say(f"made a self-signed certificate for 127.0.0.1: {cert}")
-
-
 class SiteServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], app: App, tls: ssl.SSLContext | None) -> None:
+    def __init__(self, address: tuple[str, int], app: App) -> None:
         self.app = app
-        self.tls = tls
         super().__init__(address, SiteHandler)
 
     def process_request_thread(self, request, client_address):
-        """Like ThreadingMixIn's, after wrapping a connection that opens with a TLS handshake."""
+        """Like ThreadingMixIn's, with a timeout on each connection."""
         try:
             request.settimeout(CONNECTION_TIMEOUT)
-            if self.tls is not None:
-                first = request.recv(1, socket.MSG_PEEK)
-                if first and first[0] == TLS_RECORD_HANDSHAKE:
-                    request = self.tls.wrap_socket(request, server_side=True)
             self.finish_request(request, client_address)
-        except (ssl.SSLError, OSError):
-            pass  # a client that went away or refused the certificate
+        except OSError:
+            pass  # a client that went away
         except Exception:
             self.handle_error(request, client_address)
         finally:
@@ -821,7 +766,6 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("SITE_PORT", "3000")))
     parser.add_argument("--env-file", type=Path, default=LOCAL_DIR / ".run" / "env")
     parser.add_argument("--web", type=Path, default=ROOT_DIR / "web")
-    parser.add_argument("--tls-dir", type=Path, default=LOCAL_DIR / ".run" / "site-tls")
     args = parser.parse_args()
     if not args.env_file.is_file():
         sys.exit(f"site: {args.env_file} is missing: run local/up.sh")
@@ -831,7 +775,7 @@ def main() -> None:
     if settings.site_origin != expected_origin:
         say(f"warning: SITE_ORIGIN is {settings.site_origin}, this server is {expected_origin}: "
             "the functions' redirects and CORS name the other")
-    server = SiteServer(("127.0.0.1", args.port), app, tls_context(args.tls_dir))
+    server = SiteServer(("127.0.0.1", args.port), app)
     say(f"serving {args.web} and the local APIs on {expected_origin}")
     try:
         server.serve_forever()

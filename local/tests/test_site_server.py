@@ -444,7 +444,7 @@ def logged(monkeypatch) -> list[str]:
 @pytest.fixture
 def served(tmp_path, web, private_key, logged):
     upstream = FakeUpstream(jwk_of(private_key))
-    server = site_server.SiteServer(("127.0.0.1", 0), site_server.App(tmp_path / "env", web), None)
+    server = site_server.SiteServer(("127.0.0.1", 0), site_server.App(tmp_path / "env", web))
     port = server.server_address[1]
     origin = f"http://127.0.0.1:{port}"
     (tmp_path / "env").write_text("\n".join([

@@ -116,10 +116,25 @@ pub fn api_base_url(request: &Request) -> Option<String> {
         _ => return None,
     };
     let custom_domain = !domain.contains(".execute-api.");
+    // Only a local stand-in for API Gateway (make dev) serves the API on the loopback, without TLS.
+    let scheme = if is_loopback(&domain) {
+        "http"
+    } else {
+        "https"
+    };
     match stage.filter(|stage| stage != "$default" && !custom_domain) {
-        Some(stage) => Some(format!("https://{domain}/{stage}")),
-        None => Some(format!("https://{domain}")),
+        Some(stage) => Some(format!("{scheme}://{domain}/{stage}")),
+        None => Some(format!("{scheme}://{domain}")),
     }
+}
+
+/// `127.0.0.1` or `localhost`, with or without a port.
+fn is_loopback(domain: &str) -> bool {
+    let host = domain
+        .rsplit_once(':')
+        .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
+        .map_or(domain, |(host, _)| host);
+    host == "127.0.0.1" || host.eq_ignore_ascii_case("localhost")
 }
 
 /// The API Gateway request id, else the Lambda invocation's.
@@ -134,4 +149,54 @@ pub fn request_id(request: &Request) -> String {
         _ => None,
     };
     api.unwrap_or(invocation)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request_through(domain: &str, stage: &str) -> Request {
+        let mut event: serde_json::Value =
+            serde_json::from_str(include_str!("../../../../events/checkout/create.json")).unwrap();
+        event["requestContext"]["domainName"] = domain.into();
+        event["requestContext"]["stage"] = stage.into();
+        lambda_http::request::from_str(&event.to_string()).unwrap()
+    }
+
+    #[test]
+    fn links_back_should_use_https_except_on_a_local_stand_in() {
+        let cases = [
+            (
+                "abc.execute-api.us-east-1.amazonaws.com",
+                "$default",
+                "https://abc.execute-api.us-east-1.amazonaws.com",
+            ),
+            (
+                "abc.execute-api.us-east-1.amazonaws.com",
+                "prod",
+                "https://abc.execute-api.us-east-1.amazonaws.com/prod",
+            ),
+            ("api.example.com", "prod", "https://api.example.com"),
+            ("127.0.0.1:3000", "$default", "http://127.0.0.1:3000"),
+            ("localhost", "$default", "http://localhost"),
+            (
+                "localhost.example.com",
+                "$default",
+                "https://localhost.example.com",
+            ),
+            (
+                "127.0.0.1.example.com:443",
+                "$default",
+                "https://127.0.0.1.example.com:443",
+            ),
+        ];
+        for (domain, stage, expected) in cases {
+            let request = request_through(domain, stage);
+            assert_eq!(
+                api_base_url(&request).as_deref(),
+                Some(expected),
+                "{domain}"
+            );
+        }
+    }
 }
