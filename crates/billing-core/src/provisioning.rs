@@ -60,6 +60,11 @@ fn lease_holder() -> Result<String> {
     })
 }
 
+/// One `ProvisioningActions` count, under its `Action` dimension.
+pub(crate) fn provisioning_action(action: &str) {
+    crate::telemetry::count("ProvisioningActions", Some(("Action", action)));
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Provisioned {
     pub plan: PlanName,
@@ -91,10 +96,15 @@ impl<B: Billing, D: Directory, K: ApiKeys> Provisioner<'_, B, D, K> {
         now: i64,
     ) -> Result<Provisioned> {
         let plan = self.plans.effective_plan(&subscriptions, self.policy, now);
-        self.directory
-            .set_plan(&link.pool_id, &link.username, &plan.name)
-            .await?;
-        let api_key_id = self.apply_key(&link.sub, plan).await?;
+        let applied = async {
+            self.directory
+                .set_plan(&link.pool_id, &link.username, &plan.name)
+                .await?;
+            self.apply_key(&link.sub, plan).await
+        };
+        let api_key_id = applied
+            .await
+            .inspect_err(|_| crate::telemetry::count("ProvisioningFailures", None))?;
         Ok(Provisioned {
             plan: plan.name.clone(),
             api_key_id,
@@ -105,10 +115,14 @@ impl<B: Billing, D: Directory, K: ApiKeys> Provisioner<'_, B, D, K> {
     /// One key per user, on the plan's usage plan; with no usage plan, detached and disabled.
     async fn apply_key(&self, owner: &UserSub, plan: &PlanConfig) -> Result<Option<String>> {
         let existing = self.keys.find(owner).await?;
-        let key = match (existing, &plan.usage_plan_id) {
+        let (key, created) = match (existing, &plan.usage_plan_id) {
             (None, None) => return Ok(None),
-            (None, Some(_)) => self.keys.create(owner).await?,
-            (Some(key), _) => key,
+            (None, Some(_)) => {
+                let key = self.keys.create(owner).await?;
+                provisioning_action("key_created");
+                (key, true)
+            }
+            (Some(key), _) => (key, false),
         };
         let target = plan.usage_plan_id.as_deref();
         let attached_as_wanted = match target {
@@ -117,10 +131,18 @@ impl<B: Billing, D: Directory, K: ApiKeys> Provisioner<'_, B, D, K> {
         };
         if !attached_as_wanted {
             self.keys.attach_only(&key.id, target).await?;
+            if !created {
+                provisioning_action("key_moved");
+            }
         }
         let should_be_enabled = target.is_some();
         if key.enabled != should_be_enabled {
             self.keys.set_enabled(&key.id, should_be_enabled).await?;
+            provisioning_action(if should_be_enabled {
+                "key_enabled"
+            } else {
+                "key_disabled"
+            });
         }
         Ok(Some(key.id))
     }

@@ -117,6 +117,7 @@ where
             )
             .await?;
         info!(sub = %caller.user.sub, session_id = %session.id, lookup_key = %order.lookup_key, "checkout started");
+        billing_core::telemetry::count("CheckoutSessionsCreated", None);
         Ok(json_response(
             StatusCode::OK,
             &json!({"id": session.id, "url": session.url}),
@@ -154,9 +155,13 @@ where
         let location = match self.service().complete(&session_id, &key, now()).await? {
             Completion::Provisioned(provisioned) => {
                 info!(session_id = %session_id, plan = %provisioned.plan, "checkout completed and provisioned");
+                billing_core::telemetry::count("CheckoutSuccessReturns", None);
                 self.settings.success_url()
             }
-            Completion::AlreadyProvisioned => self.settings.success_url(),
+            Completion::AlreadyProvisioned => {
+                billing_core::telemetry::count("CheckoutSuccessReturns", None);
+                self.settings.success_url()
+            }
             Completion::Rejected(reason) => {
                 warn!(session_id = %session_id, reason, "success return rejected");
                 self.settings.cancel_url()

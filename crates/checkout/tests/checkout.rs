@@ -616,3 +616,35 @@ async fn a_usage_price_that_is_not_metered_should_sell_nothing_and_say_it_is_our
     assert_eq!(body["error"]["code"], "price_not_on_sale", "{body}");
     assert!(deps.stripe.created_sessions().is_empty());
 }
+
+#[tokio::test]
+async fn sessions_and_success_returns_should_be_counted_as_emf() {
+    use billing_core::telemetry::capture;
+    let deps = deps();
+    capture::start();
+    let (session_id, key) = start_pro(&deps).await;
+    deps.stripe.pay_session(&session_id, Some("pro"));
+    call(&deps, complete_request(&session_id, &key)).await;
+    let metrics: Vec<String> = capture::take()
+        .iter()
+        .flat_map(|line| {
+            line["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter_map(|metric| metric["Name"].as_str().map(str::to_owned))
+        .collect();
+    assert!(
+        metrics.contains(&"CheckoutSessionsCreated".to_owned()),
+        "{metrics:?}"
+    );
+    assert!(
+        metrics.contains(&"CheckoutSuccessReturns".to_owned()),
+        "{metrics:?}"
+    );
+    assert!(
+        metrics.contains(&"ProvisioningActions".to_owned()),
+        "{metrics:?}"
+    );
+}

@@ -13,7 +13,7 @@ use portal::config::Config;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    billing_core::telemetry::init();
+    billing_core::telemetry::init("portal");
     let env = EnvReader::process();
     let config = Config::from_env(&env)?;
     let deployment = Deployment::from_env(&env)?;

@@ -10,7 +10,9 @@ use aws_lambda_events::cognito::{
 use billing_core::adapters::cognito::CUSTOMER_ID_ATTRIBUTE;
 use billing_core::domain::{CognitoUser, Email, UserPoolId, UserSub, Username};
 use billing_core::error::Chain;
+use billing_core::onboarding::CustomerSource;
 use billing_core::ports::{Billing, CustomerLinks, Directory};
+use billing_core::telemetry::{self, Unit};
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::Value;
 use tracing::{error, info, warn};
@@ -103,28 +105,53 @@ where
     let onboarding = deps.onboarding();
     let budget = time_budget(deps.budget, context.deadline());
     let work = onboarding.ensure_customer(&user, known_customer_id.as_deref());
-    match tokio::time::timeout(budget, work).await {
-        Ok(Ok(onboarded)) => info!(
-            sub = %user.sub,
-            customer_id = %onboarded.customer_id,
-            source = onboarded.source.as_str(),
-            directory_updated = onboarded.directory_updated,
-            "stripe customer ensured"
-        ),
-        Ok(Err(e)) => error!(
-            sub = %user.sub,
-            error_kind = e.kind(),
-            retryable = e.is_retryable(),
-            error = %Chain(&e),
-            "could not ensure the stripe customer; sign-up goes on, checkout will create it"
-        ),
-        Err(_) => error!(
-            sub = %user.sub,
-            error_kind = "timeout",
-            budget_ms = budget.as_millis() as u64,
-            "stripe customer not ensured in time; sign-up goes on, checkout will create it"
-        ),
-    }
+    let started = std::time::Instant::now();
+    let outcome = match tokio::time::timeout(budget, work).await {
+        Ok(Ok(onboarded)) => {
+            info!(
+                sub = %user.sub,
+                customer_id = %onboarded.customer_id,
+                source = onboarded.source.as_str(),
+                directory_updated = onboarded.directory_updated,
+                "stripe customer ensured"
+            );
+            match onboarded.source {
+                CustomerSource::AlreadyLinked => "already_linked",
+                CustomerSource::FoundInStripe | CustomerSource::Created => "linked",
+            }
+        }
+        Ok(Err(e)) => {
+            error!(
+                sub = %user.sub,
+                error_kind = e.kind(),
+                retryable = e.is_retryable(),
+                error = %Chain(&e),
+                "could not ensure the stripe customer; sign-up goes on, checkout will create it"
+            );
+            "failed"
+        }
+        Err(_) => {
+            error!(
+                sub = %user.sub,
+                error_kind = "timeout",
+                budget_ms = budget.as_millis() as u64,
+                "stripe customer not ensured in time; sign-up goes on, checkout will create it"
+            );
+            "failed"
+        }
+    };
+    // Against Cognito's 5 seconds for the whole trigger.
+    telemetry::record(
+        Some(("Outcome", outcome)),
+        &[
+            ("TriggerOutcome", Unit::Count, 1.0),
+            (
+                "TriggerLatency",
+                Unit::Milliseconds,
+                started.elapsed().as_secs_f64() * 1000.0,
+            ),
+        ],
+    );
     Ok(payload)
 }
 

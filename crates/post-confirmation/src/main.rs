@@ -11,7 +11,7 @@ use post_confirmation::config::Config;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    billing_core::telemetry::init();
+    billing_core::telemetry::init("post-confirmation");
     let config = Config::from_env(&EnvReader::process())?;
     let sdk = load_sdk_config(AwsLimits::TRIGGER).await;
     let secret_key = resolve_secret(&config.stripe.secret_key, &sdk).await?;

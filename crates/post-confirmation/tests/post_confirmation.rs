@@ -298,3 +298,24 @@ async fn when_event_is_not_a_post_confirmation_should_return_it_untouched() {
     assert_eq!(returned, odd);
     assert_eq!(deps.billing.calls.load(Ordering::SeqCst), 0);
 }
+
+#[tokio::test]
+async fn each_trigger_should_count_its_outcome_and_latency_as_emf() {
+    use billing_core::telemetry::capture;
+    let deps = deps();
+    capture::start();
+    handle(&deps, event(SIGN_UP)).await.unwrap();
+    handle(&deps, event(SIGN_UP)).await.unwrap();
+    let lines = capture::take();
+    let outcomes: Vec<&str> = lines
+        .iter()
+        .filter(|line| line.get("TriggerOutcome").is_some())
+        .filter_map(|line| line["Outcome"].as_str())
+        .collect();
+    assert_eq!(outcomes, ["linked", "already_linked"]);
+    let directive = &lines[0]["_aws"]["CloudWatchMetrics"][0];
+    assert_eq!(
+        directive["Metrics"],
+        serde_json::json!([{"Name": "TriggerOutcome", "Unit": "Count"}, {"Name": "TriggerLatency", "Unit": "Milliseconds"}])
+    );
+}

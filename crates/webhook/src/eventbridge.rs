@@ -39,7 +39,10 @@ pub async fn handle<P: SyncPorts>(
         None => {}
     }
     let detail = serde_json::to_vec(&payload["detail"])?;
-    match deps.sync().receive(&detail, deps.livemode, now).await? {
+    let started = std::time::Instant::now();
+    let receipt = deps.sync().receive(&detail, deps.livemode, now).await;
+    crate::handler::record_outcome(&receipt, started);
+    match receipt? {
         Receipt::NotJson => Ok(json!({"outcome": "invalid_event"})),
         Receipt::LivemodeMismatch { .. } => Ok(json!({"outcome": "livemode_mismatch"})),
         Receipt::Handled {

@@ -6,6 +6,7 @@
 
 use billing_core::http::{error_response, json_response, now};
 use billing_core::ports::SyncPorts;
+use billing_core::telemetry::Unit;
 use billing_core::webhook::sync::{Outcome, Receipt};
 use billing_core::webhook::{DEFAULT_TOLERANCE_SECS, verify};
 use lambda_http::http::{Method, StatusCode};
@@ -56,7 +57,10 @@ pub async fn handle<P: SyncPorts>(
             "the Stripe-Signature header does not verify",
         ));
     }
-    Ok(match deps.sync().receive(body, deps.livemode, now).await {
+    let started = std::time::Instant::now();
+    let receipt = deps.sync().receive(body, deps.livemode, now).await;
+    record_outcome(&receipt, started);
+    Ok(match receipt {
         Ok(Receipt::NotJson) => error_response(
             StatusCode::BAD_REQUEST,
             "invalid_event",
@@ -74,6 +78,28 @@ pub async fn handle<P: SyncPorts>(
         }) => respond(&event_id, &event_type, Ok(outcome)),
         Err(failure) => respond("-", "-", Err(failure)),
     })
+}
+
+/// `WebhookEvents` under the outcome (`failed`: we answer non-2xx and Stripe retries) and
+/// `WebhookLatency`, for a verified delivery of either ingress.
+pub fn record_outcome(receipt: &billing_core::Result<Receipt>, started: std::time::Instant) {
+    let outcome = match receipt {
+        Ok(Receipt::Handled { outcome, .. }) => outcome.as_str(),
+        Ok(Receipt::NotJson) => "invalid_event",
+        Ok(Receipt::LivemodeMismatch { .. }) => "livemode_mismatch",
+        Err(_) => "failed",
+    };
+    billing_core::telemetry::record(
+        Some(("Outcome", outcome)),
+        &[
+            ("WebhookEvents", Unit::Count, 1.0),
+            (
+                "WebhookLatency",
+                Unit::Milliseconds,
+                started.elapsed().as_secs_f64() * 1000.0,
+            ),
+        ],
+    );
 }
 
 /// The answer for an applied (or failed) event, shared with the EventBridge function's logging.

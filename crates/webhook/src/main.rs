@@ -9,7 +9,7 @@ use webhook::{Aws, Deps, handler};
 // A Lambda sandbox handles one invocation at a time: one thread, no cross-thread wake-ups.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    billing_core::telemetry::init();
+    billing_core::telemetry::init("webhook");
     let config = Config::from_env(&EnvReader::process(), true)?;
     let sdk = load_sdk_config(AwsLimits::HTTP).await;
     let deps = Deps::<Aws>::from_config(config, &sdk).await?;

@@ -487,3 +487,56 @@ async fn eventbridge_events_that_cannot_be_read_should_be_recorded_not_dropped()
     assert_eq!(answer["outcome"], "ignored");
     assert_eq!(deps.store.unreadable_events().await.unwrap().len(), 1);
 }
+
+// --- Metrics -------------------------------------------------------------------------------
+
+/// The EMF lines emitted since `capture::start` that carry `metric`.
+fn lines_with(lines: &[Value], metric: &str) -> Vec<Value> {
+    lines
+        .iter()
+        .filter(|line| line.get(metric).is_some())
+        .cloned()
+        .collect()
+}
+
+#[tokio::test]
+async fn each_delivery_should_count_its_outcome_and_provisioning_its_actions_as_emf() {
+    use billing_core::telemetry::capture;
+    let deps = linked_deps().await;
+    capture::start();
+    let created = sub_event("evt_1", "customer.subscription.created", 10, "active");
+    deliver(&deps, &created).await;
+    deliver(&deps, &created).await;
+    deps.store.failing.store(true, Ordering::SeqCst);
+    deliver(
+        &deps,
+        &sub_event("evt_2", "customer.subscription.updated", 11, "active"),
+    )
+    .await;
+    let lines = capture::take();
+
+    let outcomes: Vec<String> = lines_with(&lines, "WebhookEvents")
+        .iter()
+        .map(|line| line["Outcome"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(outcomes, ["applied", "duplicate", "failed"]);
+    let applied = &lines_with(&lines, "WebhookEvents")[0];
+    let directive = &applied["_aws"]["CloudWatchMetrics"][0];
+    assert_eq!(directive["Namespace"], "CognitoStripeBilling");
+    assert_eq!(
+        directive["Dimensions"],
+        serde_json::json!([["Function"], ["Function", "Outcome"]])
+    );
+    assert_eq!(
+        directive["Metrics"],
+        serde_json::json!([{"Name": "WebhookEvents", "Unit": "Count"}, {"Name": "WebhookLatency", "Unit": "Milliseconds"}])
+    );
+    assert!(applied["WebhookLatency"].as_f64().unwrap() >= 0.0);
+
+    // The first delivery made the user's key: one action, under its Action dimension.
+    let actions: Vec<String> = lines_with(&lines, "ProvisioningActions")
+        .iter()
+        .map(|line| line["Action"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(actions, ["key_created"]);
+}

@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use aws_sdk_apigateway::Client;
 use aws_sdk_apigateway::types::{ApiKey as SdkApiKey, Op, PatchOperation};
 use secrecy::SecretString;
-use tracing::warn;
+use tracing::{error, warn};
 
 use crate::adapters::aws::classify;
 use crate::config::{ConfigError, EnvReader};
@@ -234,7 +234,16 @@ impl ApiKeys for ApiGatewayKeys {
             .tags("cognito_sub", owner.as_str())
             .send()
             .await
-            .map_err(|e| classify(Upstream::ApiGateway, "CreateApiKey", e))?;
+            .map_err(|e| {
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_limit_exceeded_exception())
+                {
+                    // Every later creation fails the same way until an operator acts.
+                    error!(sub = %owner, "API Gateway refused a new API key: the account's API key quota is reached; ask for a quota increase (Service Quotas, API Gateway, API keys)");
+                    crate::telemetry::count("ApiKeyQuotaReached", None);
+                }
+                classify(Upstream::ApiGateway, "CreateApiKey", e)
+            })?;
         let survivor = self
             .keys_named(&name)
             .await?
@@ -457,5 +466,26 @@ mod tests {
             requests.load(std::sync::atomic::Ordering::SeqCst),
             crate::adapters::aws::AwsLimits::HTTP.max_attempts as usize
         );
+    }
+
+    /// At the account's key quota API Gateway refuses every new key: said at error, counted
+    /// (`ApiKeyQuotaReached`, alarmed on), and a failure the event's retries come back to.
+    #[tokio::test]
+    async fn when_the_key_quota_is_reached_should_count_it_and_fail() {
+        let (url, _) =
+            crate::adapters::test_server::serve(|_, _, _| crate::adapters::test_server::Answer {
+                status: "400 Bad Request",
+                headers: "x-amzn-ErrorType: LimitExceededException\r\n".into(),
+                body: r#"{"message":"API Key limit exceeded"}"#.into(),
+            })
+            .await;
+        crate::telemetry::capture::start();
+        let owner = UserSub::parse("8f1c6a2e-71b1-4a0e-9d43-5c1f4d3b2a10").unwrap();
+        assert!(keys_at(&url).create(&owner).await.is_err());
+        let counted = crate::telemetry::capture::take()
+            .iter()
+            .filter(|line| line["ApiKeyQuotaReached"] == 1.0)
+            .count();
+        assert_eq!(counted, 1);
     }
 }

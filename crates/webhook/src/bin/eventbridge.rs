@@ -12,7 +12,7 @@ use webhook::{Aws, Deps, eventbridge};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    billing_core::telemetry::init();
+    billing_core::telemetry::init("webhook-eventbridge");
     let config = Config::from_env(&EnvReader::process(), false)?;
     let budget = config.reconciler_budget;
     let sdk = load_sdk_config(AwsLimits::HTTP).await;

@@ -91,6 +91,7 @@ impl<P: SyncPorts> SyncService<'_, P> {
         self.stacks
             .create(&stack_name, template_url.as_str(), &parameters)
             .await?;
+        crate::provisioning::provisioning_action("stack_created");
         self.store
             .put_stack(&StackRecord {
                 subscription_id: subscription.id.clone(),
@@ -135,6 +136,7 @@ impl<P: SyncPorts> SyncService<'_, P> {
             StackStatus::Exists(status) if status == "DELETE_IN_PROGRESS" => StackState::Deleting,
             StackStatus::Exists(_) => {
                 self.stacks.delete(&stack.stack_name).await?;
+                crate::provisioning::provisioning_action("stack_deleted");
                 StackState::Deleting
             }
         };
