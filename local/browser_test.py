@@ -244,13 +244,20 @@ def sign_in(r: Run) -> str:
     r.button("Sign in").click()
     r.at("/account")
     plan = r.wait(lambda: r.text("#plan"), "the account page shows a plan")
-    if plan != "free" or not r.find("#no-key").is_displayed():
-        raise Failed(f"a new account shows plan {plan!r} and no-key "
-                     f"{r.find('#no-key').is_displayed()}, expected free and no key")
+    if plan != "free":
+        raise Failed(f"a new account shows plan {plan!r}, expected free")
+    # A free key from the first minute: made by GET /me, on the free plan's usage plan.
+    r.wait(lambda: r.find("#key").is_displayed(), "the account page shows a free API key")
+    key_id = r.text("#key-id")
+    usage_plans = [p["id"] for p in r.apigateway.get_usage_plans(keyId=key_id)["items"]]
+    if usage_plans != [r.plans["free"]] or r.text("#key-usage-plan") != r.plans["free"]:
+        raise Failed(f"the new account's key {key_id} is on {usage_plans}, the page says "
+                     f"{r.text('#key-usage-plan')!r}; expected the free usage plan {r.plans['free']}")
+    r.facts["free_key_id"] = key_id
     if "billing-session" in r.driver.current_url or "token" in r.driver.current_url.lower():
         raise Failed(f"a token in the URL: {r.driver.current_url}")
     r.screenshot("account-free")
-    return "signed in: the account page shows plan free, no API key yet"
+    return f"signed in: the account page shows plan free and a free API key {key_id} on {usage_plans[0]}"
 
 
 def pricing(r: Run) -> str:
@@ -305,13 +312,15 @@ def account_pro(r: Run) -> str:
                      f"usage plans {usage_plans}, expected [{r.plans['pro']}] (pro)")
     if r.text("#key-usage-plan") != r.plans["pro"]:
         raise Failed(f"the page names usage plan {r.text('#key-usage-plan')!r}, expected {r.plans['pro']}")
+    if key_id != r.facts["free_key_id"]:
+        raise Failed(f"the upgrade made key {key_id}; expected the free key {r.facts['free_key_id']} moved")
     r.button("Hide key").click()
     r.facts["key_id"] = key_id
     status = r.text("#subscriptions tbody")
     if "active" not in status:
         raise Failed(f"the subscriptions table reads {status!r}, expected an active subscription")
-    return (f"plan pro, subscription active, key {key_id} shown on request, equal to moto's and "
-            f"on the pro usage plan {r.plans['pro']}")
+    return (f"plan pro, subscription active, the free key {key_id} moved to the pro usage plan "
+            f"{r.plans['pro']}, shown on request, equal to moto's")
 
 
 def try_api(r: Run) -> str:

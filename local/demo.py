@@ -242,6 +242,18 @@ def api(d: Demo, function: str, method: str, path: str, body: dict | None = None
     return answer["statusCode"], json.loads(text) if text else None, answer.get("headers", {})
 
 
+def free_key(d: Demo) -> str:
+    """A free key from the first minute: GET /me makes it on the free plan's usage plan."""
+    d.facts["claims"] = id_token_claims(d)
+    status, body, _ = api(d, "portal", "GET", "/me")
+    key = (body or {}).get("api_key") or {}
+    free = dict(e.split("=", 1) for e in env("PLANS").split(","))["free"]
+    if status != 200 or body["plan"] != "free" or key.get("usage_plan") != free or not key.get("value"):
+        raise Failed(f"GET /me answered {status}: {body}")
+    d.facts["free_key_id"] = key["id"]
+    return f"GET /me -> plan free and a key {key['id']} on the free usage plan {free}, made on first need"
+
+
 def checkout(d: Demo) -> str:
     d.facts["claims"] = id_token_claims(d)
     status, body, _ = api(d, "checkout", "POST", "/checkout", {"lookup_key": "pro_monthly"})
@@ -288,8 +300,10 @@ def plan_and_key(d: Demo) -> str:
     pro = dict(e.split("=", 1) for e in env("PLANS").split(","))["pro"]
     if plans != [pro]:
         raise Failed(f"key {keys[0]['id']} is on usage plans {plans}, expected [{pro}] (pro)")
+    if keys[0]["id"] != d.facts["free_key_id"]:
+        raise Failed(f"key {keys[0]['id']} is not the free key {d.facts['free_key_id']} moved")
     d.facts["key_id"] = keys[0]["id"]
-    return f"custom:plan_type=pro; one API key {keys[0]['id']} on the pro usage plan {pro}"
+    return f"custom:plan_type=pro; the free key {keys[0]['id']} moved to the pro usage plan {pro}"
 
 
 def me(d: Demo) -> str:
@@ -614,6 +628,7 @@ STEPS: list[Step] = [
     Step("Cognito custom:stripe_customer_id", cognito_attribute, TRIGGER_HINT),
     Step("DynamoDB user -> customer", user_to_customer, TRIGGER_HINT),
     Step("DynamoDB customer -> user", customer_to_user, TRIGGER_HINT),
+    Step("a free API key before paying (GET /me)", free_key, LAMBDA_HINT),
     Step("checkout", checkout, LAMBDA_HINT),
     Step("payment in the Stripe emulator", pay),
     Step("success return", success_return, LAMBDA_HINT),

@@ -260,3 +260,56 @@ async fn plans_should_show_anyone_the_bootstrap_catalogue_from_the_table() {
         "{keys:?}"
     );
 }
+
+#[tokio::test]
+#[ignore = "needs the local emulators: run `make test`"]
+async fn a_new_user_should_get_a_free_key_on_first_need_and_keep_it_when_paying() {
+    let env = LocalEnv::from_env();
+    let sdk = env.sdk().await;
+    let cognito = CognitoClient::new(&sdk);
+    let apigw = aws_sdk_apigateway::Client::new(&sdk);
+    let user = signed_up_user(&env, &cognito).await;
+    let claims = Some(&user.claims);
+    assert!(
+        keys_of(&apigw, &user.sub).await.is_empty(),
+        "no key at sign-up"
+    );
+
+    // Two first requests at once: one key, on the free usage plan.
+    let me = http_api_event("GET", "/me", &[], None, claims);
+    let create = http_api_event("POST", "/me/api-key", &[], None, claims);
+    let ((me_status, me_body, _), (create_status, create_body, _)) = tokio::join!(
+        call_api(&env, "portal", &me),
+        call_api(&env, "portal", &create)
+    );
+    assert_eq!(me_status, 200, "{me_body}");
+    assert!(
+        [200, 201].contains(&create_status),
+        "{create_status} {create_body}"
+    );
+    assert_eq!(me_body["plan"], "free");
+    let keys = keys_of(&apigw, &user.sub).await;
+    assert_eq!(keys.len(), 1, "one key for two first requests");
+    let key_id = keys[0].id().unwrap().to_owned();
+    assert_eq!(me_body["api_key"]["id"], key_id.as_str());
+    assert_eq!(create_body["api_key"]["id"], key_id.as_str());
+    assert_eq!(
+        key_usage_plans(&apigw, &user.sub).await,
+        Some((vec![usage_plan("free")], true))
+    );
+    assert_eq!(
+        me_body["api_key"]["value"],
+        keys[0].value().map_or(serde_json::Value::Null, Into::into)
+    );
+
+    // Paying moves that same key to pro.
+    buy_pro(&env, &user).await;
+    wait_for_plan(&cognito, &env, &user.username, "pro").await;
+    let keys = keys_of(&apigw, &user.sub).await;
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0].id(), Some(key_id.as_str()));
+    assert_eq!(
+        key_usage_plans(&apigw, &user.sub).await,
+        Some((vec![usage_plan("pro")], true))
+    );
+}

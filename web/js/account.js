@@ -33,7 +33,12 @@ function showKey(key) {
   $("#key-usage-plan").textContent = key.usage_plan ?? "none";
   $("#key-enabled").textContent = key.enabled ? "yes" : "no";
   for (const button of ["#show-key", "#copy-key", "#try-api"]) $(button).disabled = !keyValue;
-  if (!keyValue) $("#key-value").textContent = "unavailable just now: reload the page";
+  if (!keyValue) {
+    // KEY_VALUE_DISCLOSURE=once: the value was shown when the key was made, never again.
+    $("#key-value").textContent = key.disclosure === "once" && key.prefix
+      ? `${key.prefix}… (shown once, when it was made)`
+      : "unavailable just now: reload the page";
+  }
 }
 
 // GET /me's `usage`: per metered price of the plan, this period's calls that Stripe's meter

@@ -163,6 +163,18 @@ pub struct AccountSettings {
     pub site_origin: String,
     /// `USER_POOL_ID`: used where no token says which pool (the success return).
     pub user_pool_id: UserPoolId,
+    /// `KEY_VALUE_DISCLOSURE`: `always` (default) or `once`.
+    pub key_disclosure: KeyDisclosure,
+}
+
+/// When `GET /me` shows the API key's value.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum KeyDisclosure {
+    /// Every time its owner asks.
+    #[default]
+    Always,
+    /// Only in the answer that made it; afterwards its id, a prefix and its creation date.
+    Once,
 }
 
 impl AccountSettings {
@@ -178,11 +190,26 @@ impl AccountSettings {
                 name: "USER_POOL_ID",
                 reason: e.to_string(),
             })?;
+        let key_disclosure = match env
+            .optional("KEY_VALUE_DISCLOSURE")
+            .as_deref()
+            .map(str::trim)
+        {
+            None | Some("always") => KeyDisclosure::Always,
+            Some("once") => KeyDisclosure::Once,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "KEY_VALUE_DISCLOSURE",
+                    reason: format!("{other:?} is neither always nor once"),
+                });
+            }
+        };
         Ok(Self {
             plans,
             policy,
             site_origin,
             user_pool_id,
+            key_disclosure,
         })
     }
 }

@@ -10,13 +10,15 @@ use crate::inputs::ReturnPath;
 use crate::plans::{AccessPolicy, PlanCatalog, PlanName, SubscriptionState};
 use crate::ports::{AccountStore, Meters, Payments, UsageCounts, UsageStore};
 use crate::ports::{ApiKey, ApiKeys, Directory, NewPortalSession, PortalFlow};
-use crate::provisioning::under_lease;
+use crate::provisioning::{Provisioner, under_lease};
 use crate::usage::{METER_EVENT_MAX_AGE_DAYS, UtcDay, key_usage};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PortalError {
     #[error("the caller has no customer yet")]
     NoCustomer,
+    #[error("the caller's plan gives no API key")]
+    NoKeyOnPlan,
     #[error(transparent)]
     Upstream(#[from] Error),
 }
@@ -26,6 +28,9 @@ pub struct AccountOverview {
     pub plan: PlanName,
     pub subscriptions: Vec<SubscriptionState>,
     pub api_key: Option<ApiKey>,
+    /// The key was made by this request (its first need): with `KEY_VALUE_DISCLOSURE=once`
+    /// the only answer that shows its value.
+    pub api_key_made_now: bool,
     /// The usage plan the key is on, per the deployment's plans.
     pub usage_plan_id: Option<String>,
     /// The current period's usage of each metered price the caller pays for.
@@ -121,7 +126,15 @@ where
             .plans
             .effective_plan(&subscriptions, self.policy, now)
             .clone();
-        let api_key = self.keys.find_with_value(sub).await?;
+        let mut api_key = self.keys.find_with_value(sub).await?;
+        let mut api_key_made_now = false;
+        if api_key.is_none()
+            && plan.usage_plan_id.is_some()
+            && let Some(link) = &link
+        {
+            api_key_made_now = self.make_key(link, subscriptions.clone(), now).await?;
+            api_key = self.keys.find_with_value(sub).await?;
+        }
         let usage_plan_id = api_key
             .as_ref()
             .and_then(|key| key.usage_plan_ids.first().cloned());
@@ -136,9 +149,63 @@ where
             plan: plan.name,
             subscriptions,
             api_key,
+            api_key_made_now,
             usage_plan_id,
             usage,
         })
+    }
+
+    /// `POST /me/api-key`: the caller's key, made now if their plan has a usage plan and they
+    /// have none; `true` with it when this request made it.
+    pub async fn ensure_key(&self, sub: &UserSub, now: i64) -> Result<(ApiKey, bool), PortalError> {
+        let Some(link) = self.store.customer_of_user(sub).await? else {
+            return Err(PortalError::NoCustomer);
+        };
+        if let Some(key) = self.keys.find_with_value(sub).await? {
+            return Ok((key, false));
+        }
+        let subscriptions = self.payments.subscriptions_of(&link.customer_id).await?;
+        let plan = self.plans.effective_plan(&subscriptions, self.policy, now);
+        if plan.usage_plan_id.is_none() {
+            return Err(PortalError::NoKeyOnPlan);
+        }
+        let made = self.make_key(&link, subscriptions, now).await?;
+        let key = self
+            .keys
+            .find_with_value(sub)
+            .await?
+            .ok_or(PortalError::NoKeyOnPlan)?;
+        Ok((key, made))
+    }
+
+    /// A key from the first minute, made on first need (not in the sign-up trigger, which has
+    /// Cognito's 5 seconds and would spend API Gateway's key-creation rate on users who never
+    /// call the API): provisioning under the customer's lease, after looking again under it, so
+    /// concurrent first requests (and webhook deliveries) make one key. `true` if this call made
+    /// it.
+    async fn make_key(
+        &self,
+        link: &CustomerLink,
+        subscriptions: Vec<SubscriptionState>,
+        now: i64,
+    ) -> Result<bool, Error> {
+        under_lease(self.store, &link.customer_id, now, || async {
+            if self.keys.find(&link.sub).await?.is_some() {
+                return Ok(false);
+            }
+            Provisioner {
+                billing: self.payments,
+                directory: self.directory,
+                keys: self.keys,
+                plans: self.plans,
+                policy: self.policy,
+            }
+            .apply(link, subscriptions, now)
+            .await?;
+            info!(sub = %link.sub, "API key made on first need");
+            Ok(true)
+        })
+        .await
     }
 
     /// Each metered item of the entitling subscriptions: what its meter holds since the period

@@ -235,13 +235,15 @@ async fn two_overlapping_runs_should_apply_each_event_once() {
     }
     let (a, b) = tokio::join!(run(&fakes, t), run(&fakes, t));
     assert_eq!(a.events_repaired() + b.events_repaired(), 6);
-    assert_eq!(
-        a.events_repaired()
-            + b.events_repaired()
-            + outcome(&a, "duplicate")
-            + outcome(&b, "duplicate"),
-        12
-    );
+    // A run that met an event the other was applying (a key's creation lets it in) stops
+    // there, incomplete, and the next run resumes: every event is found applied once.
+    for report in [&a, &b] {
+        let seen = report.events_repaired() + outcome(report, "duplicate");
+        assert!(seen == 6 || !report.complete, "{report:?}");
+    }
+    let next = run(&fakes, t + 1).await;
+    assert!(next.complete, "{next:?}");
+    assert_eq!(next.events_repaired(), 0);
     assert_eq!(plan(&fakes).as_deref(), Some("pro"));
 }
 

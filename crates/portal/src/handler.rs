@@ -2,13 +2,14 @@
 //! claims only. Extract, parse, one core call, respond; every failure is an `ApiError`,
 //! answered in one place.
 
+use billing_core::config::KeyDisclosure;
 use billing_core::domain::{CognitoUser, UserSub};
 use billing_core::http::{ApiError, caller, json_body, json_response, no_content, now, respond};
 use billing_core::inputs::ReturnPath;
 use billing_core::plans::{PlanCatalog, PlanName};
 use billing_core::portal::AccountOverview;
 use billing_core::ports::{AccountStore, Meters, Payments, UsageCounts, UsageStore};
-use billing_core::ports::{ApiKeys, Directory, PortalFlow};
+use billing_core::ports::{ApiKey, ApiKeys, Directory, PortalFlow};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
 use secrecy::ExposeSecret;
@@ -45,6 +46,7 @@ enum Route {
     Portal,
     Me,
     DeleteMe,
+    CreateKey,
 }
 
 impl Route {
@@ -52,6 +54,7 @@ impl Route {
         let path = request.uri().path().trim_end_matches('/');
         match (request.method(), path) {
             (&Method::POST, p) if p.ends_with("/portal") => Some(Self::Portal),
+            (&Method::POST, p) if p.ends_with("/me/api-key") => Some(Self::CreateKey),
             (&Method::GET, p) if p.ends_with("/me") => Some(Self::Me),
             (&Method::DELETE, p) if p.ends_with("/me") => Some(Self::DeleteMe),
             _ => None,
@@ -63,6 +66,7 @@ impl Route {
             Self::Portal => "portal session",
             Self::Me => "account overview",
             Self::DeleteMe => "delete account",
+            Self::CreateKey => "api key",
         }
     }
 }
@@ -100,6 +104,7 @@ where
             Route::Portal => self.portal(request, &caller.user.sub).await,
             Route::Me => self.me(&caller.user.sub).await,
             Route::DeleteMe => self.delete_me(&caller.user).await,
+            Route::CreateKey => self.create_key(&caller.user.sub).await,
         }
     }
 
@@ -117,7 +122,23 @@ where
         let account = self.service().overview(sub, now()).await?;
         Ok(json_response(
             StatusCode::OK,
-            &overview_json(&account, &self.account.plans),
+            &overview_json(&account, &self.account.plans, self.account.key_disclosure),
+        ))
+    }
+
+    /// `POST /me/api-key`: 201 with the key made now (its value whatever the disclosure), or
+    /// 200 with the one the caller has.
+    async fn create_key(&self, sub: &UserSub) -> Result<Response<Body>, ApiError> {
+        let (key, made) = self.service().ensure_key(sub, now()).await?;
+        let status = if made {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        };
+        let disclosure = self.account.key_disclosure;
+        Ok(json_response(
+            status,
+            &json!({ "api_key": key_json(&key, key.usage_plan_ids.first(), disclosure, made) }),
         ))
     }
 
@@ -128,7 +149,11 @@ where
 }
 
 /// What `GET /me` answers. The key's value is shown to its owner only, here.
-fn overview_json(account: &AccountOverview, plans: &PlanCatalog) -> Value {
+fn overview_json(
+    account: &AccountOverview,
+    plans: &PlanCatalog,
+    disclosure: KeyDisclosure,
+) -> Value {
     let subscriptions: Vec<Value> = account
         .subscriptions
         .iter()
@@ -149,12 +174,12 @@ fn overview_json(account: &AccountOverview, plans: &PlanCatalog) -> Value {
         })
         .collect();
     let api_key = account.api_key.as_ref().map(|key| {
-        json!({
-            "id": key.id,
-            "value": key.value.as_ref().map(|value| value.expose_secret().to_owned()),
-            "enabled": key.enabled,
-            "usage_plan": account.usage_plan_id,
-        })
+        key_json(
+            key,
+            account.usage_plan_id.as_ref(),
+            disclosure,
+            account.api_key_made_now,
+        )
     });
     json!({
         "plan": account.plan.as_str(),
@@ -163,3 +188,30 @@ fn overview_json(account: &AccountOverview, plans: &PlanCatalog) -> Value {
         "usage": account.usage,
     })
 }
+
+/// A key as its owner sees it. With `once` disclosure its value only in the answer that made
+/// it, else its first characters to tell it apart.
+fn key_json(
+    key: &ApiKey,
+    usage_plan: Option<&String>,
+    disclosure: KeyDisclosure,
+    made_now: bool,
+) -> Value {
+    let value = key.value.as_ref().map(|value| value.expose_secret());
+    let shown = disclosure == KeyDisclosure::Always || made_now;
+    json!({
+        "id": key.id,
+        "value": value.filter(|_| shown),
+        "prefix": value.map(|value| value.chars().take(KEY_PREFIX_CHARS).collect::<String>()),
+        "enabled": key.enabled,
+        "usage_plan": usage_plan,
+        "created": key.created,
+        "disclosure": match disclosure {
+            KeyDisclosure::Always => "always",
+            KeyDisclosure::Once => "once",
+        },
+    })
+}
+
+/// Enough to tell keys apart, far too little to use one.
+const KEY_PREFIX_CHARS: usize = 4;

@@ -5,7 +5,7 @@
 use std::sync::atomic::Ordering;
 
 use billing_core::checkout::PortalFlow;
-use billing_core::config::AccountSettings;
+use billing_core::config::{AccountSettings, KeyDisclosure};
 use billing_core::domain::{CustomerId, CustomerLink, UserPoolId, UserSub, Username};
 use billing_core::fakes::{FakeApiKeys, FakeDirectory, FakeStripe, InMemoryStore};
 use billing_core::plans::{
@@ -36,6 +36,7 @@ fn deps() -> FakeDeps {
             policy: AccessPolicy::default(),
             site_origin: "https://app.example.com".into(),
             user_pool_id: UserPoolId::parse("us-east-1_EXAMPLE1").unwrap(),
+            key_disclosure: KeyDisclosure::Always,
         },
     }
 }
@@ -351,4 +352,89 @@ fn unix_now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64
+}
+
+// --- API keys from the first minute --------------------------------------------------------
+
+const CREATE_KEY: &str = include_str!("../../../events/portal/create-api-key.json");
+
+/// Alice with a customer and no subscription: the free plan, whose usage plan is up_free.
+async fn free_deps(disclosure: KeyDisclosure) -> FakeDeps {
+    let mut deps = deps();
+    deps.account.key_disclosure = disclosure;
+    deps.store.link(&link()).await.unwrap();
+    deps
+}
+
+#[tokio::test]
+async fn me_should_make_a_free_key_on_first_need_and_then_show_the_same_one() {
+    let deps = free_deps(KeyDisclosure::Always).await;
+    let (status, body) = call(&deps, request(ME, |_| {})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["plan"], "free");
+    assert_eq!(body["api_key"]["usage_plan"], "up_free", "{body}");
+    assert_eq!(body["api_key"]["value"], "value-of-key1");
+    let (_, again) = call(&deps, request(ME, |_| {})).await;
+    assert_eq!(again["api_key"]["id"], body["api_key"]["id"]);
+    assert_eq!(deps.keys.creates.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn concurrent_first_requests_should_make_one_key() {
+    let deps = free_deps(KeyDisclosure::Always).await;
+    let (first, second, third) = tokio::join!(
+        call(&deps, request(ME, |_| {})),
+        call(&deps, request(ME, |_| {})),
+        call(&deps, request(CREATE_KEY, |_| {})),
+    );
+    for (status, body) in [&first, &second, &third] {
+        assert!(status.is_success(), "{status} {body}");
+    }
+    assert_eq!(deps.keys.keys().len(), 1);
+    assert_eq!(first.1["api_key"]["id"], second.1["api_key"]["id"]);
+    assert_eq!(first.1["api_key"]["id"], third.1["api_key"]["id"]);
+}
+
+#[tokio::test]
+async fn create_key_should_answer_201_once_then_200_and_409_on_a_plan_without_api_access() {
+    let deps = free_deps(KeyDisclosure::Always).await;
+    let (status, body) = call(&deps, request(CREATE_KEY, |_| {})).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["api_key"]["usage_plan"], "up_free");
+    let (status, _) = call(&deps, request(CREATE_KEY, |_| {})).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let no_free_usage_plan = deps_without_free_api_access();
+    no_free_usage_plan.store.link(&link()).await.unwrap();
+    let (status, body) = call(&no_free_usage_plan, request(CREATE_KEY, |_| {})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "no_api_access");
+    let (_, me) = call(&no_free_usage_plan, request(ME, |_| {})).await;
+    assert_eq!(me["api_key"], Value::Null);
+    assert!(no_free_usage_plan.keys.keys().is_empty());
+
+    let without_customer = self::deps();
+    let (status, body) = call(&without_customer, request(CREATE_KEY, |_| {})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+}
+
+fn deps_without_free_api_access() -> FakeDeps {
+    let mut deps = deps();
+    deps.account.plans = PlanCatalog::parse("free,pro=up_pro").unwrap();
+    deps
+}
+
+#[tokio::test]
+async fn with_once_disclosure_the_value_should_show_only_in_the_answer_that_made_the_key() {
+    let deps = free_deps(KeyDisclosure::Once).await;
+    let (_, made) = call(&deps, request(ME, |_| {})).await;
+    assert_eq!(made["api_key"]["value"], "value-of-key1", "{made}");
+    let (_, later) = call(&deps, request(ME, |_| {})).await;
+    assert_eq!(later["api_key"]["value"], Value::Null, "{later}");
+    assert_eq!(later["api_key"]["prefix"], "valu");
+    assert_eq!(later["api_key"]["disclosure"], "once");
+    assert!(later["api_key"]["created"].as_i64().is_some(), "{later}");
+    let (status, again) = call(&deps, request(CREATE_KEY, |_| {})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(again["api_key"]["value"], Value::Null);
 }

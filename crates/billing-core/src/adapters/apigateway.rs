@@ -175,26 +175,34 @@ impl ApiGatewayKeys {
         Ok(plans.into_iter().filter_map(|plan| plan.id).collect())
     }
 
-    async fn to_port(
-        &self,
-        id: String,
-        value: Option<SecretString>,
-        enabled: bool,
-    ) -> Result<ApiKey> {
-        let usage_plan_ids = self.usage_plans_of(&id).await?;
+    async fn to_port(&self, listed: Listed, value: Option<SecretString>) -> Result<ApiKey> {
+        let usage_plan_ids = self.usage_plans_of(&listed.id).await?;
         Ok(ApiKey {
-            id,
+            id: listed.id,
             value,
-            enabled,
+            enabled: listed.enabled,
             usage_plan_ids,
+            created: listed.created,
         })
     }
 }
 
-fn id_of(key: SdkApiKey) -> Result<(String, bool)> {
+/// What a listed key tells of itself.
+struct Listed {
+    id: String,
+    enabled: bool,
+    created: Option<i64>,
+}
+
+fn id_of(key: SdkApiKey) -> Result<Listed> {
     let enabled = key.enabled;
+    let created = key.created_date.map(|date| date.secs());
     key.id
-        .map(|id| (id, enabled))
+        .map(|id| Listed {
+            id,
+            enabled,
+            created,
+        })
         .ok_or_else(|| Error::InvalidData {
             service: Upstream::ApiGateway,
             detail: "api key without id".into(),
@@ -207,19 +215,18 @@ impl ApiKeys for ApiGatewayKeys {
         let Some(key) = self.oldest_named(owner).await? else {
             return Ok(None);
         };
-        let (id, enabled) = id_of(key)?;
-        Ok(Some(self.to_port(id, None, enabled).await?))
+        Ok(Some(self.to_port(id_of(key)?, None).await?))
     }
 
     async fn find_with_value(&self, owner: &UserSub) -> Result<Option<ApiKey>> {
         let Some(key) = self.oldest_named(owner).await? else {
             return Ok(None);
         };
-        let (id, enabled) = id_of(key)?;
-        let Some(value) = self.value_of(&id).await? else {
+        let listed = id_of(key)?;
+        let Some(value) = self.value_of(&listed.id).await? else {
             return Ok(None);
         };
-        Ok(Some(self.to_port(id, Some(value), enabled).await?))
+        Ok(Some(self.to_port(listed, Some(value)).await?))
     }
 
     async fn create(&self, owner: &UserSub) -> Result<ApiKey> {
@@ -260,8 +267,7 @@ impl ApiKeys for ApiGatewayKeys {
             warn!(sub = %owner, duplicate_key_id = mine, "concurrent api key creation; duplicate disabled");
             self.set_enabled(mine, false).await?;
         }
-        let (id, enabled) = id_of(survivor)?;
-        self.to_port(id, None, enabled).await
+        self.to_port(id_of(survivor)?, None).await
     }
 
     async fn attach_only(&self, key_id: &str, usage_plan_id: Option<&str>) -> Result<()> {

@@ -17,6 +17,7 @@ pub struct FakeKey {
     pub value: String,
     pub enabled: bool,
     pub usage_plan_ids: Vec<String>,
+    pub created: i64,
 }
 
 /// API Gateway keys; `throttle_next` makes that many calls fail as throttled first.
@@ -65,6 +66,7 @@ impl FakeApiKeys {
             value: with_value.then(|| secrecy::SecretString::from(key.value.clone())),
             enabled: key.enabled,
             usage_plan_ids: key.usage_plan_ids.clone(),
+            created: Some(key.created),
         }
     }
 }
@@ -90,6 +92,8 @@ impl ApiKeys for FakeApiKeys {
 
     async fn create(&self, owner: &UserSub) -> Result<ApiKey> {
         self.enter("CreateApiKey")?;
+        // A network call: a concurrent request goes on meanwhile.
+        tokio::task::yield_now().await;
         let mut keys = lock(&self.keys);
         let key = FakeKey {
             id: format!("key{}", keys.len() + 1),
@@ -97,6 +101,7 @@ impl ApiKeys for FakeApiKeys {
             value: format!("value-of-key{}", keys.len() + 1),
             enabled: true,
             usage_plan_ids: Vec::new(),
+            created: 1_800_000_000 + i64::try_from(keys.len()).unwrap_or(0),
         };
         keys.push(key.clone());
         self.creates.fetch_add(1, Ordering::SeqCst);

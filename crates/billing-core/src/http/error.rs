@@ -227,6 +227,11 @@ impl From<PortalError> for ApiError {
                 "no_customer",
                 "no billing account yet: start a checkout first",
             ),
+            PortalError::NoKeyOnPlan => Self::new(
+                StatusCode::CONFLICT,
+                "no_api_access",
+                "your plan includes no API key: choose a plan that does",
+            ),
             PortalError::Upstream(failure) => failure.into(),
         }
     }

@@ -14,6 +14,8 @@ pub struct ApiKey {
     pub value: Option<secrecy::SecretString>,
     pub enabled: bool,
     pub usage_plan_ids: Vec<String>,
+    /// When it was made (unix seconds), when API Gateway says.
+    pub created: Option<i64>,
 }
 
 impl std::fmt::Debug for ApiKey {
@@ -22,6 +24,7 @@ impl std::fmt::Debug for ApiKey {
             .field("id", &self.id)
             .field("enabled", &self.enabled)
             .field("usage_plan_ids", &self.usage_plan_ids)
+            .field("created", &self.created)
             .finish_non_exhaustive()
     }
 }
