@@ -103,9 +103,12 @@ pub fn metrics_line_by(
     Value::Object(line).to_string()
 }
 
-/// Writes the line to stdout, where Lambda sends it to CloudWatch Logs.
+/// Writes the line to stdout, where Lambda sends it to CloudWatch Logs; only in a function
+/// (after `init`): a command line tool's stdout is its own output.
 pub fn emit(line: &str) {
-    println!("{line}");
+    if FUNCTION.get().is_some() {
+        println!("{line}");
+    }
     #[cfg(any(test, feature = "test-util"))]
     capture::keep(line);
 }
