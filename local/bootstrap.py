@@ -10,6 +10,9 @@
 - local/.run/env: plain KEY=VALUE lines for `set -a; . local/.run/env; set +a` and for
   `cargo lambda watch --env-file`.
 
+`bootstrap.py deliver-catalogue`, run by local/up.sh once the functions run, sends the
+catalogue's events to the webhook again, so the table holds what GET /plans shows.
+
 Reads the ports and names from the environment (local/env.defaults, exported by local/lib.sh).
 """
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -381,8 +385,38 @@ def write_env(cfg: Config, pool_id: str, client_id: str, plans: str) -> None:
     write_env_file(cfg.env_file.with_name("functions.env"), functions)
 
 
+# --- the catalogue in the table ----------------------------------------------------------------
+
+CATALOGUE_EVENTS = ("product.created", "product.updated", "price.created", "price.updated")
+DELIVERY_DEADLINE_SECS = 600
+
+
+def deliver_catalogue(cfg: Config) -> None:
+    """Sends the catalogue's events to the webhook again, once it runs: the prices above are
+    created before it does, and GET /plans reads the catalogue the webhook stored (a deployment
+    runs `billing-admin import` once instead). The webhook's event ledger applies each once."""
+    events = [event for kind in CATALOGUE_EVENTS
+              for event in stripe(cfg, "GET", "/_test/events", {"type": kind})["data"]]
+    events.sort(key=lambda event: event["created"])
+    deadline = time.monotonic() + DELIVERY_DEADLINE_SECS
+    for event in events:
+        while True:
+            result = stripe(cfg, "POST", f"/_test/events/{event['id']}/resend")
+            statuses = [delivery["status"] for delivery in result.get("deliveries", [])]
+            if all(isinstance(status, int) and 200 <= status < 300 for status in statuses):
+                break
+            # The webhook's first invocation builds it under cargo lambda watch.
+            if time.monotonic() > deadline:
+                sys.exit(f"bootstrap: the webhook did not accept {event['type']} {event['id']}: {statuses}")
+            time.sleep(2)
+    say(f"catalogue delivered to the webhook: {len(events)} events")
+
+
 def main() -> None:
     cfg = Config()
+    if sys.argv[1:] == ["deliver-catalogue"]:
+        deliver_catalogue(cfg)
+        return
     ensure_table(cfg)
     pool_id, client_id = ensure_user_pool(cfg)
     ensure_catalogue(cfg)

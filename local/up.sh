@@ -196,6 +196,7 @@ if $with_lambda; then
         fi
         log "post-confirmation warm (the warm-up invoke answered 200)"
     fi
+    "$VENV/bin/python" "$LOCAL_DIR/bootstrap.py" deliver-catalogue || die "delivering the catalogue failed"
 fi
 
 # --- Summary ----------------------------------------------------------------------------------

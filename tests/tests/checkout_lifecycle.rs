@@ -217,3 +217,46 @@ async fn when_claims_are_missing_should_answer_401() {
     assert_eq!(status, 401, "{body}");
     assert_eq!(body["error"]["code"], "unauthorized");
 }
+
+#[tokio::test]
+#[ignore = "needs the local emulators: run `make test`"]
+async fn plans_should_show_anyone_the_bootstrap_catalogue_from_the_table() {
+    let env = LocalEnv::from_env();
+    let response = env
+        .invoke(
+            "checkout",
+            &http_api_event("GET", "/plans", &[], None, None),
+        )
+        .await;
+    assert_eq!(response["statusCode"], 200, "{response}");
+    assert_eq!(
+        response["headers"]["cache-control"], "public, max-age=300",
+        "{response}"
+    );
+    let body: serde_json::Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
+    let pro = body["plans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|offer| offer["lookup_key"] == "pro_monthly")
+        .unwrap_or_else(|| panic!("pro_monthly on sale: {body}"));
+    assert_eq!(pro["plan"], "pro");
+    assert_eq!(pro["unit_amount"], 1000);
+    assert_eq!(pro["currency"], "usd");
+    assert_eq!(pro["interval"], "month");
+    assert_eq!(pro["metered"], false);
+    assert_eq!(pro["product_name"], "Pro");
+    // The free plan's price is on sale too, and before pro (plans lowest first).
+    let keys: Vec<&str> = body["plans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|offer| offer["lookup_key"].as_str())
+        .collect();
+    let position = |key: &str| keys.iter().position(|k| *k == key);
+    assert!(position("free_monthly").is_some(), "{keys:?}");
+    assert!(
+        position("free_monthly") < position("pro_monthly"),
+        "{keys:?}"
+    );
+}

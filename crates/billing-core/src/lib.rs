@@ -2,6 +2,7 @@
 //! (traits) and their adapters, configuration, errors and telemetry.
 
 pub mod adapters;
+pub mod catalog;
 pub mod checkout;
 pub mod config;
 pub mod domain;

@@ -110,7 +110,8 @@ impl PlanCatalog {
         self.plans.iter().find(|plan| &plan.name == name)
     }
 
-    fn rank(&self, name: &PlanName) -> Option<usize> {
+    /// The plan's precedence: 0 for the lowest.
+    pub fn rank(&self, name: &PlanName) -> Option<usize> {
         self.plans.iter().position(|plan| &plan.name == name)
     }
 

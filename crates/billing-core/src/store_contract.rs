@@ -10,9 +10,9 @@ use crate::domain::{CustomerId, CustomerLink, UserPoolId, UserSub, Username};
 use crate::error::Error;
 use crate::plans::{PlanName, SubscriptionState, SubscriptionStatus};
 use crate::ports::{
-    BillingRecord, CheckoutRecord, CheckoutRecords, CustomerLinks, DeletedCustomers, EventClaim,
-    EventLog, Freshness, OperatorStore, ProductRecord, ProvisioningLeases, ReconcilerStore,
-    SyncStore, UnreadableEvent, UsageStore, Versioned,
+    BillingRecord, CatalogStore, CheckoutRecord, CheckoutRecords, CustomerLinks, DeletedCustomers,
+    EventClaim, EventLog, Freshness, OperatorStore, PriceRecord, ProductRecord, ProvisioningLeases,
+    ReconcilerStore, StoredCatalog, SyncStore, UnreadableEvent, UsageStore, Versioned,
 };
 use crate::table::{EVENT_LEASE_SECS, PROVISIONING_LEASE_SECS};
 
@@ -27,8 +27,10 @@ where
         + DeletedCustomers
         + ReconcilerStore
         + OperatorStore
-        + UsageStore,
+        + UsageStore
+        + CatalogStore,
 {
+    catalog_holds_products_and_prices_on_sale(store, scope).await;
     operator_reads(store, scope).await;
     usage_cursors_compare_and_set(store, scope).await;
     event_claims(store, scope).await;
@@ -398,6 +400,77 @@ pub async fn record_writes_are_newer_only<S: SyncStore>(store: &S, scope: &str) 
     assert_eq!(put(product("v1"), "evt_1", 100).await, Freshness::Stale);
     assert_eq!(put(product("v2b"), "evt_3", 200).await, Freshness::Tie);
     assert_eq!(put(product("v3"), "evt_4", 300).await, Freshness::Applied);
+}
+
+/// The catalogue read holds every product and the active prices with a lookup key; a price
+/// archived later leaves it.
+pub async fn catalog_holds_products_and_prices_on_sale<S: SyncStore + CatalogStore>(
+    store: &S,
+    scope: &str,
+) {
+    let product_id = format!("prod_{scope}_catalog");
+    let price = |id: &str, lookup_key: Option<&str>, active: bool| BillingRecord::Price {
+        price_id: format!("price_{scope}_{id}"),
+        price: PriceRecord {
+            active,
+            lookup_key: lookup_key.map(|key| format!("{key}_{scope}")),
+            product: Some(product_id.clone()),
+            unit_amount: Some(1000),
+            ..PriceRecord::default()
+        },
+    };
+    let records = [
+        BillingRecord::Product {
+            product_id: product_id.clone(),
+            product: ProductRecord {
+                active: false,
+                metadata: Default::default(),
+                name: Some("Pro".into()),
+                plan: PlanName::parse("pro"),
+            },
+        },
+        price("monthly", Some("pro_monthly"), true),
+        price("archived", Some("pro_2020"), false),
+        price("unnamed", None, true),
+    ];
+    for record in &records {
+        store
+            .put_record(&versioned(record, "evt_1", 100))
+            .await
+            .unwrap();
+    }
+    let ours = |catalog: StoredCatalog| {
+        let products: Vec<String> = catalog
+            .products
+            .into_keys()
+            .filter(|id| id.contains(scope))
+            .collect();
+        let prices: Vec<String> = catalog
+            .prices
+            .into_keys()
+            .filter(|id| id.contains(scope))
+            .collect();
+        (products, prices)
+    };
+    assert_eq!(
+        ours(store.catalog().await.unwrap()),
+        (
+            vec![product_id.clone()],
+            vec![format!("price_{scope}_monthly")]
+        )
+    );
+    store
+        .put_record(&versioned(
+            &price("monthly", Some("pro_monthly"), false),
+            "evt_2",
+            200,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        ours(store.catalog().await.unwrap()),
+        (vec![product_id], vec![])
+    );
 }
 
 /// What the operator's tools read: every link, a stored record as written, and a customer's

@@ -15,7 +15,7 @@
 //! | `RECONCILER`     | `CURSOR#<name>` | a reconciler cursor, e.g. `events`: the `created` up to which listed Stripe events are applied | GetItem, conditional UpdateItem (forward only) |
 //! | `USAGE#<key id>` | `DAY#<yyyy-mm-dd>#<usage plan>` | a usage slot's cursor: calls Stripe has (`reported`) and the delta being sent (`pending`); TTL 60 days | GetItem, conditional PutItem (compare and set); Query by key and days (`GET /me`) |
 //! | `CUSTOMER#<cus>` | `INVOICE#<id>`, `PAYMENT#<pi>`, `INVOICE_PAYMENT#<pi>`, `CHECKOUT#<cs>`, `PROFILE`, `DELINQUENCY` | records a billing page shows (`ports::BillingRecord`) | Query by customer |
-//! | `PRODUCT#<id>` / `PRICE#<id>` / `TAX_RATE#<id>` | same word | the catalogue | GetItem; gsi1 `LOOKUP#<lookup_key>`: price by lookup key |
+//! | `PRODUCT#<id>` / `PRICE#<id>` / `TAX_RATE#<id>` | same word | the catalogue | GetItem; gsi1 `CATALOG` / `PRODUCT#<id>` or `LOOKUP#<lookup_key>` (an active price with one): `GET /plans` |
 //! | `EVENT#<evt>`    | `EVENT`    | processed Stripe event: processing (with a lease) or done; TTL 35 days | conditional PutItem per delivery |
 //! | `UNMAPPED#<cus>` | `EVENT#<evt>` | event of a customer nobody is linked to; TTL 35 days | gsi1 `UNMAPPED` / `<created>#<cus>`: list them |
 //! | `DELETED#<cus>` | `CUSTOMER` | tombstone of a deleted account's customer; TTL 35 days | GetItem: events about the customer are acknowledged, not kept |
@@ -83,6 +83,9 @@ pub const STACK_SK_PREFIX: &str = "STACK#";
 pub const CHECKOUT_KEY_PREFIX: &str = "CHECKOUT#";
 /// The gsi1 partition of every unmapped event.
 pub const GSI1_UNMAPPED: &str = "UNMAPPED";
+/// Every product (gsi1sk `PRODUCT#<id>`) and every active price with a lookup key (gsi1sk
+/// `LOOKUP#<lookup_key>`): the pricing page's one Query.
+pub const GSI1_CATALOG: &str = "CATALOG";
 /// The gsi1 partition of every unreadable event.
 pub const GSI1_UNREADABLE: &str = "UNREADABLE";
 /// The gsi1 partition of the subscriptions the reconciler is to look at again, by time.
@@ -147,8 +150,8 @@ pub fn price_pk(price_id: &str) -> String {
     format!("PRICE#{price_id}")
 }
 
-/// The gsi1 partition of the active price with this lookup key.
-pub fn lookup_key_gsi1pk(lookup_key: &str) -> String {
+/// The gsi1 sort key of the active price with this lookup key, in the `CATALOG` partition.
+pub fn lookup_key_gsi1sk(lookup_key: &str) -> String {
     format!("LOOKUP#{lookup_key}")
 }
 

@@ -1,7 +1,8 @@
-//! `POST /checkout` (Cognito-authorized) and `GET /checkout/complete` (the success return, whose
-//! one-time key is the proof). Extract, parse, one core call, respond; every failure is an
+//! `POST /checkout` (Cognito-authorized), `GET /checkout/complete` (the success return, whose
+//! one-time key is the proof) and `GET /plans` (public: what is on sale). Extract, parse, one core call, respond; every failure is an
 //! `ApiError`, answered in one place.
 
+use billing_core::catalog::offers;
 use billing_core::checkout::{CheckoutOrder, Completion};
 use billing_core::http::{
     ApiError, api_base_url, caller, json_body, json_response, now, redirect, request_id, respond,
@@ -11,13 +12,17 @@ use billing_core::inputs::{
 };
 use billing_core::ports::{ApiKeys, Directory};
 use billing_core::ports::{CheckoutStore, Payments};
-use lambda_http::http::{Method, StatusCode};
+use lambda_http::http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 use serde::Deserialize;
 use serde_json::json;
 use tracing::{info, warn};
 
 use crate::Deps;
+
+/// How long a pricing page may show a price list: a price archived in Stripe may stay on sale
+/// that long, and `POST /checkout` still refuses it.
+const PLANS_CACHE_CONTROL: &str = "public, max-age=300";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -44,6 +49,7 @@ impl CheckoutBody {
 enum Route {
     Start,
     Complete,
+    Plans,
 }
 
 impl Route {
@@ -52,6 +58,7 @@ impl Route {
         match (request.method(), path) {
             (&Method::GET, p) if p.ends_with("/checkout/complete") => Some(Self::Complete),
             (&Method::POST, p) if p.ends_with("/checkout") => Some(Self::Start),
+            (&Method::GET, p) if p.ends_with("/plans") => Some(Self::Plans),
             _ => None,
         }
     }
@@ -60,6 +67,7 @@ impl Route {
         match self {
             Self::Start => "start checkout",
             Self::Complete => "complete checkout",
+            Self::Plans => "list plans",
         }
     }
 }
@@ -80,6 +88,7 @@ where
     let outcome = match route {
         Route::Start => deps.start(&request).await,
         Route::Complete => deps.complete(&request).await,
+        Route::Plans => deps.plans().await,
     };
     Ok(respond(route.operation(), outcome))
 }
@@ -112,6 +121,23 @@ where
             StatusCode::OK,
             &json!({"id": session.id, "url": session.url}),
         ))
+    }
+
+    /// The prices on sale, from the stored catalogue: public, and the same for every caller,
+    /// so a CDN or the browser may keep it a few minutes.
+    async fn plans(&self) -> Result<Response<Body>, ApiError> {
+        let catalog = self.store.catalog().await?;
+        let offers = offers(
+            &catalog,
+            &self.plans,
+            &self.settings.extra_sellable_lookup_keys,
+        );
+        let mut response = json_response(StatusCode::OK, &json!({ "plans": offers }));
+        response.headers_mut().insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static(PLANS_CACHE_CONTROL),
+        );
+        Ok(response)
     }
 
     /// Every way this can go wrong for the caller ends on the cancel page and reveals nothing;

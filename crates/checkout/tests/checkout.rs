@@ -9,7 +9,10 @@ use billing_core::domain::{UserPoolId, UserSub, Username};
 use billing_core::fakes::{FakeApiKeys, FakeDirectory, FakeStripe, InMemoryStore};
 use billing_core::inputs::ReturnPath;
 use billing_core::plans::{AccessPolicy, PlanCatalog, PlanName};
-use billing_core::ports::CheckoutRecords;
+use billing_core::ports::{
+    BillingRecord, CheckoutRecords, PriceRecord, ProductRecord, RecurringRecord, SyncStore,
+    Versioned,
+};
 use checkout::{Deps, handle};
 use lambda_http::http::{StatusCode, header};
 use lambda_http::{Body, Request};
@@ -18,6 +21,7 @@ use serde_json::Value;
 const CREATE: &str = include_str!("../../../events/checkout/create.json");
 const CREATE_REST: &str = include_str!("../../../events/checkout/create-rest-api.json");
 const COMPLETE: &str = include_str!("../../../events/checkout/complete.json");
+const PLANS: &str = include_str!("../../../events/checkout/plans.json");
 const SUB: &str = "8f1c6a2e-71b1-4a0e-9d43-5c1f4d3b2a10";
 
 type FakeDeps = Deps<InMemoryStore, FakeStripe, FakeDirectory, FakeApiKeys>;
@@ -468,4 +472,92 @@ async fn when_the_one_time_key_has_expired_should_redirect_to_cancel_before_ttl_
         Some("https://app.example.com/billing/cancel")
     );
     assert!(deps.keys.keys().is_empty());
+}
+
+fn stored_price(price_id: &str, lookup_key: &str, amount: i64, active: bool) -> BillingRecord {
+    BillingRecord::Price {
+        price_id: price_id.into(),
+        price: PriceRecord {
+            active,
+            currency: Some("usd".into()),
+            lookup_key: Some(lookup_key.into()),
+            product: Some("prod_pro".into()),
+            recurring: Some(RecurringRecord {
+                interval: Some("month".into()),
+                interval_count: Some(1),
+                meter: None,
+                trial_period_days: Some(14),
+                usage_type: Some("licensed".into()),
+            }),
+            unit_amount: Some(amount),
+            ..PriceRecord::default()
+        },
+    }
+}
+
+async fn store_catalog(deps: &FakeDeps) {
+    let product = BillingRecord::Product {
+        product_id: "prod_pro".into(),
+        product: ProductRecord {
+            active: true,
+            metadata: Default::default(),
+            name: Some("Pro".into()),
+            plan: PlanName::parse("pro"),
+        },
+    };
+    for (created, record) in [
+        product,
+        stored_price("price_pro", "pro_monthly", 1_000, true),
+        stored_price("price_pro_yearly", "pro_yearly", 10_000, true),
+        stored_price("price_pro_2020", "pro_2020", 800, false),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        deps.store
+            .put_record(&Versioned {
+                state: record,
+                event_created: created as i64,
+                event_id: format!("evt_{created}"),
+            })
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn plans_should_list_the_stored_prices_on_sale_to_anyone_cacheable() {
+    let deps = deps();
+    store_catalog(&deps).await;
+    let response = handle(&deps, request(PLANS, |_| {})).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers().get(header::CACHE_CONTROL).unwrap(),
+        "public, max-age=300"
+    );
+    let Body::Text(text) = response.body() else {
+        panic!("a JSON body");
+    };
+    let body: Value = serde_json::from_str(text).unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"plans": [
+            {"price_id": "price_pro", "lookup_key": "pro_monthly", "plan": "pro",
+             "product": "prod_pro", "product_name": "Pro", "unit_amount": 1000, "currency": "usd",
+             "interval": "month", "interval_count": 1, "trial_period_days": 14, "metered": false},
+            {"price_id": "price_pro_yearly", "lookup_key": "pro_yearly", "plan": "pro",
+             "product": "prod_pro", "product_name": "Pro", "unit_amount": 10000, "currency": "usd",
+             "interval": "month", "interval_count": 1, "trial_period_days": 14, "metered": false},
+        ]})
+    );
+    // Read from the table only: Stripe is not asked.
+    assert_eq!(deps.stripe.calls.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn plans_should_answer_503_when_the_table_fails() {
+    let deps = deps();
+    deps.store.failing.store(true, Ordering::SeqCst);
+    let (status, body, _) = call(&deps, request(PLANS, |_| {})).await;
+    assert!(status.is_server_error(), "{status} {body}");
 }

@@ -9,6 +9,7 @@ use crate::error::{Error, Upstream};
 
 mod api_keys;
 mod billing;
+mod catalog;
 mod checkout;
 mod checkout_records;
 mod deleted_customers;

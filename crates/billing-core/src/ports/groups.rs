@@ -1,9 +1,9 @@
 //! Ports that are used together, each group named once.
 
 use super::{
-    AccountListing, ApiKeys, Billing, Checkout, CheckoutRecords, CustomerLinks, DeletedCustomers,
-    Directory, EventFeed, EventLog, Meters, OperatorStore, ProvisioningLeases, ReconcilerStore,
-    Stacks, SyncStore, UsageCounts, UsageStore, UserLookup, UserRecords,
+    AccountListing, ApiKeys, Billing, CatalogStore, Checkout, CheckoutRecords, CustomerLinks,
+    DeletedCustomers, Directory, EventFeed, EventLog, Meters, OperatorStore, ProvisioningLeases,
+    ReconcilerStore, Stacks, SyncStore, UsageCounts, UsageStore, UserLookup, UserRecords,
 };
 
 /// Everything the webhook and the reconciler keep in the table: the event log, the links, the
@@ -60,10 +60,14 @@ pub trait Payments: Billing + Checkout {}
 impl<T: Billing + Checkout> Payments for T {}
 
 /// What checkout keeps (the DynamoDB table in production): the user <-> customer links, the
-/// sessions it started, and the provisioning leases of the success return.
-pub trait CheckoutStore: CustomerLinks + CheckoutRecords + ProvisioningLeases {}
+/// sessions it started, the provisioning leases of the success return, and the catalogue it
+/// shows on sale.
+pub trait CheckoutStore:
+    CustomerLinks + CheckoutRecords + ProvisioningLeases + CatalogStore
+{
+}
 
-impl<T: CustomerLinks + CheckoutRecords + ProvisioningLeases> CheckoutStore for T {}
+impl<T: CustomerLinks + CheckoutRecords + ProvisioningLeases + CatalogStore> CheckoutStore for T {}
 
 /// What the account use cases keep (the DynamoDB table in production): the links, the checkout
 /// records and everything else account deletion removes, under the provisioning lease.

@@ -4,6 +4,7 @@
 
 mod api_keys;
 mod billing;
+mod catalog;
 mod checkout;
 mod deleted_customers;
 mod directory;
@@ -21,6 +22,7 @@ mod users;
 
 pub use api_keys::{ApiKey, ApiKeys};
 pub use billing::{Billing, CheckoutLineItem};
+pub use catalog::{CatalogStore, StoredCatalog};
 pub use checkout::{
     Checkout, CheckoutMode, CheckoutRecord, CheckoutRecords, CheckoutSessionInfo, CreatedSession,
     NewCheckoutSession, NewPortalSession, PortalFlow, PriceInfo,

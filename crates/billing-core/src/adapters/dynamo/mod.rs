@@ -2,6 +2,7 @@
 //! one file per port, over the item helpers of `items`. Every key is formatted here or in
 //! `crate::table`, nowhere else.
 
+mod catalog;
 mod checkout_records;
 mod deleted_customers;
 mod events;

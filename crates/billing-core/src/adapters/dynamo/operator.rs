@@ -5,7 +5,7 @@ use async_trait::async_trait;
 
 use super::items::{s, string_attr};
 use super::links::link_of;
-use super::records::record_key;
+use super::records::{record_gsi1, record_key};
 use super::{DynamoStore, Item};
 use crate::adapters::aws::classify;
 use crate::domain::CustomerLink;
@@ -44,13 +44,20 @@ impl OperatorStore for DynamoStore {
             return Ok(None);
         };
         let document = string_attr(&item, attr::DOC)?;
-        record
+        let stored = record
             .with_document(&document)
-            .map(Some)
             .map_err(|e| Error::InvalidData {
                 service: Upstream::DynamoDb,
                 detail: format!("stored document: {e}"),
-            })
+            })?;
+        // A catalogue item written before the index `GET /plans` reads reads as absent, so
+        // that an import writes it again, index included.
+        let index = (
+            string_attr(&item, table::GSI1_PK).ok(),
+            string_attr(&item, table::GSI1_SK).ok(),
+        );
+        let expected = record_gsi1(&stored).map_or((None, None), |(pk, sk)| (Some(pk), Some(sk)));
+        Ok((index == expected).then_some(stored))
     }
 
     async fn clear_unmapped(&self, customer_id: &str) -> Result<usize> {

@@ -75,12 +75,20 @@ pub(super) fn record_key(record: &BillingRecord) -> (String, String) {
     }
 }
 
-/// Checkout finds an active price by its lookup key.
-fn record_gsi1(record: &BillingRecord) -> Option<(String, String)> {
+/// The catalogue a pricing page reads in one Query: every product, and the active prices
+/// that have a lookup key.
+pub(super) fn record_gsi1(record: &BillingRecord) -> Option<(String, String)> {
     match record {
-        BillingRecord::Price { price_id, price } => price
-            .active_lookup_key()
-            .map(|key| (table::lookup_key_gsi1pk(key), table::price_pk(price_id))),
+        BillingRecord::Product { product_id, .. } => Some((
+            table::GSI1_CATALOG.to_owned(),
+            table::product_pk(product_id),
+        )),
+        BillingRecord::Price { price, .. } => price.active_lookup_key().map(|key| {
+            (
+                table::GSI1_CATALOG.to_owned(),
+                table::lookup_key_gsi1sk(key),
+            )
+        }),
         _ => None,
     }
 }
@@ -138,13 +146,29 @@ mod tests {
             Some("PRICE#price_1")
         );
         assert_eq!(attribute(&item, table::SK).as_deref(), Some("PRICE"));
-        assert_eq!(
-            attribute(&item, table::GSI1_PK).as_deref(),
-            Some("LOOKUP#pro_monthly")
-        );
+        assert_eq!(attribute(&item, table::GSI1_PK).as_deref(), Some("CATALOG"));
         assert_eq!(
             attribute(&item, table::GSI1_SK).as_deref(),
-            Some("PRICE#price_1")
+            Some("LOOKUP#pro_monthly")
+        );
+    }
+
+    #[test]
+    fn every_product_should_be_in_the_catalogue_index() {
+        let product = BillingRecord::Product {
+            product_id: "prod_1".into(),
+            product: crate::ports::ProductRecord {
+                active: false,
+                metadata: Default::default(),
+                name: None,
+                plan: None,
+            },
+        };
+        let item = record_item(&product).unwrap();
+        assert_eq!(attribute(&item, table::GSI1_PK).as_deref(), Some("CATALOG"));
+        assert_eq!(
+            attribute(&item, table::GSI1_SK).as_deref(),
+            Some("PRODUCT#prod_1")
         );
     }
 
