@@ -1,5 +1,5 @@
 # cognito-stripe-billing: short targets; the scripts in local/ do the work.
-.PHONY: demo dev up down soak bench test unit lint fmt build release deploy check-template invoke-list admin browser-test
+.PHONY: demo dev up down soak burst bench test unit lint fmt build release deploy check-template invoke-list admin browser-test
 
 VENV_BIN := $(CURDIR)/local/.venv/bin
 STACK ?= cognito-stripe-billing-dev
@@ -18,6 +18,9 @@ down:            ## Stop everything local/up.sh started
 
 soak:            ## Load and fault run: 2,000 signed events, 200 customers, AWS restarted mid-run
 	local/with-env.sh local/.venv/bin/python local/soak.py $(SOAK_ARGS)
+
+burst:           ## 500 sign-ups and 250 purchases at once against API Gateway's key limits (README: Operations)
+	local/with-env.sh local/.venv/bin/python local/burst.py $(BURST_ARGS)
 
 bench:           ## Benchmark against Node.js and Python peers: bench/results.md and .png
 	bench/run.sh

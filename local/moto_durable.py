@@ -9,6 +9,13 @@ API Gateway's GetUsage, which moto lacks, answers from calls recorded per (usage
 UTC day) through the test endpoint /_test/usage (POST adds, GET lists, DELETE clears); they are
 saved and loaded with the rest of the state. GET /_local/calls counts the calls received.
 
+API Gateway's limits on API keys, which moto lacks, are enforced on CreateApiKey: a rate (a token
+bucket per account, MOTO_APIGW_KEY_RATE keys per second, default 5 as AWS documents, burst
+MOTO_APIGW_KEY_BURST) answered 429 TooManyRequestsException with Retry-After, and a quota of keys
+per account and region (MOTO_APIGW_KEY_QUOTA, default none) answered LimitExceededException.
+GET /_test/apigateway/limits shows them and what they refused, POST changes them at run time,
+DELETE clears the counts.
+
     python local/moto_durable.py --port 5000 --state local/.run/moto-state.pickle
 """
 
@@ -20,6 +27,7 @@ from collections import defaultdict
 from datetime import date, timedelta
 import io
 import json
+import math
 import os
 import pickle
 import re
@@ -56,6 +64,7 @@ CALLS_PATH = "/_local/calls"
 TEST_USAGE_PATH = "/_test/usage"
 # The usage's entry in the state file, beside the services' backends.
 USAGE_STATE_KEY = "_apigateway_usage"
+TEST_KEY_LIMITS_PATH = "/_test/apigateway/limits"
 
 
 class Calls:
@@ -102,10 +111,10 @@ class InFlight:
         path = environ.get("PATH_INFO")
         if path == CALLS_PATH:
             return self.calls.answer(environ, start_response)
-        # The test endpoint changes the saved state: it is drained and refused like the AWS calls
-        # on shutdown, but not counted as one.
-        handler = answer_test_usage if path == TEST_USAGE_PATH else self.app
-        if path != TEST_USAGE_PATH:
+        # The test endpoints change the state: they are drained and refused like the AWS calls on
+        # shutdown, but not counted as one.
+        handler = TEST_ENDPOINTS.get(path, self.app)
+        if path not in TEST_ENDPOINTS:
             self.calls.count(environ)
         with self.idle:
             if self.closed:
@@ -431,6 +440,202 @@ def json_answer(start_response, status: str, body) -> list[bytes]:
     return [json.dumps(body).encode()]
 
 
+# --- API Gateway's limits on API keys: CreateApiKey's rate and the account's key quota ----------
+#
+# Documented (https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html and
+# .../api-gateway-execution-service-limits-table.html): CreateApiKey, 5 requests per second per
+# account, not adjustable; API keys per account per Region, 10,000, not adjustable. No burst is
+# documented for CreateApiKey: the bucket here holds MOTO_APIGW_KEY_BURST tokens, by default one
+# second's worth.
+#
+# The wire shape is API Gateway's (REST-JSON, botocore's model apigateway 2015-07-09): the error
+# code in the header x-amzn-ErrorType, the body {"message": ...}. Both TooManyRequestsException
+# and LimitExceededException are modelled with httpStatusCode 429 and a retryAfterSeconds member
+# bound to the header Retry-After. The SDKs read the code from the header, not from the status,
+# and retry both codes as throttling (botocore's standard mode and the Rust SDK's
+# THROTTLING_ERRORS list both name them). Which code and status AWS answers when the account's
+# key quota is full is not documented: the modelled LimitExceededException at 429 is the choice
+# here, without Retry-After (waiting does not free a key) and with a message naming the quota.
+
+DEFAULT_KEY_RATE = 5.0
+KEY_LIMIT_VARIABLES = ("MOTO_APIGW_KEY_RATE", "MOTO_APIGW_KEY_BURST", "MOTO_APIGW_KEY_QUOTA")
+UNLIMITED_WORDS = ("", "none", "off", "unlimited")
+
+
+class LimitsError(Exception):
+    """A refused limit setting (environment or test endpoint)."""
+
+
+def positive_rate(value, name: str) -> float | None:
+    """Keys per second, or None for no rate limit."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or value <= 0:
+        raise LimitsError(f"{name} must be a number of keys per second above 0 or null, got {value!r}")
+    return float(value)
+
+
+def count_at_least(value, name: str, least: int, nullable: bool) -> int | None:
+    if value is None and nullable:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        allowed = " or null" if nullable else ""
+        raise LimitsError(f"{name} must be an integer >= {least}{allowed}, got {value!r}")
+    return value
+
+
+def default_burst(rate: float | None) -> int:
+    return max(1, math.ceil(rate)) if rate is not None else 1
+
+
+def limits_from_environment(environ) -> dict:
+    """{key_rate, key_burst, key_quota} from MOTO_APIGW_KEY_*: the rate defaults to 5 keys per
+    second (none, off or unlimited: no rate limit), the burst to one second's worth, the quota to
+    none."""
+
+    def word(name: str) -> str | None:
+        value = environ.get(name)
+        return None if value is None else value.strip()
+
+    def number(name: str, text: str):
+        try:
+            return int(text) if re.fullmatch(r"-?\d+", text) else float(text)
+        except ValueError:
+            raise LimitsError(f"{name} must be a number, got {text!r}") from None
+
+    rate_text, burst_text, quota_text = (word(name) for name in KEY_LIMIT_VARIABLES)
+    if rate_text is None:
+        rate = DEFAULT_KEY_RATE
+    elif rate_text.lower() in UNLIMITED_WORDS:
+        rate = None
+    else:
+        rate = positive_rate(number("MOTO_APIGW_KEY_RATE", rate_text), "MOTO_APIGW_KEY_RATE")
+    burst = default_burst(rate) if not burst_text else count_at_least(
+        number("MOTO_APIGW_KEY_BURST", burst_text), "MOTO_APIGW_KEY_BURST", 1, nullable=False)
+    quota = None if quota_text is None or quota_text.lower() in UNLIMITED_WORDS else count_at_least(
+        number("MOTO_APIGW_KEY_QUOTA", quota_text), "MOTO_APIGW_KEY_QUOTA", 0, nullable=False)
+    return {"key_rate": rate, "key_burst": burst, "key_quota": quota}
+
+
+class KeyLimits:
+    """The rate (a token bucket per account) and the quota (keys per account and region) of
+    CreateApiKey, with counts of what they refused. One lock covers the check and the creation,
+    so concurrent creations cannot pass the quota together."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.rate: float | None = DEFAULT_KEY_RATE
+        self.burst = default_burst(DEFAULT_KEY_RATE)
+        self.quota: int | None = None
+        self.buckets: dict[str, tuple[float, float]] = {}  # account -> (tokens, at)
+        self.counts = {"created": 0, "throttled": 0, "refused_by_quota": 0}
+
+    def configure(self, changes: dict) -> None:
+        """Sets the given limits (key_rate, key_burst, key_quota; null: none) and refills the
+        buckets."""
+        if not isinstance(changes, dict):
+            raise LimitsError("the body must be a JSON object")
+        unknown = sorted(set(changes) - {"key_rate", "key_burst", "key_quota"})
+        if unknown:
+            raise LimitsError(f"unknown settings {unknown}: key_rate, key_burst, key_quota")
+        rate = positive_rate(changes["key_rate"], "key_rate") if "key_rate" in changes else self.rate
+        burst = (count_at_least(changes["key_burst"], "key_burst", 1, nullable=False)
+                 if "key_burst" in changes else self.burst)
+        quota = (count_at_least(changes["key_quota"], "key_quota", 0, nullable=True)
+                 if "key_quota" in changes else self.quota)
+        with self.lock:
+            self.rate, self.burst, self.quota = rate, burst, quota
+            self.buckets.clear()
+
+    def clear_counts(self) -> None:
+        with self.lock:
+            self.counts = dict.fromkeys(self.counts, 0)
+            self.buckets.clear()
+
+    def describe(self) -> dict:
+        with self.lock:
+            return {"key_rate": self.rate, "key_burst": self.burst, "key_quota": self.quota,
+                    **self.counts}
+
+    def take_token(self, account: str, now: float) -> float:
+        """Takes one token of the account's bucket: 0.0 when taken, else the seconds until one
+        is there. Call with the lock held."""
+        if self.rate is None:
+            return 0.0
+        tokens, at = self.buckets.get(account, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - at) * self.rate)
+        if tokens >= 1.0:
+            self.buckets[account] = (tokens - 1.0, now)
+            return 0.0
+        self.buckets[account] = (tokens, now)
+        return (1.0 - tokens) / self.rate
+
+
+KEY_LIMITS = KeyLimits()
+
+
+def api_gateway_error(status: int, code: str, message: str, **headers: str):
+    """An API Gateway error as moto's REST responses return it (the status travels in the
+    headers' "status")."""
+    return status, {"status": status, "Content-Type": "application/json",
+                    "x-amzn-ErrorType": code, **headers}, json.dumps({"message": message})
+
+
+def create_api_key_within_limits(create_api_key):
+    """CreateApiKey, refused 429 TooManyRequestsException over the rate, and
+    LimitExceededException once the account holds the quota's number of keys in the region."""
+
+    def create(self: APIGatewayResponse):
+        backend = self.backend
+        with KEY_LIMITS.lock:
+            wait = KEY_LIMITS.take_token(backend.account_id, time.monotonic())
+            if wait > 0:
+                KEY_LIMITS.counts["throttled"] += 1
+                return api_gateway_error(429, "TooManyRequestsException", "Too Many Requests",
+                                         **{"Retry-After": str(max(1, math.ceil(wait)))})
+            quota, held = KEY_LIMITS.quota, len(backend.keys)
+            if quota is not None and held >= quota:
+                KEY_LIMITS.counts["refused_by_quota"] += 1
+                print(f"moto: CreateApiKey refused, LimitExceededException: account "
+                      f"{backend.account_id} holds {held} API keys in {backend.region_name}, "
+                      f"its quota (MOTO_APIGW_KEY_QUOTA) is {quota}", flush=True)
+                return api_gateway_error(
+                    429, "LimitExceededException",
+                    f"API key quota reached: {held} API keys in this account and Region, "
+                    f"the most it may hold is {quota}")
+            answer = create_api_key(self)
+            KEY_LIMITS.counts["created"] += 1
+            return answer
+
+    return create
+
+
+def install_key_limits(environ) -> None:
+    KEY_LIMITS.configure(limits_from_environment(environ))
+    APIGatewayResponse.create_api_key = create_api_key_within_limits(APIGatewayResponse.create_api_key)
+
+
+def answer_test_key_limits(environ, start_response):
+    """GET: the limits and what they refused; POST {key_rate, key_burst, key_quota} changes
+    them (null: no limit); DELETE clears the counts and refills the buckets."""
+    method = environ.get("REQUEST_METHOD")
+    if method == "DELETE":
+        KEY_LIMITS.clear_counts()
+    elif method == "POST":
+        try:
+            KEY_LIMITS.configure(read_json_body(environ))
+        except (LimitsError, UsageRequestError) as refused:
+            return json_answer(start_response, "400 Bad Request", {"message": str(refused)})
+        print(f"moto: API key limits now {KEY_LIMITS.describe()}", flush=True)
+    elif method != "GET":
+        return json_answer(start_response, "405 Method Not Allowed", {"message": f"{method} not allowed"})
+    return json_answer(start_response, "200 OK", KEY_LIMITS.describe())
+
+
+TEST_ENDPOINTS = {TEST_USAGE_PATH: answer_test_usage, TEST_KEY_LIMITS_PATH: answer_test_key_limits}
+
+
 def _tag_dict(items: dict) -> defaultdict:
     """SSM's resource tags as moto builds them: defaultdict(lambda: defaultdict(dict))."""
     restored = defaultdict(lambda: defaultdict(dict))
@@ -496,6 +701,11 @@ def main() -> None:
     parser.add_argument("--state", help="file the state is saved to on stop and loaded from on start")
     args = parser.parse_args()
     install_get_usage()
+    try:
+        install_key_limits(os.environ)
+    except LimitsError as refused:
+        parser.error(str(refused))
+    print(f"moto: API key limits {KEY_LIMITS.describe()}", flush=True)
 
     if args.state and os.path.exists(args.state):
         started = time.monotonic()

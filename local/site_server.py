@@ -85,6 +85,7 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("POST", "/portal"): Route("portal", authorized=True),
     ("GET", "/me"): Route("portal", authorized=True),
     ("DELETE", "/me"): Route("portal", authorized=True),
+    ("POST", "/me/api-key"): Route("portal", authorized=True),
 }
 
 # BillingApi's CorsConfiguration.

@@ -58,6 +58,10 @@ phase "browser test"
 # The soak run, short: 200 deliveries for 20 customers, with the AWS emulator restarted mid-run.
 local/.venv/bin/python local/soak.py --customers 20 --events 200
 phase soak
+# The burst, short: 40 sign-ups and 20 purchases at once against API Gateway's key-creation
+# rate (make burst runs 500): every payer ends with one key, no user with two.
+local/.venv/bin/python local/burst.py --users 40 --buyers 20 --webhook-processes 4
+phase burst
 local/.venv/bin/python -m pytest -q local/stripe_front/tests local/tests
 phase "Stripe front tests"
 # What the functions, cargo lambda watch and the emulators logged during all of that.

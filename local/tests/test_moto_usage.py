@@ -4,80 +4,18 @@ as API Gateway answers it, kept across a restart of the wrapper."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import boto3
 import pytest
 from botocore.config import Config
 
-LOCAL_DIR = Path(__file__).resolve().parent.parent
-READY_SECONDS = 30
-STOP_SECONDS = 10
+import moto_wrapper
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class Wrapper:
-    """moto_durable.py started as local/up.sh starts it, on a free port with its own state file."""
-
-    def __init__(self, directory: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.state = directory / "moto-state.pickle"
-        self.log = directory / "moto.log"
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        with open(self.log, "a") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, str(LOCAL_DIR / "moto_durable.py"),
-                 "--port", str(self.port), "--state", str(self.state)],
-                cwd=LOCAL_DIR.parent, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + READY_SECONDS
-        while not self.answers():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                pytest.fail(f"moto_durable.py did not start:\n{self.log.read_text()}")
-            time.sleep(0.1)
-
-    def answers(self) -> bool:
-        try:
-            urllib.request.urlopen(f"{self.url}/moto-api/", timeout=1).close()
-        except urllib.error.HTTPError:
-            return True
-        except OSError:
-            return False
-        return True
-
-    def stop(self) -> None:
-        """SIGTERM (the wrapper saves its state), SIGKILL if it does not end in time."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(STOP_SECONDS)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-
-    def restart(self) -> None:
-        self.stop()
-        assert self.state.exists(), self.log.read_text()
-        self.start()
+class Wrapper(moto_wrapper.Wrapper):
+    """The wrapper with its test endpoint /_test/usage."""
 
     def test_usage(self, method: str, body=None) -> tuple[int, dict]:
         data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
@@ -92,7 +30,9 @@ class Wrapper:
 
 @pytest.fixture(scope="module")
 def wrapper(tmp_path_factory):
-    running = Wrapper(tmp_path_factory.mktemp("moto"))
+    # These tests make keys as fast as they can to read usage: no CreateApiKey rate here (its
+    # limits have their own tests, test_moto_key_limits.py).
+    running = Wrapper(tmp_path_factory.mktemp("moto"), {"MOTO_APIGW_KEY_RATE": "off"})
     running.start()
     try:
         yield running

@@ -209,6 +209,24 @@ fn id_of(key: SdkApiKey) -> Result<Listed> {
         })
 }
 
+/// API Gateway creates at most 5 keys a second per account, a fixed quota: one process (an
+/// import creating keys 8 customers at a time) never asks faster; several processes at once
+/// are left to the SDK's retry of `TooManyRequestsException`.
+const KEY_CREATION_SPACING: std::time::Duration = std::time::Duration::from_millis(200);
+
+async fn pace_key_creation() {
+    static NEXT: std::sync::OnceLock<tokio::sync::Mutex<Option<tokio::time::Instant>>> =
+        std::sync::OnceLock::new();
+    let mut next = NEXT
+        .get_or_init(|| tokio::sync::Mutex::new(None))
+        .lock()
+        .await;
+    if let Some(at) = *next {
+        tokio::time::sleep_until(at).await;
+    }
+    *next = Some(tokio::time::Instant::now() + KEY_CREATION_SPACING);
+}
+
 #[async_trait]
 impl ApiKeys for ApiGatewayKeys {
     async fn find(&self, owner: &UserSub) -> Result<Option<ApiKey>> {
@@ -231,6 +249,7 @@ impl ApiKeys for ApiGatewayKeys {
 
     async fn create(&self, owner: &UserSub) -> Result<ApiKey> {
         let name = key_name(owner);
+        pace_key_creation().await;
         let created = self
             .client
             .create_api_key()
@@ -493,5 +512,15 @@ mod tests {
             .filter(|line| line["ApiKeyQuotaReached"] == 1.0)
             .count();
         assert_eq!(counted, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn key_creations_in_one_process_should_stay_under_five_a_second() {
+        let started = tokio::time::Instant::now();
+        for _ in 0..11 {
+            pace_key_creation().await;
+        }
+        // The first goes at once, each next one 200 ms later.
+        assert!(started.elapsed() >= std::time::Duration::from_secs(2));
     }
 }
