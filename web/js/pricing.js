@@ -49,7 +49,11 @@ async function choose(plan, button) {
 function card(plan, currentPlan) {
   const name = planName(plan);
   const { price, detail } = describe(plan);
-  const article = el("article", null, { class: "plan", "aria-labelledby": `plan-${plan.price_id}` });
+  const article = el("article", null, {
+    class: "plan",
+    "aria-labelledby": `plan-${plan.price_id}`,
+    "data-lookup-key": plan.lookup_key,
+  });
   article.append(el("h2", name, { id: `plan-${plan.price_id}` }));
   if (plan.plan === currentPlan) article.append(el("span", "Your plan", { class: "badge" }));
   article.append(el("p", price, { class: "price" }), el("p", detail));
