@@ -282,9 +282,10 @@ impl ApiKeys for ApiGatewayKeys {
         if survivor.id() != created.id()
             && let Some(mine) = created.id()
         {
-            // Lost a concurrent creation: ours stays on no plan and stops working.
-            warn!(sub = %owner, duplicate_key_id = mine, "concurrent api key creation; duplicate disabled");
-            self.set_enabled(mine, false).await?;
+            // Lost a concurrent creation (a provisioning lease that expired under load): ours
+            // goes, so the user keeps one key and it does not count against the key quota.
+            warn!(sub = %owner, duplicate_key_id = mine, "concurrent api key creation; duplicate deleted");
+            self.delete(mine).await?;
         }
         self.to_port(id_of(survivor)?, None).await
     }
@@ -522,5 +523,36 @@ mod tests {
         }
         // The first goes at once, each next one 200 ms later.
         assert!(started.elapsed() >= std::time::Duration::from_secs(2));
+    }
+
+    /// Two creations raced past the lease: the one that is not the oldest deletes its key.
+    #[tokio::test]
+    async fn a_key_that_lost_a_concurrent_creation_should_be_deleted() {
+        let deleted = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let seen_deletes = deleted.clone();
+        let (url, _) = crate::adapters::test_server::serve(move |_, method, path| {
+            use crate::adapters::test_server::Answer;
+            let path = path.split('?').next().unwrap_or_default();
+            match (method, path) {
+                ("POST", "/apikeys") => Answer::json("201 Created", r#"{"id":"mine","enabled":true}"#),
+                ("GET", "/apikeys") => Answer::json(
+                    "200 OK",
+                    r#"{"item":[
+                        {"id":"theirs","name":"billing-user-8f1c6a2e-71b1-4a0e-9d43-5c1f4d3b2a10","enabled":true,"createdDate":1700000000,"tags":{"cognito-stripe-billing:stack":"cognito-stripe-billing-dev"}},
+                        {"id":"mine","name":"billing-user-8f1c6a2e-71b1-4a0e-9d43-5c1f4d3b2a10","enabled":true,"createdDate":1700000001,"tags":{"cognito-stripe-billing:stack":"cognito-stripe-billing-dev"}}]}"#,
+                ),
+                ("DELETE", p) => {
+                    seen_deletes.lock().unwrap().push(p.to_owned());
+                    Answer::json("202 Accepted", "")
+                }
+                ("GET", "/usageplans") => Answer::json("200 OK", r#"{"item":[]}"#),
+                _ => Answer::json("404 Not Found", r#"{"message":"no"}"#),
+            }
+        })
+        .await;
+        let owner = UserSub::parse("8f1c6a2e-71b1-4a0e-9d43-5c1f4d3b2a10").unwrap();
+        let survivor = keys_at(&url).create(&owner).await.unwrap();
+        assert_eq!(survivor.id, "theirs");
+        assert_eq!(*deleted.lock().unwrap(), ["/apikeys/mine"]);
     }
 }
