@@ -226,6 +226,8 @@ where
             let Some(period_start) = subscription.current_period_start else {
                 continue;
             };
+            // The key's unsent calls since the period started: read once per subscription.
+            let mut unreported: Option<u64> = None;
             for item in &subscription.items {
                 let Some(meter) = &item.meter else {
                     continue;
@@ -235,10 +237,12 @@ where
                     .payments
                     .reported_usage(meter, link.customer_id.as_str(), start, end)
                     .await?;
-                let not_yet_reported = match api_key {
-                    Some(key) => self.unreported_calls(key, period_start, now).await?,
-                    None => 0,
+                let not_yet_reported = match (unreported, api_key) {
+                    (Some(calls), _) => calls,
+                    (None, Some(key)) => self.unreported_calls(key, period_start, now).await?,
+                    (None, None) => 0,
                 };
+                unreported = Some(not_yet_reported);
                 usage.push(PeriodUsage {
                     subscription: subscription.id.clone(),
                     price_id: item.price_id.clone(),
