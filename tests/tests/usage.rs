@@ -43,6 +43,56 @@ async fn record_calls(key_id: &str, day: UtcDay, calls: u64) {
     );
 }
 
+/// A new Billing Meter, and a metered price on it on the Pro product.
+struct MeteredPrice {
+    event_name: String,
+    meter_id: String,
+    product: String,
+    lookup_key: String,
+    price: Value,
+}
+
+async fn metered_pro_price(env: &LocalEnv, name: &str, unit_amount: u32) -> MeteredPrice {
+    let event_name = unique(name);
+    let meter = stripe_front_form(
+        env,
+        Method::POST,
+        "/v1/billing/meters",
+        &[
+            ("display_name", "API calls"),
+            ("event_name", &event_name),
+            ("default_aggregation[formula]", "sum"),
+        ],
+    )
+    .await;
+    let meter_id = meter["id"].as_str().unwrap().to_owned();
+    let pro = stripe_front(env, Method::GET, "/v1/prices?lookup_keys[]=pro_monthly").await;
+    let product = pro["data"][0]["product"].as_str().unwrap().to_owned();
+    let lookup_key = unique(&format!("{name}price_"));
+    let price = stripe_front_form(
+        env,
+        Method::POST,
+        "/v1/prices",
+        &[
+            ("product", &product),
+            ("currency", "usd"),
+            ("unit_amount", &unit_amount.to_string()),
+            ("lookup_key", &lookup_key),
+            ("recurring[interval]", "month"),
+            ("recurring[usage_type]", "metered"),
+            ("recurring[meter]", &meter_id),
+        ],
+    )
+    .await;
+    MeteredPrice {
+        event_name,
+        meter_id,
+        product,
+        lookup_key,
+        price,
+    }
+}
+
 async fn report(env: &LocalEnv, settings: &UsageSettings) -> UsageReport {
     let sdk = env.sdk().await;
     let store = DynamoStore::from_sdk(&sdk, &env.table_name);
@@ -68,37 +118,13 @@ async fn calls_on_two_days_reach_the_stripe_meter_once() {
     let env = LocalEnv::from_env();
     let sdk = env.sdk().await;
     let apigw = aws_sdk_apigateway::Client::new(&sdk);
-    let event_name = unique("api_calls_");
-    let meter = stripe_front_form(
-        &env,
-        Method::POST,
-        "/v1/billing/meters",
-        &[
-            ("display_name", "API calls"),
-            ("event_name", &event_name),
-            ("default_aggregation[formula]", "sum"),
-        ],
-    )
-    .await;
-    let meter_id = meter["id"].as_str().unwrap().to_owned();
-    let pro = stripe_front(&env, Method::GET, "/v1/prices?lookup_keys[]=pro_monthly").await;
-    let product = pro["data"][0]["product"].as_str().unwrap().to_owned();
-    let lookup_key = unique("api_metered_");
-    let metered = stripe_front_form(
-        &env,
-        Method::POST,
-        "/v1/prices",
-        &[
-            ("product", &product),
-            ("currency", "usd"),
-            ("unit_amount", "2"),
-            ("lookup_key", &lookup_key),
-            ("recurring[interval]", "month"),
-            ("recurring[usage_type]", "metered"),
-            ("recurring[meter]", &meter_id),
-        ],
-    )
-    .await;
+    let MeteredPrice {
+        event_name,
+        meter_id,
+        lookup_key,
+        price: metered,
+        ..
+    } = metered_pro_price(&env, "api_calls_", 2).await;
     let metered_price = metered["id"].as_str().unwrap().to_owned();
 
     // A user buys the metered price through our Checkout (no quantity) and pays.
@@ -370,37 +396,13 @@ async fn meter_total(env: &LocalEnv, meter_id: &str, customer: &str, start: i64,
 async fn a_flat_fee_plus_usage_is_one_checkout_and_its_calls_reach_the_metered_item() {
     let env = LocalEnv::from_env();
     let sdk = env.sdk().await;
-    let event_name = unique("overage_");
-    let meter = stripe_front_form(
-        &env,
-        Method::POST,
-        "/v1/billing/meters",
-        &[
-            ("display_name", "API calls over the flat fee"),
-            ("event_name", &event_name),
-            ("default_aggregation[formula]", "sum"),
-        ],
-    )
-    .await;
-    let meter_id = meter["id"].as_str().unwrap().to_owned();
-    let pro = stripe_front(&env, Method::GET, "/v1/prices?lookup_keys[]=pro_monthly").await;
-    let product = pro["data"][0]["product"].as_str().unwrap().to_owned();
-    let usage_key = unique("overage_calls_");
-    let metered = stripe_front_form(
-        &env,
-        Method::POST,
-        "/v1/prices",
-        &[
-            ("product", &product),
-            ("currency", "usd"),
-            ("unit_amount", "1"),
-            ("lookup_key", &usage_key),
-            ("recurring[interval]", "month"),
-            ("recurring[usage_type]", "metered"),
-            ("recurring[meter]", &meter_id),
-        ],
-    )
-    .await;
+    let MeteredPrice {
+        meter_id,
+        product,
+        lookup_key: usage_key,
+        price: metered,
+        ..
+    } = metered_pro_price(&env, "overage_", 1).await;
     let flat_key = unique("pro_plus_usage_");
     stripe_front_form(
         &env,
