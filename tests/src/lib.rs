@@ -433,16 +433,26 @@ pub async fn key_usage_plans(
 /// Checks out pro for the user and pays in the Stripe emulator (no success return: whatever
 /// follows comes from the webhook). Returns the subscription id.
 pub async fn buy_pro(env: &LocalEnv, user: &TestUser) -> String {
+    let session_id = start_checkout(env, user, "pro_monthly").await;
+    pay_session(env, &session_id).await
+}
+
+/// `POST /checkout` for the price with this lookup key; the session's id.
+pub async fn start_checkout(env: &LocalEnv, user: &TestUser, lookup_key: &str) -> String {
     let start = http_api_event(
         "POST",
         "/checkout",
         &[],
-        Some(&json!({"lookup_key": "pro_monthly"})),
+        Some(&json!({ "lookup_key": lookup_key })),
         Some(&user.claims),
     );
     let (status, body, _) = call_api(env, "checkout", &start).await;
     assert_eq!(status, 200, "{body}");
-    let session_id = body["id"].as_str().unwrap().to_owned();
+    body["id"].as_str().unwrap().to_owned()
+}
+
+/// Pays the session in the Stripe emulator (no success return); the subscription's id.
+pub async fn pay_session(env: &LocalEnv, session_id: &str) -> String {
     let complete = format!("/_test/checkout/sessions/{session_id}/complete");
     stripe_front(env, reqwest::Method::POST, &complete).await;
     let session = stripe_front(

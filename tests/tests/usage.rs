@@ -130,16 +130,7 @@ async fn calls_on_two_days_reach_the_stripe_meter_once() {
     // A user buys the metered price through our Checkout (no quantity) and pays.
     let cognito = CognitoClient::new(&sdk);
     let user = signed_up_user(&env, &cognito).await;
-    let start = http_api_event(
-        "POST",
-        "/checkout",
-        &[],
-        Some(&json!({"lookup_key": lookup_key})),
-        Some(&user.claims),
-    );
-    let (status, body, _) = call_api(&env, "checkout", &start).await;
-    assert_eq!(status, 200, "{body}");
-    let session_id = body["id"].as_str().unwrap().to_owned();
+    let session_id = start_checkout(&env, &user, &lookup_key).await;
     let session = stripe_front(
         &env,
         Method::GET,
@@ -147,19 +138,7 @@ async fn calls_on_two_days_reach_the_stripe_meter_once() {
     )
     .await;
     assert_eq!(session["data"][0]["quantity"], Value::Null, "{session}");
-    stripe_front(
-        &env,
-        Method::POST,
-        &format!("/_test/checkout/sessions/{session_id}/complete"),
-    )
-    .await;
-    let session = stripe_front(
-        &env,
-        Method::GET,
-        &format!("/v1/checkout/sessions/{session_id}"),
-    )
-    .await;
-    let subscription_id = session["subscription"].as_str().unwrap().to_owned();
+    let subscription_id = pay_session(&env, &session_id).await;
     wait_for_plan(&cognito, &env, &user.username, "pro").await;
     let customer = user_attribute(&cognito, &env, &user.username, "custom:stripe_customer_id")
         .await
@@ -421,29 +400,8 @@ async fn a_flat_fee_plus_usage_is_one_checkout_and_its_calls_reach_the_metered_i
 
     let cognito = CognitoClient::new(&sdk);
     let user = signed_up_user(&env, &cognito).await;
-    let start = http_api_event(
-        "POST",
-        "/checkout",
-        &[],
-        Some(&json!({"lookup_key": flat_key})),
-        Some(&user.claims),
-    );
-    let (status, body, _) = call_api(&env, "checkout", &start).await;
-    assert_eq!(status, 200, "{body}");
-    let session_id = body["id"].as_str().unwrap().to_owned();
-    stripe_front(
-        &env,
-        Method::POST,
-        &format!("/_test/checkout/sessions/{session_id}/complete"),
-    )
-    .await;
-    let session = stripe_front(
-        &env,
-        Method::GET,
-        &format!("/v1/checkout/sessions/{session_id}"),
-    )
-    .await;
-    let subscription_id = session["subscription"].as_str().unwrap().to_owned();
+    let session_id = start_checkout(&env, &user, &flat_key).await;
+    let subscription_id = pay_session(&env, &session_id).await;
     let subscription = stripe_front(
         &env,
         Method::GET,
