@@ -86,6 +86,7 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/me"): Route("portal", authorized=True),
     ("DELETE", "/me"): Route("portal", authorized=True),
     ("POST", "/me/api-key"): Route("portal", authorized=True),
+    ("POST", "/me/api-key/rotate"): Route("portal", authorized=True),
 }
 
 # BillingApi's CorsConfiguration.

@@ -313,3 +313,117 @@ async fn a_new_user_should_get_a_free_key_on_first_need_and_keep_it_when_paying(
         Some((vec![usage_plan("pro")], true))
     );
 }
+
+/// The key's whole name-independent state in API Gateway: name, enabled, usage plans; `None`
+/// once deleted.
+async fn key_state(
+    apigw: &aws_sdk_apigateway::Client,
+    key_id: &str,
+) -> Option<(String, bool, Vec<String>)> {
+    let key = apigw.get_api_key().api_key(key_id).send().await.ok()?;
+    let plans = apigw
+        .get_usage_plans()
+        .key_id(key_id)
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|plan| plan.id)
+        .collect();
+    Some((key.name.unwrap_or_default(), key.enabled, plans))
+}
+
+#[tokio::test]
+#[ignore = "needs the local emulators: run `make test`"]
+async fn a_rotated_key_should_be_disabled_then_deleted_and_its_successor_on_the_same_plan() {
+    let env = LocalEnv::from_env();
+    let sdk = env.sdk().await;
+    let cognito = CognitoClient::new(&sdk);
+    let apigw = aws_sdk_apigateway::Client::new(&sdk);
+    let user = signed_up_user(&env, &cognito).await;
+    let claims = Some(&user.claims);
+    let rotate = |grace: Option<i64>| {
+        let body = grace.map_or_else(|| json!({}), |secs| json!({"grace_seconds": secs}));
+        http_api_event("POST", "/me/api-key/rotate", &[], Some(&body), claims)
+    };
+
+    let (status, made, _) = call_api(
+        &env,
+        "portal",
+        &http_api_event("POST", "/me/api-key", &[], None, claims),
+    )
+    .await;
+    assert_eq!(status, 201, "{made}");
+    let first = made["api_key"]["id"].as_str().unwrap().to_owned();
+
+    // No grace: the old key is disabled at once, renamed out of the user's name.
+    let (status, rotated, _) = call_api(&env, "portal", &rotate(None)).await;
+    assert_eq!(status, 200, "{rotated}");
+    let second = rotated["api_key"]["id"].as_str().unwrap().to_owned();
+    assert_ne!(second, first);
+    assert_ne!(rotated["api_key"]["value"], made["api_key"]["value"]);
+    let current = keys_of(&apigw, &user.sub).await;
+    assert_eq!(current.len(), 1);
+    assert_eq!(current[0].id(), Some(second.as_str()));
+    assert_eq!(
+        key_usage_plans(&apigw, &user.sub).await,
+        Some((vec![usage_plan("free")], true))
+    );
+    let (name, enabled, _) = key_state(&apigw, &first).await.unwrap();
+    assert!(
+        name.starts_with(&format!("billing-retired-{}-", user.sub)),
+        "{name}"
+    );
+    assert!(!enabled, "no grace: disabled at once");
+
+    // With a grace: the old key keeps working until it ends, then the reconciler disables it.
+    let (status, rotated, _) = call_api(&env, "portal", &rotate(Some(600))).await;
+    assert_eq!(status, 200, "{rotated}");
+    let works_until = rotated["retired_key"]["works_until"].as_i64().unwrap();
+    let (_, enabled, plans) = key_state(&apigw, &second).await.unwrap();
+    assert!(enabled, "working during its grace");
+    assert_eq!(plans, [usage_plan("free")]);
+    let (_, me, _) = call_api(
+        &env,
+        "portal",
+        &http_api_event("GET", "/me", &[], None, claims),
+    )
+    .await;
+    assert_eq!(me["api_key"]["id"], rotated["api_key"]["id"]);
+
+    let after_grace = reconcile_as_of(works_until);
+    assert!(
+        after_grace["retired_keys_disabled"].as_u64().unwrap() >= 1,
+        "{after_grace}"
+    );
+    assert!(!key_state(&apigw, &second).await.unwrap().1);
+
+    // After the hold for the usage reporter, both retired keys are gone; the current one stays.
+    let hold = billing_core::reconciler::RETIRED_KEY_HOLD_SECS;
+    let after_hold = reconcile_as_of(works_until + hold);
+    assert!(
+        after_hold["retired_keys_deleted"].as_u64().unwrap() >= 2,
+        "{after_hold}"
+    );
+    assert_eq!(key_state(&apigw, &first).await, None);
+    assert_eq!(key_state(&apigw, &second).await, None);
+    assert_eq!(keys_of(&apigw, &user.sub).await.len(), 1);
+
+    // Three rotations an hour: the fourth is refused with when to come back.
+    let (status, _, _) = call_api(&env, "portal", &rotate(None)).await;
+    assert_eq!(status, 200);
+    let refused = env.invoke("portal", &rotate(None)).await;
+    assert_eq!(refused["statusCode"], 429, "{refused}");
+    let body: serde_json::Value = serde_json::from_str(refused["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["error"]["code"], "too_many_rotations");
+    let retry_after = body["error"]["retry_after"].as_i64().unwrap();
+    assert!((1..=3600).contains(&retry_after), "{body}");
+    assert_eq!(refused["headers"]["retry-after"], retry_after.to_string());
+}
+
+fn reconcile_as_of(at: i64) -> serde_json::Value {
+    let report = billing_admin(&["--json", "reconcile", "--reviews-as-of", &at.to_string()]);
+    serde_json::from_str(report.trim()).unwrap()
+}

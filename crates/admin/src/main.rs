@@ -61,8 +61,9 @@ enum Command {
         /// the cursor still only moves forward.
         #[arg(long)]
         since: Option<i64>,
-        /// Judge the reviews as of this time (unix seconds) instead of now: what the schedule
-        /// will do by then (graces that end act at once). For rehearsals and tests.
+        /// Judge the reviews and rotated-out keys as of this time (unix seconds) instead of
+        /// now: what the schedule will do by then (graces that end act at once). For
+        /// rehearsals and tests.
         #[arg(long)]
         reviews_as_of: Option<i64>,
         /// How long the run may start new work.

@@ -111,6 +111,13 @@ pub fn reconcile(report: &RunReport, json: bool) -> String {
             report.stacks_still_deleting.to_string(),
         ),
         (
+            "retired keys",
+            format!(
+                "{} disabled, {} deleted",
+                report.retired_keys_disabled, report.retired_keys_deleted
+            ),
+        ),
+        (
             "complete",
             if report.complete {
                 "yes".into()

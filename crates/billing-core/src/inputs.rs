@@ -248,8 +248,45 @@ impl OneTimeKey {
     }
 }
 
+/// How long a rotated-out API key keeps working: 0 (disabled at once) to 24 hours, in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RotationGrace(i64);
+
+impl RotationGrace {
+    pub const MAX_SECS: i64 = 24 * 3600;
+
+    pub fn parse(seconds: Option<i64>) -> Result<Self, InvalidField> {
+        match seconds.unwrap_or(0) {
+            secs @ 0..=Self::MAX_SECS => Ok(Self(secs)),
+            _ => Err(InvalidField::new(
+                "grace_seconds",
+                "expected 0 to 86400 seconds (24 hours)",
+            )),
+        }
+    }
+
+    pub fn seconds(self) -> i64 {
+        self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_rotation_grace_should_be_zero_to_a_day() {
+        assert_eq!(RotationGrace::parse(None).unwrap().seconds(), 0);
+        assert_eq!(
+            RotationGrace::parse(Some(86_400)).unwrap().seconds(),
+            86_400
+        );
+        for bad in [-1, 86_401, i64::MAX] {
+            assert_eq!(
+                RotationGrace::parse(Some(bad)).unwrap_err().field,
+                "grace_seconds"
+            );
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -6,7 +6,7 @@ use tracing::info;
 
 use crate::domain::{CognitoUser, CustomerLink, UserSub};
 use crate::error::Error;
-use crate::inputs::ReturnPath;
+use crate::inputs::{ReturnPath, RotationGrace};
 use crate::plans::{AccessPolicy, PlanCatalog, PlanName, SubscriptionState};
 use crate::ports::{AccountStore, Meters, Payments, UsageCounts, UsageStore};
 use crate::ports::{ApiKey, ApiKeys, Directory, NewPortalSession, PortalFlow};
@@ -19,6 +19,10 @@ pub enum PortalError {
     NoCustomer,
     #[error("the caller's plan gives no API key")]
     NoKeyOnPlan,
+    #[error("the caller has no API key to rotate")]
+    NoKeyToRotate,
+    #[error("too many key rotations; the next is allowed in {retry_after} s")]
+    TooManyRotations { retry_after: i64 },
     #[error(transparent)]
     Upstream(#[from] Error),
 }
@@ -50,6 +54,19 @@ pub struct PeriodUsage {
     /// Calls API Gateway counted on the caller's key this period that Stripe does not have
     /// yet: the usage reporter sends them on its next run.
     pub not_yet_reported: u64,
+}
+
+/// Rotations a user may make in `ROTATION_WINDOW_SECS`: enough to replace a leaked key and a
+/// mistaken rotation, too few to spend API Gateway's key-creation rate.
+pub const MAX_ROTATIONS_PER_WINDOW: usize = 3;
+pub const ROTATION_WINDOW_SECS: i64 = 3600;
+
+/// A rotation done: the new key (with its value) and when the old one stops working.
+#[derive(Debug, Clone)]
+pub struct RotatedKey {
+    pub key: ApiKey,
+    pub retired_key_id: String,
+    pub retired_at: i64,
 }
 
 /// `[start, end)` on minute boundaries (what Stripe's summaries take) holding `from..=now`.
@@ -178,6 +195,64 @@ where
         Ok((key, made))
     }
 
+    /// `POST /me/api-key/rotate`: a new key on the old key's usage plan; the old one keeps
+    /// working for `grace`, then the reconciler disables it (at once with no grace) and later
+    /// deletes it. Under the customer's lease: the old key is renamed as retired first, so
+    /// `find` and a concurrent first-need creation never see two current keys, and the rate
+    /// limit's count and write are not interleaved with another rotation's.
+    pub async fn rotate_key(
+        &self,
+        sub: &UserSub,
+        grace: RotationGrace,
+        now: i64,
+    ) -> Result<RotatedKey, PortalError> {
+        let Some(link) = self.store.customer_of_user(sub).await? else {
+            return Err(PortalError::NoCustomer);
+        };
+        let rotation = under_lease(self.store, &link.customer_id, now, || async {
+            let recent = self
+                .store
+                .rotations_since(sub, now - ROTATION_WINDOW_SECS + 1)
+                .await?;
+            if recent.len() >= MAX_ROTATIONS_PER_WINDOW {
+                let oldest = recent.iter().copied().min().unwrap_or(now);
+                let retry_after = (oldest + ROTATION_WINDOW_SECS - now).max(1);
+                return Ok(Err(PortalError::TooManyRotations { retry_after }));
+            }
+            let Some(old) = self.keys.find(sub).await? else {
+                return Ok(Err(PortalError::NoKeyToRotate));
+            };
+            let retired_at = now + grace.seconds();
+            self.store.record_rotation(sub, now).await?;
+            self.keys.retire(&old.id, sub, retired_at).await?;
+            let new = self.keys.create(sub).await?;
+            self.keys
+                .attach_only(&new.id, old.usage_plan_ids.first().map(String::as_str))
+                .await?;
+            if new.enabled != old.enabled {
+                self.keys.set_enabled(&new.id, old.enabled).await?;
+            }
+            if grace.seconds() == 0 && old.enabled {
+                self.keys.set_enabled(&old.id, false).await?;
+            }
+            crate::provisioning::provisioning_action("key_rotated");
+            info!(sub = %sub, old_key_id = %old.id, new_key_id = %new.id, retired_at, "API key rotated");
+            Ok(Ok(old.id))
+        })
+        .await?;
+        let retired_key_id = rotation?;
+        let key = self
+            .keys
+            .find_with_value(sub)
+            .await?
+            .ok_or(PortalError::NoKeyToRotate)?;
+        Ok(RotatedKey {
+            key,
+            retired_key_id,
+            retired_at: now + grace.seconds(),
+        })
+    }
+
     /// A key from the first minute, made on first need (not in the sign-up trigger, which has
     /// Cognito's 5 seconds and would spend API Gateway's key-creation rate on users who never
     /// call the API): provisioning under the customer's lease, after looking again under it, so
@@ -297,11 +372,15 @@ where
         Ok(())
     }
 
-    /// The user's key, checkout records and Cognito user.
+    /// The user's keys (current and retired), rotations, checkout records and Cognito user.
     async fn remove_user_items(&self, user: &CognitoUser) -> Result<(), Error> {
         if let Some(key) = self.keys.find(&user.sub).await? {
             self.keys.delete(&key.id).await?;
         }
+        for retired in self.keys.retired(Some(&user.sub)).await? {
+            self.keys.delete(&retired.id).await?;
+        }
+        self.store.forget_rotations(&user.sub).await?;
         self.store.delete_for_user(&user.sub).await?;
         self.directory
             .delete_user(&user.pool_id, &user.username)

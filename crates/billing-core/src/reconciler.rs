@@ -12,6 +12,8 @@
 //!    grace that ends, a trial or cancellation past its period end), only once the events are
 //!    caught up, so a payment that was missed is applied before a grace is judged.
 //! 3. Stacks: the ones still being deleted are checked again (the former sweep).
+//! 4. Retired API keys (rotations): disabled once their grace is over, deleted
+//!    `RETIRED_KEY_HOLD_SECS` later, once the usage reporter has read their last calls.
 //!
 //! A run that runs out of budget says so (`complete: false`); the next run resumes from the
 //! cursor and the review index.
@@ -22,8 +24,8 @@ use tracing::{error, info, warn};
 
 use crate::error::{Chain, Result};
 use crate::ports::{
-    EVENTS_CURSOR, EventFeed, EventLog, EventsQuery, ListedEvent, ReconcilerStore, SyncPorts,
-    SyncStore,
+    ApiKeys, EVENTS_CURSOR, EventFeed, EventLog, EventsQuery, ListedEvent, ReconcilerStore,
+    SyncPorts, SyncStore,
 };
 use crate::webhook::event::USED_EVENT_TYPES;
 use crate::webhook::sync::{Outcome, Receipt, ReviewOutcome, SyncService};
@@ -39,6 +41,10 @@ pub const STRIPE_EVENT_RETENTION_SECS: i64 = 30 * 24 * 3600;
 const TYPES_PER_LIST: usize = 20;
 /// Due reviews read per query.
 const REVIEW_BATCH: usize = 100;
+/// A retired key stays (disabled) this long after its grace: the usage reporter reads the last
+/// days' counts again each run (late counts included), so its last calls are billed before it
+/// goes.
+pub const RETIRED_KEY_HOLD_SECS: i64 = 2 * 24 * 3600;
 
 /// How much one run may do.
 #[derive(Debug, Clone, Copy)]
@@ -80,6 +86,10 @@ pub struct RunReport {
     /// Reviews where Stripe's state had moved without an event.
     pub reviews_revised: usize,
     pub stacks_still_deleting: usize,
+    /// Rotated-out keys whose grace ended, disabled by this run.
+    pub retired_keys_disabled: usize,
+    /// Rotated-out keys deleted by this run (their hold after the grace was over).
+    pub retired_keys_deleted: usize,
     /// Everything caught up; `false` when the budget ran out (the next run resumes).
     pub complete: bool,
 }
@@ -99,8 +109,9 @@ impl RunReport {
 pub struct RunOptions {
     /// List events from this time instead of the cursor (the cursor still only moves forward).
     pub since: Option<i64>,
-    /// Judge the reviews as of this time instead of now: a rehearsal of what the schedule will
-    /// do by then (e.g. which graces will have ended), and how tests pass days.
+    /// Judge the reviews (and retired keys' graces) as of this time instead of now: a
+    /// rehearsal of what the schedule will do by then (e.g. which graces will have ended), and
+    /// how tests pass days.
     pub reviews_as_of: Option<i64>,
 }
 
@@ -152,10 +163,15 @@ impl<P: SyncPorts> Reconciler<'_, P> {
             }
             Ok(Progress::OutOfBudget) | Err(_) => Ok(Progress::OutOfBudget),
         };
-        // Stacks are swept whatever happened above: they need neither Stripe nor the events.
+        // Stacks and retired keys are swept whatever happened above: they need neither Stripe
+        // nor the events.
         let swept = self.sync.sweep(now).await;
+        let retired = self
+            .retire_keys(options.reviews_as_of.unwrap_or(now), &mut report)
+            .await;
         let (events, reviews) = (events?, reviews?);
         report.stacks_still_deleting = swept?;
+        retired?;
         report.complete = matches!((events, reviews), (Progress::Done, Progress::Done));
         info!(
             cursor_after = report.cursor_after,
@@ -359,6 +375,28 @@ impl<P: SyncPorts> Reconciler<'_, P> {
             .advance_cursor(EVENTS_CURSOR, created, now)
             .await?;
         report.cursor_after = Some(created);
+        Ok(())
+    }
+
+    /// Rotated-out keys: disabled once `retire_at` is past, deleted after the hold.
+    async fn retire_keys(&self, as_of: i64, report: &mut RunReport) -> Result<()> {
+        let keys = self.sync.keys;
+        for retired in keys.retired(None).await? {
+            if retired.retire_at > as_of {
+                continue;
+            }
+            if retired.retire_at + RETIRED_KEY_HOLD_SECS <= as_of {
+                keys.delete(&retired.id).await?;
+                crate::provisioning::provisioning_action("key_deleted");
+                info!(sub = %retired.owner, key_id = %retired.id, "retired API key deleted");
+                report.retired_keys_deleted += 1;
+            } else if retired.enabled {
+                keys.set_enabled(&retired.id, false).await?;
+                crate::provisioning::provisioning_action("key_disabled");
+                info!(sub = %retired.owner, key_id = %retired.id, "retired API key disabled: its grace is over");
+                report.retired_keys_disabled += 1;
+            }
+        }
         Ok(())
     }
 

@@ -11,8 +11,9 @@ use crate::error::Error;
 use crate::plans::{PlanName, SubscriptionState, SubscriptionStatus};
 use crate::ports::{
     BillingRecord, CatalogStore, CheckoutRecord, CheckoutRecords, CustomerLinks, DeletedCustomers,
-    EventClaim, EventLog, Freshness, OperatorStore, PriceRecord, ProductRecord, ProvisioningLeases,
-    ReconcilerStore, StoredCatalog, SyncStore, UnreadableEvent, UsageStore, Versioned,
+    EventClaim, EventLog, Freshness, KeyRotations, OperatorStore, PriceRecord, ProductRecord,
+    ProvisioningLeases, ReconcilerStore, StoredCatalog, SyncStore, UnreadableEvent, UsageStore,
+    Versioned,
 };
 use crate::table::{EVENT_LEASE_SECS, PROVISIONING_LEASE_SECS};
 
@@ -28,8 +29,10 @@ where
         + ReconcilerStore
         + OperatorStore
         + UsageStore
-        + CatalogStore,
+        + CatalogStore
+        + KeyRotations,
 {
+    key_rotations_are_counted_by_time(store, scope).await;
     catalog_holds_products_and_prices_on_sale(store, scope).await;
     operator_reads(store, scope).await;
     usage_cursors_compare_and_set(store, scope).await;
@@ -44,6 +47,25 @@ where
     links_are_one_to_one(store, scope).await;
     checkout_records_complete_once(store, scope).await;
     deleted_customers_are_purged(store, scope).await;
+}
+
+/// Rotations are read back by time, two in one second count twice, and a user's are forgotten
+/// together.
+pub async fn key_rotations_are_counted_by_time<S: KeyRotations>(store: &S, scope: &str) {
+    let sub = UserSub::parse(format!("{scope}-rotations")).unwrap();
+    let other = UserSub::parse(format!("{scope}-rotations-other")).unwrap();
+    assert!(store.rotations_since(&sub, 0).await.unwrap().is_empty());
+    for at in [1_000, 2_000, 2_000, 3_000] {
+        store.record_rotation(&sub, at).await.unwrap();
+    }
+    store.record_rotation(&other, 2_500).await.unwrap();
+    let mut since = store.rotations_since(&sub, 2_000).await.unwrap();
+    since.sort_unstable();
+    assert_eq!(since, [2_000, 2_000, 3_000]);
+    assert!(store.rotations_since(&sub, 3_001).await.unwrap().is_empty());
+    store.forget_rotations(&sub).await.unwrap();
+    assert!(store.rotations_since(&sub, 0).await.unwrap().is_empty());
+    assert_eq!(store.rotations_since(&other, 0).await.unwrap(), [2_500]);
 }
 
 /// A cursor starts absent and never moves back.

@@ -445,3 +445,53 @@ async fn a_rehearsal_should_count_the_missed_events_and_apply_none() {
     );
     assert_eq!(fakes.store.cursor(EVENTS_CURSOR).await.unwrap(), None);
 }
+
+/// Keys a rotation retired: left alone during their grace, disabled when it ends, deleted once
+/// the hold for the usage reporter's last reading is over; the owner's current key untouched.
+#[tokio::test]
+async fn retired_keys_should_be_disabled_after_their_grace_and_deleted_after_the_hold() {
+    use billing_core::ports::ApiKeys;
+    use billing_core::reconciler::RETIRED_KEY_HOLD_SECS;
+
+    let fakes = linked_fakes().await;
+    let owner = billing_core::domain::UserSub::parse(SUB).unwrap();
+    let t = now();
+    let old = fakes.keys.create(&owner).await.unwrap();
+    fakes.keys.retire(&old.id, &owner, t + 3600).await.unwrap();
+    let current = fakes.keys.create(&owner).await.unwrap();
+    let enabled = |id: &str| {
+        fakes
+            .keys
+            .keys()
+            .iter()
+            .find(|key| key.id == id)
+            .map(|key| key.enabled)
+    };
+
+    let during_grace = run(&fakes, t + 3599).await;
+    assert_eq!(during_grace.retired_keys_disabled, 0);
+    assert_eq!(enabled(&old.id), Some(true));
+
+    let after_grace = run(&fakes, t + 3600).await;
+    assert_eq!(after_grace.retired_keys_disabled, 1);
+    assert_eq!(enabled(&old.id), Some(false));
+    assert_eq!(run(&fakes, t + 3700).await.retired_keys_disabled, 0);
+
+    let before_hold_ends = run(&fakes, t + 3600 + RETIRED_KEY_HOLD_SECS - 1).await;
+    assert_eq!(before_hold_ends.retired_keys_deleted, 0);
+    // Rehearsed as of a later time, as the CLI's --reviews-as-of does.
+    let after_hold = reconciler(&fakes)
+        .run(
+            t,
+            RunOptions {
+                reviews_as_of: Some(t + 3600 + RETIRED_KEY_HOLD_SECS),
+                ..RunOptions::default()
+            },
+            unlimited(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(after_hold.retired_keys_deleted, 1);
+    assert_eq!(enabled(&old.id), None);
+    assert_eq!(enabled(&current.id), Some(true));
+}

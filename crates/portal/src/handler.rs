@@ -1,11 +1,11 @@
-//! `POST /portal`, `GET /me` and `DELETE /me`, for the caller identified by the authorizer's
+//! `POST /portal`, `GET /me`, `DELETE /me`, `POST /me/api-key` and `POST /me/api-key/rotate`, for the caller identified by the authorizer's
 //! claims only. Extract, parse, one core call, respond; every failure is an `ApiError`,
 //! answered in one place.
 
 use billing_core::config::KeyDisclosure;
 use billing_core::domain::{CognitoUser, UserSub};
 use billing_core::http::{ApiError, caller, json_body, json_response, no_content, now, respond};
-use billing_core::inputs::ReturnPath;
+use billing_core::inputs::{ReturnPath, RotationGrace};
 use billing_core::plans::{PlanCatalog, PlanName};
 use billing_core::portal::AccountOverview;
 use billing_core::ports::{AccountStore, Meters, Payments, UsageCounts, UsageStore};
@@ -23,6 +23,12 @@ use crate::Deps;
 struct PortalBody {
     return_path: Option<String>,
     flow: Option<FlowName>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RotateBody {
+    grace_seconds: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -47,6 +53,7 @@ enum Route {
     Me,
     DeleteMe,
     CreateKey,
+    RotateKey,
 }
 
 impl Route {
@@ -55,6 +62,7 @@ impl Route {
         match (request.method(), path) {
             (&Method::POST, p) if p.ends_with("/portal") => Some(Self::Portal),
             (&Method::POST, p) if p.ends_with("/me/api-key") => Some(Self::CreateKey),
+            (&Method::POST, p) if p.ends_with("/me/api-key/rotate") => Some(Self::RotateKey),
             (&Method::GET, p) if p.ends_with("/me") => Some(Self::Me),
             (&Method::DELETE, p) if p.ends_with("/me") => Some(Self::DeleteMe),
             _ => None,
@@ -67,6 +75,7 @@ impl Route {
             Self::Me => "account overview",
             Self::DeleteMe => "delete account",
             Self::CreateKey => "api key",
+            Self::RotateKey => "api key rotation",
         }
     }
 }
@@ -105,6 +114,7 @@ where
             Route::Me => self.me(&caller.user.sub).await,
             Route::DeleteMe => self.delete_me(&caller.user).await,
             Route::CreateKey => self.create_key(&caller.user.sub).await,
+            Route::RotateKey => self.rotate_key(request, &caller.user.sub).await,
         }
     }
 
@@ -139,6 +149,30 @@ where
         Ok(json_response(
             status,
             &json!({ "api_key": key_json(&key, key.usage_plan_ids.first(), disclosure, made) }),
+        ))
+    }
+
+    /// `POST /me/api-key/rotate`: 200 with the new key (its value whatever the disclosure) and
+    /// when the old one stops working.
+    async fn rotate_key(
+        &self,
+        request: &Request,
+        sub: &UserSub,
+    ) -> Result<Response<Body>, ApiError> {
+        let body = json_body::<RotateBody>(request)?;
+        let grace = RotationGrace::parse(body.grace_seconds)?;
+        let rotated = self.service().rotate_key(sub, grace, now()).await?;
+        let key = &rotated.key;
+        let disclosure = self.account.key_disclosure;
+        Ok(json_response(
+            StatusCode::OK,
+            &json!({
+                "api_key": key_json(key, key.usage_plan_ids.first(), disclosure, true),
+                "retired_key": {
+                    "id": rotated.retired_key_id,
+                    "works_until": rotated.retired_at,
+                },
+            }),
         ))
     }
 

@@ -438,3 +438,174 @@ async fn with_once_disclosure_the_value_should_show_only_in_the_answer_that_made
     assert_eq!(status, StatusCode::OK);
     assert_eq!(again["api_key"]["value"], Value::Null);
 }
+
+// --- Rotation ------------------------------------------------------------------------------
+
+const ROTATE_KEY: &str = include_str!("../../../events/portal/rotate-api-key.json");
+
+fn rotate_body(body: Value) -> impl FnOnce(&mut Value) {
+    move |event: &mut Value| event["body"] = Value::String(body.to_string())
+}
+
+fn current_keys(deps: &FakeDeps) -> Vec<billing_core::fakes::FakeKey> {
+    deps.keys
+        .keys()
+        .into_iter()
+        .filter(|key| key.retire_at.is_none())
+        .collect()
+}
+
+#[tokio::test]
+async fn rotation_without_grace_should_disable_the_old_key_at_once_and_put_a_new_one_on_its_plan() {
+    let deps = subscribed_deps().await;
+    let old = deps.keys.keys().pop().unwrap();
+    let (status, body) = call(&deps, request(ROTATE_KEY, rotate_body(json!({})))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_ne!(body["api_key"]["id"], old.id.as_str());
+    assert_ne!(body["api_key"]["value"], old.value.as_str());
+    assert_eq!(body["api_key"]["usage_plan"], "up_pro");
+    assert_eq!(body["retired_key"]["id"], old.id.as_str());
+
+    let keys = deps.keys.keys();
+    let retired = keys.iter().find(|key| key.id == old.id).unwrap();
+    assert!(!retired.enabled);
+    assert_eq!(
+        retired.retire_at,
+        body["retired_key"]["works_until"].as_i64()
+    );
+    let current = current_keys(&deps);
+    assert_eq!(current.len(), 1);
+    assert!(current[0].enabled);
+    assert_eq!(current[0].usage_plan_ids, ["up_pro"]);
+
+    let (_, me) = call(&deps, request(ME, |_| {})).await;
+    assert_eq!(me["api_key"]["id"], body["api_key"]["id"]);
+}
+
+#[tokio::test]
+async fn rotation_with_grace_should_keep_the_old_key_working_until_the_grace_ends() {
+    let deps = subscribed_deps().await;
+    let old = deps.keys.keys().pop().unwrap();
+    let before = billing_core::http::now();
+    let (status, body) = call(
+        &deps,
+        request(ROTATE_KEY, rotate_body(json!({"grace_seconds": 3600}))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let retired = deps
+        .keys
+        .keys()
+        .into_iter()
+        .find(|key| key.id == old.id)
+        .unwrap();
+    assert!(retired.enabled, "the old key works during the grace");
+    let works_until = body["retired_key"]["works_until"].as_i64().unwrap();
+    assert!((before + 3600..=billing_core::http::now() + 3600).contains(&works_until));
+    assert_eq!(retired.retire_at, Some(works_until));
+    assert_eq!(current_keys(&deps).len(), 1);
+}
+
+#[tokio::test]
+async fn rotation_should_refuse_a_grace_over_a_day_and_unknown_fields() {
+    let deps = subscribed_deps().await;
+    for body in [
+        json!({"grace_seconds": 86_401}),
+        json!({"grace_seconds": -1}),
+        json!({"grace": 60}),
+    ] {
+        let (status, answer) = call(&deps, request(ROTATE_KEY, rotate_body(body))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    }
+    assert_eq!(deps.keys.keys().len(), 1, "nothing rotated");
+}
+
+#[tokio::test]
+async fn rotations_beyond_three_an_hour_should_be_answered_429_with_retry_after() {
+    let deps = subscribed_deps().await;
+    for _ in 0..3 {
+        let (status, body) = call(&deps, request(ROTATE_KEY, rotate_body(json!({})))).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let response = handle(&deps, request(ROTATE_KEY, rotate_body(json!({}))))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: i64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=3600).contains(&retry_after), "{retry_after}");
+    let Body::Text(text) = response.body() else {
+        panic!("no body")
+    };
+    let body: Value = serde_json::from_str(text).unwrap();
+    assert_eq!(body["error"]["code"], "too_many_rotations");
+    assert_eq!(body["error"]["retry_after"], retry_after);
+    assert_eq!(current_keys(&deps).len(), 1);
+    assert_eq!(
+        deps.keys.keys().len(),
+        4,
+        "three rotations, one current key"
+    );
+}
+
+#[tokio::test]
+async fn rotation_without_a_key_or_a_customer_should_be_refused() {
+    let deps = free_deps(KeyDisclosure::Always).await;
+    let (status, body) = call(&deps, request(ROTATE_KEY, rotate_body(json!({})))).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "no_api_key");
+    let without_customer = self::deps();
+    let (status, _) = call(
+        &without_customer,
+        request(ROTATE_KEY, rotate_body(json!({}))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(deps.keys.keys().is_empty());
+}
+
+#[tokio::test]
+async fn with_once_disclosure_a_rotation_should_show_the_new_value_once() {
+    let mut deps = subscribed_deps().await;
+    deps.account.key_disclosure = KeyDisclosure::Once;
+    let (_, rotated) = call(&deps, request(ROTATE_KEY, rotate_body(json!({})))).await;
+    let value = rotated["api_key"]["value"].as_str().unwrap().to_owned();
+    let (_, me) = call(&deps, request(ME, |_| {})).await;
+    assert_eq!(me["api_key"]["id"], rotated["api_key"]["id"]);
+    assert_eq!(me["api_key"]["value"], Value::Null);
+    assert_eq!(me["api_key"]["prefix"], value[..4]);
+}
+
+#[tokio::test]
+async fn a_rotation_beside_first_need_requests_should_leave_one_current_key() {
+    let deps = free_deps(KeyDisclosure::Always).await;
+    call(&deps, request(CREATE_KEY, |_| {})).await;
+    let (rotated, me, made) = tokio::join!(
+        call(&deps, request(ROTATE_KEY, rotate_body(json!({})))),
+        call(&deps, request(ME, |_| {})),
+        call(&deps, request(CREATE_KEY, |_| {})),
+    );
+    for (status, body) in [&rotated, &me, &made] {
+        assert!(status.is_success(), "{status} {body}");
+    }
+    let current = current_keys(&deps);
+    assert_eq!(current.len(), 1, "{:?}", deps.keys.keys());
+    assert_eq!(rotated.1["api_key"]["id"], current[0].id.as_str());
+}
+
+#[tokio::test]
+async fn deleting_the_account_should_delete_retired_keys_too() {
+    let deps = subscribed_deps().await;
+    call(
+        &deps,
+        request(ROTATE_KEY, rotate_body(json!({"grace_seconds": 600}))),
+    )
+    .await;
+    assert_eq!(deps.keys.keys().len(), 2);
+    let (status, _) = call(&deps, request(DELETE_ME, |_| {})).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(deps.keys.keys().is_empty(), "{:?}", deps.keys.keys());
+}

@@ -2,10 +2,11 @@
 //!
 //! Keys are named `billing-user-<sub>` and tagged `cognito-stripe-billing:stack=<deployment>`;
 //! only keys with both are ours, and the IAM policies grant a key's own rights (read its value,
-//! enable, delete) on tagged keys only. A retry finds the key instead of making another. Two
-//! concurrent creations can still both succeed (names are not unique in API Gateway): each
-//! creator then lists the name, keeps the oldest and disables its own if it lost (deleting keys
-//! is the account deletion's right alone).
+//! enable, rename, delete) on tagged keys only. A retry finds the key instead of making
+//! another. Two concurrent creations can still both succeed (names are not unique in API
+//! Gateway): each creator then lists the name, keeps the oldest and deletes its own if it lost.
+//! A rotation renames the old key `billing-retired-<sub>-<retire_at>` before making the new
+//! one, so the owner's current key is always the one `billing-user-<sub>`.
 //!
 //! Listing never asks for values: that would read every key of the account. The one caller
 //! that shows a value reads it from the owner's key alone (`find_with_value`).
@@ -20,7 +21,7 @@ use crate::adapters::aws::classify;
 use crate::config::{ConfigError, EnvReader};
 use crate::domain::UserSub;
 use crate::error::{Error, Result, Upstream};
-use crate::ports::{ApiKey, ApiKeys};
+use crate::ports::{ApiKey, ApiKeys, RetiredKey};
 
 /// The tag every key we create carries; its value names the deployment.
 pub const DEPLOYMENT_TAG_KEY: &str = "cognito-stripe-billing:stack";
@@ -63,30 +64,52 @@ pub struct ApiGatewayKeys {
 }
 
 pub fn key_name(owner: &UserSub) -> String {
-    format!("billing-user-{owner}")
+    format!("{CURRENT_KEY_PREFIX}{owner}")
 }
 
-/// The owner of a key named `billing-user-<sub>` and tagged for this deployment; `None` for
-/// any other key.
+const CURRENT_KEY_PREFIX: &str = "billing-user-";
+const RETIRED_KEY_PREFIX: &str = "billing-retired-";
+
+/// A rotated-out key's name: `billing-retired-<sub>-<retire_at>`.
+fn retired_key_name(owner: &UserSub, retire_at: i64) -> String {
+    format!("{RETIRED_KEY_PREFIX}{owner}-{retire_at}")
+}
+
+/// The owner and retirement time of a key named `billing-retired-<sub>-<retire_at>`.
+fn parse_retired_name(name: &str) -> Option<(UserSub, i64)> {
+    let (sub, retire_at) = name.strip_prefix(RETIRED_KEY_PREFIX)?.rsplit_once('-')?;
+    Some((UserSub::parse(sub).ok()?, retire_at.parse().ok()?))
+}
+
+fn tagged_for(
+    tags: Option<&std::collections::HashMap<String, String>>,
+    deployment: &Deployment,
+) -> bool {
+    tags.and_then(|tags| tags.get(DEPLOYMENT_TAG_KEY))
+        .is_some_and(|value| value == deployment.as_str())
+}
+
+/// The owner of a key named `billing-user-<sub>` (or retired by a rotation,
+/// `billing-retired-<sub>-<retire_at>`: its calls are still the owner's) and tagged for this
+/// deployment; `None` for any other key.
 pub(super) fn owner_of_key(
     name: Option<&str>,
     tags: Option<&std::collections::HashMap<String, String>>,
     deployment: &Deployment,
 ) -> Option<UserSub> {
-    let sub = name?.strip_prefix("billing-user-")?;
-    let tagged = tags
-        .and_then(|tags| tags.get(DEPLOYMENT_TAG_KEY))
-        .is_some_and(|value| value == deployment.as_str());
-    tagged.then(|| UserSub::parse(sub).ok()).flatten()
+    if !tagged_for(tags, deployment) {
+        return None;
+    }
+    let name = name?;
+    match name.strip_prefix(CURRENT_KEY_PREFIX) {
+        Some(sub) => UserSub::parse(sub).ok(),
+        None => parse_retired_name(name).map(|(owner, _)| owner),
+    }
 }
 
 /// Named for the owner and tagged for this deployment.
 fn is_ours(key: &SdkApiKey, name: &str, deployment: &Deployment) -> bool {
-    key.name() == Some(name)
-        && key
-            .tags()
-            .and_then(|tags| tags.get(DEPLOYMENT_TAG_KEY))
-            .is_some_and(|value| value == deployment.as_str())
+    key.name() == Some(name) && tagged_for(key.tags(), deployment)
 }
 
 fn oldest_first(keys: &mut [SdkApiKey]) {
@@ -115,10 +138,20 @@ impl ApiGatewayKeys {
 
     /// Our keys with exactly this name, oldest first, without their values.
     async fn keys_named(&self, name: &str) -> Result<Vec<SdkApiKey>> {
-        let listed: Vec<SdkApiKey> = self
-            .client
+        let listed = self.keys_starting(name).await?;
+        let mut keys: Vec<SdkApiKey> = listed
+            .into_iter()
+            .filter(|key| is_ours(key, name, &self.deployment))
+            .collect();
+        oldest_first(&mut keys);
+        Ok(keys)
+    }
+
+    /// Every key whose name starts with `prefix` (API Gateway's `nameQuery`), without values.
+    async fn keys_starting(&self, prefix: &str) -> Result<Vec<SdkApiKey>> {
+        self.client
             .get_api_keys()
-            .name_query(name)
+            .name_query(prefix)
             .include_values(false)
             .limit(500)
             .into_paginator()
@@ -126,13 +159,7 @@ impl ApiGatewayKeys {
             .send()
             .try_collect()
             .await
-            .map_err(|e| classify(Upstream::ApiGateway, "GetApiKeys", e))?;
-        let mut keys: Vec<SdkApiKey> = listed
-            .into_iter()
-            .filter(|key| is_ours(key, name, &self.deployment))
-            .collect();
-        oldest_first(&mut keys);
-        Ok(keys)
+            .map_err(|e| classify(Upstream::ApiGateway, "GetApiKeys", e))
     }
 
     async fn oldest_named(&self, owner: &UserSub) -> Result<Option<SdkApiKey>> {
@@ -362,6 +389,51 @@ impl ApiKeys for ApiGatewayKeys {
             Err(e) => Err(classify(Upstream::ApiGateway, "DeleteApiKey", e)),
         }
     }
+
+    async fn retire(&self, key_id: &str, owner: &UserSub, retire_at: i64) -> Result<()> {
+        self.client
+            .update_api_key()
+            .api_key(key_id)
+            .patch_operations(
+                PatchOperation::builder()
+                    .op(Op::Replace)
+                    .path("/name")
+                    .value(retired_key_name(owner, retire_at))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| classify(Upstream::ApiGateway, "UpdateApiKey", e))?;
+        Ok(())
+    }
+
+    async fn retired(&self, owner: Option<&UserSub>) -> Result<Vec<RetiredKey>> {
+        let prefix = match owner {
+            Some(owner) => format!("{RETIRED_KEY_PREFIX}{owner}-"),
+            None => RETIRED_KEY_PREFIX.to_owned(),
+        };
+        let mut retired = Vec::new();
+        for key in self.keys_starting(&prefix).await? {
+            if !tagged_for(key.tags(), &self.deployment) {
+                continue;
+            }
+            let Some((key_owner, retire_at)) = key.name().and_then(parse_retired_name) else {
+                continue;
+            };
+            // nameQuery matches a prefix: a longer sub that starts with this one is not ours.
+            if owner.is_some_and(|owner| owner != &key_owner) {
+                continue;
+            }
+            let enabled = key.enabled;
+            retired.push(RetiredKey {
+                id: id_of(key)?.id,
+                owner: key_owner,
+                retire_at,
+                enabled,
+            });
+        }
+        Ok(retired)
+    }
 }
 
 #[cfg(test)]
@@ -410,6 +482,43 @@ mod tests {
             name,
             &deployment()
         ));
+    }
+
+    #[test]
+    fn a_retired_keys_calls_should_still_be_its_owners() {
+        let sub = UserSub::parse("8f1c6a2e-71b1-4a0e-9d43-5c1f4d3b2a10").unwrap();
+        let tags = std::collections::HashMap::from([(
+            DEPLOYMENT_TAG_KEY.to_owned(),
+            "cognito-stripe-billing-dev".to_owned(),
+        )]);
+        let retired = retired_key_name(&sub, 1_800_000_000);
+        assert_eq!(
+            retired,
+            "billing-retired-8f1c6a2e-71b1-4a0e-9d43-5c1f4d3b2a10-1800000000"
+        );
+        assert_eq!(
+            parse_retired_name(&retired),
+            Some((sub.clone(), 1_800_000_000))
+        );
+        for name in [retired.as_str(), &key_name(&sub)] {
+            assert_eq!(
+                owner_of_key(Some(name), Some(&tags), &deployment()),
+                Some(sub.clone())
+            );
+            assert_eq!(owner_of_key(Some(name), None, &deployment()), None);
+        }
+        for not_ours in [
+            "billing-retired-8f1c6a2e-71b1-4a0e-9d43-5c1f4d3b2a10",
+            "billing-retired-8f1c6a2e-71b1-4a0e-9d43-5c1f4d3b2a10-soon",
+            "billing-retired--1800000000",
+            "someone-else",
+        ] {
+            assert_eq!(
+                owner_of_key(Some(not_ours), Some(&tags), &deployment()),
+                None,
+                "{not_ours}"
+            );
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use super::{lock, outage};
 use crate::domain::UserSub;
 use crate::error::{Error, Result, Upstream};
-use crate::ports::{ApiKey, ApiKeys};
+use crate::ports::{ApiKey, ApiKeys, RetiredKey};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FakeKey {
@@ -18,6 +18,8 @@ pub struct FakeKey {
     pub enabled: bool,
     pub usage_plan_ids: Vec<String>,
     pub created: i64,
+    /// Set by a rotation: the key is no longer the owner's current one.
+    pub retire_at: Option<i64>,
 }
 
 /// API Gateway keys; `throttle_next` makes that many calls fail as throttled first.
@@ -77,7 +79,7 @@ impl ApiKeys for FakeApiKeys {
         self.enter("GetApiKeys")?;
         Ok(lock(&self.keys)
             .iter()
-            .find(|key| &key.owner == owner)
+            .find(|key| &key.owner == owner && key.retire_at.is_none())
             .map(|key| Self::to_port(key, false)))
     }
 
@@ -86,7 +88,7 @@ impl ApiKeys for FakeApiKeys {
         self.value_reads.fetch_add(1, Ordering::SeqCst);
         Ok(lock(&self.keys)
             .iter()
-            .find(|key| &key.owner == owner)
+            .find(|key| &key.owner == owner && key.retire_at.is_none())
             .map(|key| Self::to_port(key, true)))
     }
 
@@ -95,16 +97,18 @@ impl ApiKeys for FakeApiKeys {
         // A network call: a concurrent request goes on meanwhile.
         tokio::task::yield_now().await;
         let mut keys = lock(&self.keys);
+        // Numbered by creation, so a key made after a deletion has an id of its own.
+        let number = self.creates.fetch_add(1, Ordering::SeqCst) + 1;
         let key = FakeKey {
-            id: format!("key{}", keys.len() + 1),
+            id: format!("key{number}"),
             owner: owner.clone(),
-            value: format!("value-of-key{}", keys.len() + 1),
+            value: format!("value-of-key{number}"),
             enabled: true,
             usage_plan_ids: Vec::new(),
-            created: 1_800_000_000 + i64::try_from(keys.len()).unwrap_or(0),
+            created: 1_800_000_000 + i64::try_from(number).unwrap_or(0),
+            retire_at: None,
         };
         keys.push(key.clone());
-        self.creates.fetch_add(1, Ordering::SeqCst);
         Ok(Self::to_port(&key, false))
     }
 
@@ -128,5 +132,32 @@ impl ApiKeys for FakeApiKeys {
         self.enter("DeleteApiKey")?;
         lock(&self.keys).retain(|key| key.id != key_id);
         Ok(())
+    }
+
+    async fn retire(&self, key_id: &str, owner: &UserSub, retire_at: i64) -> Result<()> {
+        self.enter("UpdateApiKey")?;
+        if let Some(key) = lock(&self.keys)
+            .iter_mut()
+            .find(|key| key.id == key_id && &key.owner == owner)
+        {
+            key.retire_at = Some(retire_at);
+        }
+        Ok(())
+    }
+
+    async fn retired(&self, owner: Option<&UserSub>) -> Result<Vec<RetiredKey>> {
+        self.enter("GetApiKeys")?;
+        Ok(lock(&self.keys)
+            .iter()
+            .filter(|key| owner.is_none_or(|owner| &key.owner == owner))
+            .filter_map(|key| {
+                Some(RetiredKey {
+                    id: key.id.clone(),
+                    owner: key.owner.clone(),
+                    retire_at: key.retire_at?,
+                    enabled: key.enabled,
+                })
+            })
+            .collect())
     }
 }

@@ -19,6 +19,7 @@ mod leases;
 mod links;
 mod operator;
 mod reconciler;
+mod rotations;
 mod stacks;
 mod store;
 mod stripe;

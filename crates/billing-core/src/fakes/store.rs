@@ -34,6 +34,8 @@ pub(super) struct StoreTables {
     /// (customer, subscription) -> review time, written with the subscription.
     pub(super) reviews: BTreeMap<(String, String), i64>,
     pub(super) cursors: HashMap<String, i64>,
+    /// Each user's key rotations, by time.
+    pub(super) rotations: HashMap<UserSub, Vec<i64>>,
     /// The usage reporter's cursors.
     pub(super) usage_cursors: BTreeMap<crate::usage::UsageSlot, crate::usage::UsageCursor>,
 }

@@ -24,7 +24,9 @@ pub struct ApiError {
     code: &'static str,
     message: Cow<'static, str>,
     /// More fields of the answer's `error` object.
-    fields: Vec<(&'static str, String)>,
+    fields: Vec<(&'static str, serde_json::Value)>,
+    /// Seconds after which a refused request may be made again (`Retry-After`).
+    retry_after: Option<i64>,
     source: Option<BoxError>,
 }
 
@@ -39,13 +41,24 @@ impl ApiError {
             code,
             message: message.into(),
             fields: Vec::new(),
+            retry_after: None,
             source: None,
         }
     }
 
     /// Adds a field to the answer's `error` object.
     pub fn with_field(mut self, name: &'static str, value: impl Into<String>) -> Self {
-        self.fields.push((name, value.into()));
+        self.fields
+            .push((name, serde_json::Value::String(value.into())));
+        self
+    }
+
+    /// When the caller may try again: the `Retry-After` header and `retry_after` (seconds) in
+    /// the answer's `error` object.
+    pub fn with_retry_after(mut self, seconds: i64) -> Self {
+        self.fields
+            .push(("retry_after", serde_json::json!(seconds)));
+        self.retry_after = Some(seconds);
         self
     }
 
@@ -107,12 +120,15 @@ impl ApiError {
                 "request refused"
             );
         }
-        let fields: Vec<(&str, &str)> = self
-            .fields
-            .iter()
-            .map(|(name, value)| (*name, value.as_str()))
-            .collect();
-        error_response_with(self.status, self.code, &self.message, &fields)
+        let mut response = error_response_with(self.status, self.code, &self.message, &self.fields);
+        if let Some(seconds) = self.retry_after
+            && let Ok(value) = lambda_http::http::HeaderValue::from_str(&seconds.to_string())
+        {
+            response
+                .headers_mut()
+                .insert(lambda_http::http::header::RETRY_AFTER, value);
+        }
+        response
     }
 }
 
@@ -232,6 +248,17 @@ impl From<PortalError> for ApiError {
                 "no_api_access",
                 "your plan includes no API key: choose a plan that does",
             ),
+            PortalError::NoKeyToRotate => Self::new(
+                StatusCode::CONFLICT,
+                "no_api_key",
+                "you have no API key to rotate: POST /me/api-key makes one",
+            ),
+            PortalError::TooManyRotations { retry_after } => Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_rotations",
+                "too many key rotations in the last hour: try again later",
+            )
+            .with_retry_after(retry_after),
             PortalError::Upstream(failure) => failure.into(),
         }
     }

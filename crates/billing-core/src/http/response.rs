@@ -27,11 +27,11 @@ pub fn error_response_with(
     status: StatusCode,
     code: &str,
     message: &str,
-    fields: &[(&str, &str)],
+    fields: &[(&str, serde_json::Value)],
 ) -> Response<Body> {
     let mut error = json!({"code": code, "message": message});
     for (name, value) in fields {
-        error[*name] = json!(value);
+        error[*name] = value.clone();
     }
     json_response(status, &json!({ "error": error }))
 }

@@ -29,6 +29,16 @@ impl std::fmt::Debug for ApiKey {
     }
 }
 
+/// A key a rotation took out of use: it keeps working until `retire_at` (the grace the owner
+/// asked for), then the reconciler disables it, and deletes it once its last calls are billed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetiredKey {
+    pub id: String,
+    pub owner: UserSub,
+    pub retire_at: i64,
+    pub enabled: bool,
+}
+
 /// One API key per user on API Gateway, named after the user so a retry finds it.
 #[async_trait]
 pub trait ApiKeys: Send + Sync {
@@ -51,4 +61,11 @@ pub trait ApiKeys: Send + Sync {
 
     /// Deletes the key; an absent one is not an error.
     async fn delete(&self, key_id: &str) -> Result<()>;
+
+    /// Takes the owner's key out of use as of `retire_at` (renamed, so `find` and `create`
+    /// never see two current keys); its enabled state and usage plans stay as they are.
+    async fn retire(&self, key_id: &str, owner: &UserSub, retire_at: i64) -> Result<()>;
+
+    /// The retired keys of one owner, or of every owner.
+    async fn retired(&self, owner: Option<&UserSub>) -> Result<Vec<RetiredKey>>;
 }

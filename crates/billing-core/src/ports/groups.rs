@@ -2,8 +2,9 @@
 
 use super::{
     AccountListing, ApiKeys, Billing, CatalogStore, Checkout, CheckoutRecords, CustomerLinks,
-    DeletedCustomers, Directory, EventFeed, EventLog, Meters, OperatorStore, ProvisioningLeases,
-    ReconcilerStore, Stacks, SyncStore, UsageCounts, UsageStore, UserLookup, UserRecords,
+    DeletedCustomers, Directory, EventFeed, EventLog, KeyRotations, Meters, OperatorStore,
+    ProvisioningLeases, ReconcilerStore, Stacks, SyncStore, UsageCounts, UsageStore, UserLookup,
+    UserRecords,
 };
 
 /// Everything the webhook and the reconciler keep in the table: the event log, the links, the
@@ -72,11 +73,11 @@ impl<T: CustomerLinks + CheckoutRecords + ProvisioningLeases + CatalogStore> Che
 /// What the account use cases keep (the DynamoDB table in production): the links, the checkout
 /// records and everything else account deletion removes, under the provisioning lease.
 pub trait AccountStore:
-    CustomerLinks + CheckoutRecords + ProvisioningLeases + DeletedCustomers
+    CustomerLinks + CheckoutRecords + ProvisioningLeases + DeletedCustomers + KeyRotations
 {
 }
 
 impl<T> AccountStore for T where
-    T: CustomerLinks + CheckoutRecords + ProvisioningLeases + DeletedCustomers
+    T: CustomerLinks + CheckoutRecords + ProvisioningLeases + DeletedCustomers + KeyRotations
 {
 }

@@ -15,12 +15,13 @@ mod links;
 mod operator;
 mod reconciler;
 mod records;
+mod rotations;
 mod stacks;
 mod sync_store;
 mod usage;
 mod users;
 
-pub use api_keys::{ApiKey, ApiKeys};
+pub use api_keys::{ApiKey, ApiKeys, RetiredKey};
 pub use billing::{Billing, CheckoutLineItem};
 pub use catalog::{CatalogStore, StoredCatalog};
 pub use checkout::{
@@ -46,6 +47,7 @@ pub use records::{
     PaymentRecord, PriceRecord, ProductRecord, RecordKind, RecurringRecord, TaxRateRecord,
     TierRecord,
 };
+pub use rotations::KeyRotations;
 pub use stacks::{StackRecord, StackState, StackStatus, Stacks};
 pub use sync_store::{Freshness, SyncStore, UnmappedEvent, Versioned};
 pub use usage::{MeterEvent, MeterEventAnswer, MeterInfo, Meters, UsageCounts, UsageStore};

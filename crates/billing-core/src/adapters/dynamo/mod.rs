@@ -11,6 +11,7 @@ mod links;
 mod operator;
 mod reconciler;
 mod records;
+mod rotations;
 mod sync_store;
 mod usage;
 
