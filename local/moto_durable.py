@@ -24,7 +24,7 @@ import base64
 import binascii
 import copyreg
 from collections import defaultdict
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 import io
 import json
 import math
@@ -170,6 +170,9 @@ class UsageCounts:
 
     def __init__(self) -> None:
         self.calls: dict[tuple[str, str, date], int] = {}
+        # UpdateUsage: what a key's quota limit is moved by in one quota period, keyed by
+        # (usage plan id, key id, the period's first day).
+        self.extensions: dict[tuple[str, str, date], int] = {}
         self.lock = threading.Lock()
 
     def add(self, plan_id: str, key_id: str, day: date, calls: int) -> int:
@@ -183,6 +186,17 @@ class UsageCounts:
         with self.lock:
             return {(key, day): n for (plan, key, day), n in self.calls.items() if plan == plan_id}
 
+    def extensions_of(self, plan_id: str) -> dict[tuple[str, date], int]:
+        """A copy of one plan's quota extensions by (key id, period start)."""
+        with self.lock:
+            return {(key, start): n for (plan, key, start), n in self.extensions.items()
+                    if plan == plan_id}
+
+    def extend(self, plan_id: str, key_id: str, period_start: date, by: int) -> None:
+        with self.lock:
+            slot = (plan_id, key_id, period_start)
+            self.extensions[slot] = self.extensions.get(slot, 0) + by
+
     def records(self) -> list[dict]:
         with self.lock:
             slots = sorted(self.calls.items())
@@ -195,15 +209,17 @@ class UsageCounts:
         with self.lock:
             cleared = len(self.calls)
             self.calls.clear()
+            self.extensions.clear()
             return cleared
 
-    def snapshot(self) -> dict[tuple[str, str, date], int]:
+    def snapshot(self) -> dict:
         with self.lock:
-            return dict(self.calls)
+            return {"calls": dict(self.calls), "extensions": dict(self.extensions)}
 
-    def restore(self, calls: dict[tuple[str, str, date], int]) -> None:
+    def restore(self, saved: dict) -> None:
         with self.lock:
-            self.calls = dict(calls)
+            self.calls = dict(saved.get("calls", {}))
+            self.extensions = dict(saved.get("extensions", {}))
 
 
 USAGE = UsageCounts()
@@ -289,14 +305,17 @@ def quota_of(plan) -> tuple[int, str] | None:
     return int(quota["limit"]), quota["period"]
 
 
-def daily_usage(counts: dict, key_id: str, start: date, end: date, quota) -> list[list[int]]:
-    """[used, remaining] for each day of start..end. remaining is the quota's limit minus the
-    calls of the quota period up to and including that day (days before `start` in the same
-    period count), never below 0; NO_QUOTA_REMAINING when the plan has no quota."""
+def daily_usage(counts: dict, key_id: str, start: date, end: date, quota,
+                extensions: dict | None = None) -> list[list[int]]:
+    """[used, remaining] for each day of start..end. remaining is the quota's limit (moved by
+    UpdateUsage in that period, see update_usage) minus the calls of the quota period up to and
+    including that day (days before `start` in the same period count), never below 0;
+    NO_QUOTA_REMAINING when the plan has no quota."""
     if quota is None:
         return [[counts.get((key_id, day), 0), NO_QUOTA_REMAINING] for day in days_between(start, end)]
     limit, period = quota
     period_start = PERIOD_STARTS[period]
+    extensions = extensions or {}
     pairs, used_in_period = [], 0
     for day in days_between(period_start(start), end):
         if period_start(day) == day:
@@ -304,7 +323,8 @@ def daily_usage(counts: dict, key_id: str, start: date, end: date, quota) -> lis
         used = counts.get((key_id, day), 0)
         used_in_period += used
         if day >= start:
-            pairs.append([used, max(limit - used_in_period, 0)])
+            moved = extensions.get((key_id, period_start(day)), 0)
+            pairs.append([used, max(limit + moved - used_in_period, 0)])
     return pairs
 
 
@@ -319,6 +339,7 @@ def get_usage(self: APIGatewayResponse):
     plan = self.backend.get_usage_plan(plan_id)  # 404 NotFoundException when unknown
 
     counts = USAGE.of_plan(plan_id)
+    extensions = USAGE.extensions_of(plan_id)
     key_ids = [
         key for key in usage_key_ids(self.backend, plan_id, counts, start, end)
         if (key_filter is None or key == key_filter) and (after is None or key > after)
@@ -329,21 +350,58 @@ def get_usage(self: APIGatewayResponse):
         "usagePlanId": plan_id,
         "startDate": start.isoformat(),
         "endDate": end.isoformat(),
-        "values": {key: daily_usage(counts, key, start, end, quota) for key in page},
+        "values": {key: daily_usage(counts, key, start, end, quota, extensions) for key in page},
     }
     if len(key_ids) > limit:
         body["position"] = encode_position(page[-1])
     return 200, {"Content-Type": "application/json"}, json.dumps(body)
 
 
+UPDATE_USAGE_URL = "{0}/usageplans/(?P<usage_plan_id>[^/]+)/keys/(?P<key_id>[^/]+)/usage$"
+
+
+def update_usage(self: APIGatewayResponse):
+    """PATCH /usageplans/{usagePlanId}/keys/{keyId}/usage (UpdateUsage): `replace /remaining`
+    sets what the key has left of the plan's quota in the current period (UTC today); later
+    calls in the period count against it, the next period starts from the plan's limit. Answers
+    the key's usage today, as API Gateway answers a Usage."""
+    parts = self.path.split("/")
+    plan_id, key_id = unquote(parts[2]), unquote(parts[4])
+    plan = self.backend.get_usage_plan(plan_id)  # 404 NotFoundException when unknown
+    if key_id not in self.backend.usage_plan_keys.get(plan_id, {}):
+        raise BadRequestException(f"API key {key_id} is not in usage plan {plan_id}")
+    quota = quota_of(plan)
+    if quota is None:
+        raise BadRequestException("Usage plan has no quota")
+    operations = json.loads(self.body or "{}").get("patchOperations") or []
+    today = datetime.now(timezone.utc).date()
+    for operation in operations:
+        if operation.get("op") != "replace" or operation.get("path") != "/remaining":
+            raise BadRequestException(f"Invalid patch operation {operation!r}")
+        value = operation.get("value")
+        if not isinstance(value, str) or not value.isdigit():
+            raise BadRequestException("remaining must be a non-negative integer")
+        counts = USAGE.of_plan(plan_id)
+        [[_, remaining]] = daily_usage(counts, key_id, today, today, quota, USAGE.extensions_of(plan_id))
+        USAGE.extend(plan_id, key_id, PERIOD_STARTS[quota[1]](today), int(value) - remaining)
+    values = daily_usage(USAGE.of_plan(plan_id), key_id, today, today, quota, USAGE.extensions_of(plan_id))
+    body = {"usagePlanId": plan_id, "startDate": today.isoformat(), "endDate": today.isoformat(),
+            "values": {key_id: values}}
+    return 200, {"Content-Type": "application/json"}, json.dumps(body)
+
+
 def install_get_usage() -> None:
-    """Routes GetUsage to get_usage: moto finds a REST operation's handler by its name in
-    snake case on the service's response class, among the paths of the service's urls module."""
-    if hasattr(APIGatewayResponse, "get_usage"):
-        raise RuntimeError("moto implements GetUsage now: drop ours from moto_durable.py")
+    """Routes GetUsage to get_usage and UpdateUsage to update_usage: moto finds a REST
+    operation's handler by its name in snake case on the service's response class, among the
+    paths of the service's urls module."""
+    for name in ("get_usage", "update_usage"):
+        if hasattr(APIGatewayResponse, name):
+            raise RuntimeError(f"moto implements {name} now: drop ours from moto_durable.py")
     APIGatewayResponse.get_usage = get_usage
+    APIGatewayResponse.update_usage = update_usage
     APIGatewayResponse._get_action = get_action_or_get_usage(APIGatewayResponse._get_action)
     apigateway_urls.url_paths[USAGE_URL] = APIGatewayResponse.dispatch
+    apigateway_urls.url_paths[UPDATE_USAGE_URL] = APIGatewayResponse.dispatch
 
 
 def get_action_or_get_usage(get_action):

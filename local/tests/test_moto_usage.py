@@ -316,3 +316,30 @@ def test_ninety_days_is_the_longest_period(apigw, recording_setup):
     key = recording_setup["key"]
     answer = usage(apigw, recording_setup["plan"], "2024-01-01", "2024-03-30", keyId=key)
     assert len(answer["items"][key]) == 90
+
+
+def test_update_usage_sets_what_a_key_has_left_this_period(wrapper, apigw):
+    from datetime import datetime, timezone
+    today = datetime.now(timezone.utc).date().isoformat()
+    plan = new_plan(apigw, {"limit": 100, "period": "MONTH"})
+    old, new = new_key(apigw, plan), new_key(apigw, plan)
+    record(wrapper, old, today, 30)
+    record(wrapper, new, today, 5)
+    answer = apigw.update_usage(usagePlanId=plan, keyId=new, patchOperations=[
+        {"op": "replace", "path": "/remaining", "value": "70"}])
+    assert answer["items"] == {new: [[5, 70]]}
+    # Later calls count against what was set; the other key is untouched.
+    record(wrapper, new, today, 10)
+    assert usage(apigw, plan, today, today)["items"] == {old: [[30, 70]], new: [[15, 60]]}
+
+
+def test_update_usage_refuses_a_plan_without_quota_and_a_key_not_on_it(wrapper, apigw):
+    no_quota = new_plan(apigw)
+    key = new_key(apigw, no_quota)
+    with pytest.raises(apigw.exceptions.BadRequestException):
+        apigw.update_usage(usagePlanId=no_quota, keyId=key, patchOperations=[
+            {"op": "replace", "path": "/remaining", "value": "1"}])
+    with_quota = new_plan(apigw, {"limit": 10, "period": "DAY"})
+    with pytest.raises(apigw.exceptions.BadRequestException):
+        apigw.update_usage(usagePlanId=with_quota, keyId=key, patchOperations=[
+            {"op": "replace", "path": "/remaining", "value": "1"}])

@@ -548,3 +548,19 @@ pub async fn lost_deliveries(env: &LocalEnv) -> DeliveryBackOn {
     set_delivery(env, false).await;
     DeliveryBackOn(env.stripe_api_base.clone())
 }
+
+/// Calls made with a key on a day, recorded where API Gateway's `GetUsage` reads them.
+pub async fn record_calls(key_id: &str, day: billing_core::usage::UtcDay, calls: u64) {
+    let moto = std::env::var("AWS_ENDPOINT_URL_API_GATEWAY").unwrap();
+    let answer = reqwest::Client::new()
+        .post(format!("{moto}/_test/usage"))
+        .json(&serde_json::json!({"keyId": key_id, "day": day.to_string(), "calls": calls}))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        answer.status().is_success(),
+        "{}",
+        answer.text().await.unwrap()
+    );
+}

@@ -357,8 +357,12 @@ async fn a_rotated_key_should_be_disabled_then_deleted_and_its_successor_on_the_
     .await;
     assert_eq!(status, 201, "{made}");
     let first = made["api_key"]["id"].as_str().unwrap().to_owned();
+    let today = billing_core::usage::UtcDay::of(billing_core::http::now());
+    record_calls(&first, today, 30).await;
+    let left_before = remaining_quota(&apigw, &first, today).await;
 
-    // No grace: the old key is disabled at once, renamed out of the user's name.
+    // No grace: the old key is disabled at once, renamed out of the user's name; the new key
+    // has what the old one had left of the period's quota.
     let (status, rotated, _) = call_api(&env, "portal", &rotate(None)).await;
     assert_eq!(status, 200, "{rotated}");
     let second = rotated["api_key"]["id"].as_str().unwrap().to_owned();
@@ -377,6 +381,7 @@ async fn a_rotated_key_should_be_disabled_then_deleted_and_its_successor_on_the_
         "{name}"
     );
     assert!(!enabled, "no grace: disabled at once");
+    assert_eq!(remaining_quota(&apigw, &second, today).await, left_before);
 
     // With a grace: the old key keeps working until it ends, then the reconciler disables it.
     let (status, rotated, _) = call_api(&env, "portal", &rotate(Some(600))).await;
@@ -421,6 +426,24 @@ async fn a_rotated_key_should_be_disabled_then_deleted_and_its_successor_on_the_
     let retry_after = body["error"]["retry_after"].as_i64().unwrap();
     assert!((1..=3600).contains(&retry_after), "{body}");
     assert_eq!(refused["headers"]["retry-after"], retry_after.to_string());
+}
+
+/// What the key has left of the free usage plan's quota today (`GetUsage`).
+async fn remaining_quota(
+    apigw: &aws_sdk_apigateway::Client,
+    key_id: &str,
+    today: billing_core::usage::UtcDay,
+) -> i64 {
+    let usage = apigw
+        .get_usage()
+        .usage_plan_id(usage_plan("free"))
+        .key_id(key_id)
+        .start_date(today.to_string())
+        .end_date(today.to_string())
+        .send()
+        .await
+        .unwrap();
+    usage.items().unwrap()[key_id][0][1]
 }
 
 fn reconcile_as_of(at: i64) -> serde_json::Value {

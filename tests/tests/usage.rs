@@ -18,29 +18,13 @@ use billing_core::usage::{
 };
 use integration_tests::*;
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64
-}
-
-/// Calls made with a key on a day, recorded where API Gateway's `GetUsage` reads them.
-async fn record_calls(key_id: &str, day: UtcDay, calls: u64) {
-    let moto = std::env::var("AWS_ENDPOINT_URL_API_GATEWAY").unwrap();
-    let answer = reqwest::Client::new()
-        .post(format!("{moto}/_test/usage"))
-        .json(&json!({"keyId": key_id, "day": day.to_string(), "calls": calls}))
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        answer.status().is_success(),
-        "{}",
-        answer.text().await.unwrap()
-    );
 }
 
 /// A new Billing Meter, and a metered price on it on the Pro product.

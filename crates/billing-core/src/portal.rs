@@ -226,9 +226,15 @@ where
             self.store.record_rotation(sub, now).await?;
             self.keys.retire(&old.id, sub, retired_at).await?;
             let new = self.keys.create(sub).await?;
+            let usage_plan = old.usage_plan_ids.first();
             self.keys
-                .attach_only(&new.id, old.usage_plan_ids.first().map(String::as_str))
+                .attach_only(&new.id, usage_plan.map(String::as_str))
                 .await?;
+            if let Some(usage_plan) = usage_plan {
+                self.keys
+                    .carry_quota(usage_plan, &old.id, &new.id, UtcDay::of(now))
+                    .await?;
+            }
             if new.enabled != old.enabled {
                 self.keys.set_enabled(&new.id, old.enabled).await?;
             }

@@ -477,6 +477,10 @@ async fn rotation_without_grace_should_disable_the_old_key_at_once_and_put_a_new
     assert_eq!(current.len(), 1);
     assert!(current[0].enabled);
     assert_eq!(current[0].usage_plan_ids, ["up_pro"]);
+    assert_eq!(
+        deps.keys.quotas_carried(),
+        [("up_pro".to_owned(), old.id.clone(), current[0].id.clone())]
+    );
 
     let (_, me) = call(&deps, request(ME, |_| {})).await;
     assert_eq!(me["api_key"]["id"], body["api_key"]["id"]);

@@ -22,6 +22,7 @@ use crate::config::{ConfigError, EnvReader};
 use crate::domain::UserSub;
 use crate::error::{Error, Result, Upstream};
 use crate::ports::{ApiKey, ApiKeys, RetiredKey};
+use crate::usage::UtcDay;
 
 /// The tag every key we create carries; its value names the deployment.
 pub const DEPLOYMENT_TAG_KEY: &str = "cognito-stripe-billing:stack";
@@ -388,6 +389,59 @@ impl ApiKeys for ApiGatewayKeys {
             }
             Err(e) => Err(classify(Upstream::ApiGateway, "DeleteApiKey", e)),
         }
+    }
+
+    async fn carry_quota(
+        &self,
+        usage_plan_id: &str,
+        from_key: &str,
+        to_key: &str,
+        today: UtcDay,
+    ) -> Result<()> {
+        let plan = self
+            .client
+            .get_usage_plan()
+            .usage_plan_id(usage_plan_id)
+            .send()
+            .await
+            .map_err(|e| classify(Upstream::ApiGateway, "GetUsagePlan", e))?;
+        if plan.quota().is_none_or(|quota| quota.limit == 0) {
+            return Ok(());
+        }
+        let usage = self
+            .client
+            .get_usage()
+            .usage_plan_id(usage_plan_id)
+            .key_id(from_key)
+            .start_date(today.to_string())
+            .end_date(today.to_string())
+            .send()
+            .await
+            .map_err(|e| classify(Upstream::ApiGateway, "GetUsage", e))?;
+        // [used, remaining] for today: what the old key has left of this period's quota.
+        let Some(remaining) = usage
+            .items()
+            .and_then(|keys| keys.get(from_key))
+            .and_then(|days| days.last())
+            .and_then(|pair| pair.get(1).copied())
+        else {
+            return Ok(());
+        };
+        self.client
+            .update_usage()
+            .usage_plan_id(usage_plan_id)
+            .key_id(to_key)
+            .patch_operations(
+                PatchOperation::builder()
+                    .op(Op::Replace)
+                    .path("/remaining")
+                    .value(remaining.max(0).to_string())
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| classify(Upstream::ApiGateway, "UpdateUsage", e))?;
+        Ok(())
     }
 
     async fn retire(&self, key_id: &str, owner: &UserSub, retire_at: i64) -> Result<()> {

@@ -33,11 +33,18 @@ pub struct FakeApiKeys {
     pub value_reads: AtomicUsize,
     /// Calls per key and day, as `GetUsage` reports them.
     pub usage: super::FakeUsage,
+    /// `carry_quota` calls: (usage plan, from key, to key).
+    carried: Mutex<Vec<(String, String, String)>>,
 }
 
 impl FakeApiKeys {
     pub fn keys(&self) -> Vec<FakeKey> {
         lock(&self.keys).clone()
+    }
+
+    /// The quotas carried from one key to another: (usage plan, from key, to key).
+    pub fn quotas_carried(&self) -> Vec<(String, String, String)> {
+        lock(&self.carried).clone()
     }
 
     pub(crate) fn enter(&self, operation: &'static str) -> Result<()> {
@@ -131,6 +138,18 @@ impl ApiKeys for FakeApiKeys {
     async fn delete(&self, key_id: &str) -> Result<()> {
         self.enter("DeleteApiKey")?;
         lock(&self.keys).retain(|key| key.id != key_id);
+        Ok(())
+    }
+
+    async fn carry_quota(
+        &self,
+        usage_plan_id: &str,
+        from_key: &str,
+        to_key: &str,
+        _today: crate::usage::UtcDay,
+    ) -> Result<()> {
+        self.enter("UpdateUsage")?;
+        lock(&self.carried).push((usage_plan_id.into(), from_key.into(), to_key.into()));
         Ok(())
     }
 

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 
 use crate::domain::UserSub;
 use crate::error::Result;
+use crate::usage::UtcDay;
 
 /// An API Gateway API key as provisioning sees it.
 #[derive(Clone)]
@@ -68,4 +69,15 @@ pub trait ApiKeys: Send + Sync {
 
     /// The retired keys of one owner, or of every owner.
     async fn retired(&self, owner: Option<&UserSub>) -> Result<Vec<RetiredKey>>;
+
+    /// Gives `to_key` what `from_key` has left of the usage plan's quota in the current quota
+    /// period (`today` is in it), so a rotation does not start the period afresh; nothing for
+    /// a plan without a quota.
+    async fn carry_quota(
+        &self,
+        usage_plan_id: &str,
+        from_key: &str,
+        to_key: &str,
+        today: UtcDay,
+    ) -> Result<()>;
 }
