@@ -80,6 +80,8 @@ pub struct RunReport {
     pub event_pages: usize,
     pub events_listed: usize,
     pub events_handled: usize,
+    /// Listed events that failed (the cursor stays before the first; the next run retries).
+    pub events_failed: usize,
     /// Listed events by outcome (`applied` are the ones the webhook had missed).
     pub outcomes: BTreeMap<String, usize>,
     pub reviews: usize,
@@ -144,10 +146,14 @@ enum Progress {
 /// How applying one window's events ended.
 enum WindowEnd {
     Finished,
-    /// Out of budget, or an event another delivery holds.
+    /// Out of budget, an event another delivery holds, or too many failures.
     Stopped,
-    Failed(crate::error::Error),
 }
+
+/// Events that failed in one run: the run goes on past each (the cursor stays before the
+/// first), so one event that cannot be applied yet (an account's key quota reached) does not
+/// hold back the others; this many in one run looks like an outage, and the run stops.
+pub const MAX_FAILED_EVENTS_PER_RUN: usize = 10;
 
 impl<P: SyncPorts> Reconciler<'_, P> {
     /// One run at `now`.
@@ -249,9 +255,12 @@ impl<P: SyncPorts> Reconciler<'_, P> {
             }
             from = oldest_kept;
         }
-        loop {
+        // The first failure holds the cursor; the events after it are still applied (the
+        // event log makes the next run's second look at them a no-op).
+        let mut first_failure: Option<crate::error::Error> = None;
+        let progress = loop {
             if limits.exhausted(report) {
-                return Ok(Progress::OutOfBudget);
+                break Progress::OutOfBudget;
             }
             let to = (from + EVENT_WINDOW_SECS).min(now);
             // The last window reaches a little past our clock: Stripe's may be ahead of it.
@@ -261,44 +270,53 @@ impl<P: SyncPorts> Reconciler<'_, P> {
                 to
             };
             let events = self.list_window(from, list_to, report).await?;
-            let (handled_through, end) = self.apply_listed(events, now, limits, report).await;
+            let (handled_through, end) = self
+                .apply_listed(events, now, limits, report, &mut first_failure)
+                .await;
             // One cursor write per window or stop, never past an event that was not handled.
-            let reached = match end {
-                WindowEnd::Finished => Some(handled_through.map_or(to, |at| at.max(to))),
-                WindowEnd::Stopped | WindowEnd::Failed(_) => handled_through,
+            let reached = match (&end, &first_failure) {
+                (_, Some(_)) | (WindowEnd::Stopped, None) => handled_through,
+                (WindowEnd::Finished, None) => Some(handled_through.map_or(to, |at| at.max(to))),
             };
             if let Some(at) = reached {
                 self.advance(at, now, report).await?;
             }
             match end {
-                WindowEnd::Finished if to >= now => return Ok(Progress::Done),
+                WindowEnd::Finished if to >= now => break Progress::Done,
                 WindowEnd::Finished => from = to,
-                WindowEnd::Stopped => return Ok(Progress::OutOfBudget),
-                WindowEnd::Failed(failure) => return Err(failure),
+                WindowEnd::Stopped => break Progress::OutOfBudget,
             }
+        };
+        match first_failure {
+            Some(failure) => Err(failure),
+            None => Ok(progress),
         }
     }
 
-    /// Applies listed events in order until one is not handled; returns the `created` of the
-    /// last one handled.
+    /// Applies listed events in order; returns the `created` of the last one handled before
+    /// any failure (the cursor may move up to it). A failed event is logged, counted and kept
+    /// in `first_failure` (if it is the first), and the next events are applied.
     async fn apply_listed(
         &self,
         events: Vec<ListedEvent>,
         now: i64,
         limits: &RunLimits,
         report: &mut RunReport,
+        first_failure: &mut Option<crate::error::Error>,
     ) -> (Option<i64>, WindowEnd) {
         let mut handled_through = None;
         for event in events {
-            if limits.exhausted(report) {
+            if limits.exhausted(report) || report.events_failed >= MAX_FAILED_EVENTS_PER_RUN {
                 return (handled_through, WindowEnd::Stopped);
             }
             match self.handle(&event, now, report).await {
-                Ok(true) => handled_through = Some(event.created),
+                Ok(true) if first_failure.is_none() => handled_through = Some(event.created),
+                Ok(true) => {}
                 Ok(false) => return (handled_through, WindowEnd::Stopped),
                 Err(failure) => {
-                    error!(event_id = %event.id, error = %Chain(&failure), "reconciler could not apply a listed event; the cursor stays before it");
-                    return (handled_through, WindowEnd::Failed(failure));
+                    error!(event_id = %event.id, error = %Chain(&failure), "reconciler could not apply a listed event; the cursor stays before it, the next events are applied");
+                    report.events_failed += 1;
+                    first_failure.get_or_insert(failure);
                 }
             }
         }

@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use billing_core::fakes::FakePorts;
 use billing_core::plans::SubscriptionStatus;
-use billing_core::ports::{EVENTS_CURSOR, ReconcilerStore, StackRecord, StackState, SyncStore};
+use billing_core::ports::{
+    EVENTS_CURSOR, EventLog, ReconcilerStore, StackRecord, StackState, SyncStore,
+};
 use billing_core::reconciler::{
     EVENT_OVERLAP_SECS, Reconciler, RunLimits, RunOptions, RunReport, STRIPE_EVENT_RETENTION_SECS,
 };
@@ -171,6 +173,80 @@ async fn the_cursor_should_not_pass_an_event_that_failed() {
     assert_eq!(outcome(&report, "duplicate"), 1);
     assert_eq!(plan(&fakes).as_deref(), Some("pro"));
     assert_eq!(report.cursor_after, Some(t + 10));
+}
+
+/// An event that cannot be applied yet (API Gateway's key quota is reached) holds the cursor but
+/// not the events after it; the next run, once keys can be made again, applies it.
+#[tokio::test]
+async fn an_event_refused_for_the_key_quota_should_not_hold_back_the_next_ones() {
+    let fakes = linked_fakes().await;
+    let t = now();
+    fakes.stripe.record_event(&product_event("evt_0", t - 70));
+    fakes.stripe.record_event(&sub_event(
+        "evt_1",
+        "customer.subscription.created",
+        t - 50,
+        "active",
+    ));
+    let mut later = product_event("evt_2", t - 30);
+    later["data"]["object"]["name"] = json!("Pro, renamed");
+    fakes.stripe.record_event(&later);
+    fakes.keys.quota_reached.store(true, Ordering::SeqCst);
+
+    let failed = reconciler(&fakes)
+        .run(t, RunOptions::default(), unlimited())
+        .await;
+    assert!(
+        failed.is_err(),
+        "the run says it could not apply everything"
+    );
+    assert!(
+        fakes.store.is_done("evt_2").await.unwrap(),
+        "the event after the refused one is applied"
+    );
+    assert!(!fakes.store.is_done("evt_1").await.unwrap());
+    assert_eq!(
+        fakes.store.cursor(EVENTS_CURSOR).await.unwrap(),
+        Some(t - 70),
+        "the cursor stays before the refused event"
+    );
+
+    fakes.keys.quota_reached.store(false, Ordering::SeqCst);
+    let report = run(&fakes, t + 10).await;
+    assert_eq!(report.events_repaired(), 1);
+    assert_eq!(outcome(&report, "duplicate"), 2, "the events around it");
+    assert_eq!(plan(&fakes).as_deref(), Some("pro"));
+    assert_eq!(fakes.keys.keys().len(), 1);
+    assert_eq!(report.cursor_after, Some(t + 10));
+}
+
+/// Many failures in one run look like an outage: the run stops instead of trying every event.
+#[tokio::test]
+async fn a_run_should_stop_after_too_many_failed_events() {
+    use billing_core::reconciler::MAX_FAILED_EVENTS_PER_RUN;
+    let fakes = linked_fakes().await;
+    let t = now();
+    for n in 0..MAX_FAILED_EVENTS_PER_RUN + 5 {
+        let created = t - 200 + i64::try_from(n).unwrap();
+        fakes.stripe.record_event(&sub_event(
+            &format!("evt_{n}"),
+            "customer.subscription.updated",
+            created,
+            "active",
+        ));
+    }
+    fakes.directory.failing.store(true, Ordering::SeqCst);
+    fakes.directory.calls.store(0, Ordering::SeqCst);
+    assert!(
+        reconciler(&fakes)
+            .run(t, RunOptions::default(), unlimited())
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        fakes.directory.calls.load(Ordering::SeqCst),
+        MAX_FAILED_EVENTS_PER_RUN
+    );
 }
 
 #[tokio::test]

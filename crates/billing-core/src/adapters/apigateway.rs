@@ -13,6 +13,9 @@
 
 use async_trait::async_trait;
 use aws_sdk_apigateway::Client;
+use aws_sdk_apigateway::config::interceptors::InterceptorContext;
+use aws_sdk_apigateway::config::retry::{ClassifyRetry, RetryAction};
+use aws_sdk_apigateway::operation::create_api_key::CreateApiKeyError;
 use aws_sdk_apigateway::types::{ApiKey as SdkApiKey, Op, PatchOperation};
 use secrecy::SecretString;
 use tracing::{error, warn};
@@ -242,6 +245,32 @@ fn id_of(key: SdkApiKey) -> Result<Listed> {
 /// are left to the SDK's retry of `TooManyRequestsException`.
 const KEY_CREATION_SPACING: std::time::Duration = std::time::Duration::from_millis(200);
 
+/// A full key quota is not a throttle, although API Gateway answers it with a 429 the SDK
+/// retries as one: every attempt fails the same way until an operator acts, so no attempt is
+/// spent on it (nor the account's shared rate of API Gateway management calls).
+#[derive(Debug)]
+struct KeyQuotaIsFinal;
+
+impl ClassifyRetry for KeyQuotaIsFinal {
+    fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
+        let quota_reached = ctx
+            .output_or_error()
+            .and_then(Result::err)
+            .and_then(|error| error.as_operation_error())
+            .and_then(|error| error.downcast_ref::<CreateApiKeyError>())
+            .is_some_and(CreateApiKeyError::is_limit_exceeded_exception);
+        if quota_reached {
+            RetryAction::RetryForbidden
+        } else {
+            RetryAction::NoActionIndicated
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "KeyQuotaIsFinal"
+    }
+}
+
 async fn pace_key_creation() {
     static NEXT: std::sync::OnceLock<tokio::sync::Mutex<Option<tokio::time::Instant>>> =
         std::sync::OnceLock::new();
@@ -286,6 +315,8 @@ impl ApiKeys for ApiGatewayKeys {
             .enabled(true)
             .tags(DEPLOYMENT_TAG_KEY, self.deployment.as_str())
             .tags("cognito_sub", owner.as_str())
+            .customize()
+            .config_override(aws_sdk_apigateway::Config::builder().retry_classifier(KeyQuotaIsFinal))
             .send()
             .await
             .map_err(|e| {
@@ -657,20 +688,23 @@ mod tests {
         );
     }
 
-    /// At the account's key quota API Gateway refuses every new key: said at error, counted
-    /// (`ApiKeyQuotaReached`, alarmed on), and a failure the event's retries come back to.
+    /// At the account's key quota API Gateway refuses every new key (with a 429): said at
+    /// error, counted (`ApiKeyQuotaReached`, alarmed on), asked once (the SDK would retry a
+    /// 429 as a throttle), and a failure the event's retries come back to.
     #[tokio::test]
-    async fn when_the_key_quota_is_reached_should_count_it_and_fail() {
-        let (url, _) =
+    async fn when_the_key_quota_is_reached_should_count_it_and_fail_without_sdk_retries() {
+        let (url, requests) =
             crate::adapters::test_server::serve(|_, _, _| crate::adapters::test_server::Answer {
-                status: "400 Bad Request",
+                status: "429 Too Many Requests",
                 headers: "x-amzn-ErrorType: LimitExceededException\r\n".into(),
                 body: r#"{"message":"API Key limit exceeded"}"#.into(),
             })
             .await;
         crate::telemetry::capture::start();
         let owner = UserSub::parse("8f1c6a2e-71b1-4a0e-9d43-5c1f4d3b2a10").unwrap();
-        assert!(keys_at(&url).create(&owner).await.is_err());
+        let refused = keys_at(&url).create(&owner).await.unwrap_err();
+        assert!(refused.is_retryable(), "{refused}");
+        assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 1);
         let counted = crate::telemetry::capture::take()
             .iter()
             .filter(|line| line["ApiKeyQuotaReached"] == 1.0)

@@ -29,6 +29,8 @@ pub struct FakeApiKeys {
     pub throttle_next: AtomicUsize,
     pub failing: AtomicBool,
     pub creates: AtomicUsize,
+    /// Refuse every creation as API Gateway does at the account's key quota.
+    pub quota_reached: AtomicBool,
     /// Calls of `find_with_value`: only showing a key to its owner reads its value.
     pub value_reads: AtomicUsize,
     /// Calls per key and day, as `GetUsage` reports them.
@@ -101,6 +103,14 @@ impl ApiKeys for FakeApiKeys {
 
     async fn create(&self, owner: &UserSub) -> Result<ApiKey> {
         self.enter("CreateApiKey")?;
+        if self.quota_reached.load(Ordering::SeqCst) {
+            return Err(Error::upstream(
+                Upstream::ApiGateway,
+                "CreateApiKey",
+                true,
+                "LimitExceededException",
+            ));
+        }
         // A network call: a concurrent request goes on meanwhile.
         tokio::task::yield_now().await;
         let mut keys = lock(&self.keys);
