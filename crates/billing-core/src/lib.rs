@@ -26,5 +26,6 @@ pub mod table;
 pub mod telemetry;
 pub mod usage;
 pub mod webhook;
+pub mod xray;
 
 pub use error::{Error, Result};

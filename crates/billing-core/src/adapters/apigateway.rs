@@ -125,7 +125,14 @@ fn oldest_first(keys: &mut [SdkApiKey]) {
 
 impl ApiGatewayKeys {
     pub fn from_sdk(sdk: &aws_config::SdkConfig, deployment: Deployment) -> Self {
-        Self::new(Client::new(sdk), deployment)
+        Self::new(
+            Client::from_conf(
+                aws_sdk_apigateway::config::Builder::from(sdk)
+                    .interceptor(crate::xray::XrayInterceptor::global())
+                    .build(),
+            ),
+            deployment,
+        )
     }
 
     pub fn new(client: Client, deployment: Deployment) -> Self {

@@ -63,7 +63,11 @@ pub struct CloudFormationStacks {
 impl CloudFormationStacks {
     pub fn from_sdk(sdk: &aws_config::SdkConfig, service_role: Option<StackServiceRole>) -> Self {
         Self {
-            client: Client::new(sdk),
+            client: Client::from_conf(
+                aws_sdk_cloudformation::config::Builder::from(sdk)
+                    .interceptor(crate::xray::XrayInterceptor::global())
+                    .build(),
+            ),
             service_role,
         }
     }

@@ -28,7 +28,11 @@ fn attribute(name: &str, value: &str) -> Result<AttributeType> {
 
 impl CognitoDirectory {
     pub fn from_sdk(sdk: &aws_config::SdkConfig) -> Self {
-        Self::new(Client::new(sdk))
+        Self::new(Client::from_conf(
+            aws_sdk_cognitoidentityprovider::config::Builder::from(sdk)
+                .interceptor(crate::xray::XrayInterceptor::global())
+                .build(),
+        ))
     }
 
     pub fn new(client: Client) -> Self {

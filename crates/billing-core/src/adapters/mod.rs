@@ -9,4 +9,4 @@ pub mod dynamo;
 pub mod stripe;
 mod stripe_meters;
 #[cfg(test)]
-mod test_server;
+pub(crate) mod test_server;

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
+use crate::xray::{TracedStripe, Tracer};
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
 use secrecy::{ExposeSecret, SecretString};
@@ -114,12 +115,15 @@ pub fn classify_stripe_input(operation: &'static str, error: StripeError) -> Err
     }
 }
 
+/// async-stripe's client, each request a subsegment of the invocation's X-Ray trace.
+pub(super) type StripeClient = TracedStripe<Client>;
+
 /// Product metadata does not change often: read once per product per process.
 type PlanCache = std::sync::Arc<Mutex<HashMap<String, HashMap<String, String>>>>;
 
 #[derive(Clone)]
 pub struct StripeBilling {
-    client: Client,
+    client: StripeClient,
     product_plans: PlanCache,
 }
 
@@ -130,7 +134,7 @@ impl fmt::Debug for StripeBilling {
 }
 
 impl StripeBilling {
-    pub(super) fn client(&self) -> &Client {
+    pub(super) fn client(&self) -> &StripeClient {
         &self.client
     }
 
@@ -143,7 +147,7 @@ impl StripeBilling {
             .build()
             .map_err(|e| classify_stripe("build client", e))?;
         Ok(Self {
-            client,
+            client: TracedStripe::new(client, Tracer::global()),
             product_plans: PlanCache::default(),
         })
     }

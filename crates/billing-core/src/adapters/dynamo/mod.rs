@@ -36,7 +36,14 @@ type Item = HashMap<String, AttributeValue>;
 
 impl DynamoStore {
     pub fn from_sdk(sdk: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
-        Self::new(Client::new(sdk), table)
+        Self::new(
+            Client::from_conf(
+                aws_sdk_dynamodb::config::Builder::from(sdk)
+                    .interceptor(crate::xray::XrayInterceptor::global())
+                    .build(),
+            ),
+            table,
+        )
     }
 
     pub fn new(client: Client, table: impl Into<String>) -> Self {
