@@ -416,6 +416,28 @@ def account_free(r: Run) -> str:
     return f"plan free, subscription canceled, key moved to the free usage plan {r.plans['free']}"
 
 
+def rotate_key(r: Run) -> str:
+    old_id = r.facts["key_id"]
+    r.button("Rotate key").click()
+    r.wait(lambda: "New API key made" in r.text("#status"), "the page says a new key was made")
+    new_id = r.text("#key-id")
+    shown = r.text("#key-value")
+    if new_id == old_id:
+        raise Failed(f"the page still shows key {old_id} after the rotation")
+    new_key, old_key = r.key(new_id), r.apigateway.get_api_key(apiKey=old_id)
+    usage_plans = [p["id"] for p in r.apigateway.get_usage_plans(keyId=new_id)["items"]]
+    if shown != new_key["value"] or usage_plans != [r.plans["free"]] or not new_key["enabled"]:
+        raise Failed(f"new key {new_id}: the page's value matches moto's: {shown == new_key['value']}; "
+                     f"usage plans {usage_plans}, enabled {new_key['enabled']}")
+    if old_key["enabled"] or not old_key["name"].startswith("billing-retired-"):
+        raise Failed(f"the old key {old_id} is {old_key['name']!r}, enabled {old_key['enabled']}: "
+                     "expected retired and disabled")
+    r.facts["key_id"] = new_id
+    r.screenshot("account-rotated")
+    return (f"POST /me/api-key/rotate: new key {new_id} on {usage_plans[0]}, value shown; "
+            f"the old key {old_id} retired and disabled")
+
+
 def delete_account(r: Run) -> str:
     r.button("Delete my account").click()
     r.wait(lambda: r.find("#confirm-delete").is_displayed(), "the confirmation dialog")
@@ -453,6 +475,7 @@ STEPS = [
     Step("usage on a metered price", metered_usage),
     Step("billing portal: cancel", portal_cancel),
     Step("account: free again", account_free),
+    Step("rotate the API key", rotate_key),
     Step("delete the account", delete_account),
 ]
 

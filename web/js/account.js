@@ -1,5 +1,5 @@
-// The account page: GET /me (plan, subscriptions, API key, usage when metered), the product
-// API tried with the key, the Billing Portal (POST /portal) and account deletion (DELETE /me).
+// The account page: GET /me (plan, subscriptions, API key, usage when metered), the key's
+// rotation, the product API tried with the key, the Billing Portal (POST /portal) and account deletion (DELETE /me).
 import { signedIn } from "./api.js";
 import { config } from "./config.js";
 import { $, attempt, busy, el, flash, goToSignIn, status } from "./page.js";
@@ -92,6 +92,18 @@ $("#copy-key").addEventListener("click", async () => {
     status(statusElement, "The browser did not allow copying: show the key and copy it by hand.", "error");
   }
 });
+
+// POST /me/api-key/rotate: a new key on the same plan, the old one disabled at once. The new
+// value is shown now: with KEY_VALUE_DISCLOSURE=once this answer is the only one carrying it.
+$("#rotate-key").addEventListener("click", (event) => busy(event.target, () =>
+  attempt(statusElement, async () => {
+    const { api_key: key } = await signedIn("POST", "/me/api-key/rotate", {});
+    showKey(key);
+    $("#key-value").textContent = keyValue;
+    $("#show-key").setAttribute("aria-expanded", "true");
+    $("#show-key").textContent = "Hide key";
+    status(statusElement, "New API key made: the old one no longer works.", "ok");
+  })));
 
 $("#try-api").addEventListener("click", (event) => busy(event.target, async () => {
   const { productApiHelloUrl } = await config();
