@@ -280,7 +280,8 @@ mod tests {
 
     use super::*;
 
-    const SAMPLED: &str = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+    const SAMPLED: &str =
+        "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
 
     fn sampled() -> Option<String> {
         Some(SAMPLED.to_owned())
@@ -350,12 +351,21 @@ mod tests {
         assert_eq!(ok["parent_id"], trace.parent.as_str());
         assert_eq!(ok["aws"]["operation"], "PutItem");
         assert_eq!(ok["http"]["response"]["status"], 200);
-        assert_eq!((ok["error"].clone(), ok["fault"].clone()), (json!(false), json!(false)));
+        assert_eq!(
+            (ok["error"].clone(), ok["fault"].clone()),
+            (json!(false), json!(false))
+        );
         let throttled = subsegment(&call(Some(429), true), &trace, "ab", 1.0, 1.5);
         assert_eq!(throttled["throttle"], true);
         assert_eq!(throttled["error"], true);
-        assert_eq!(subsegment(&call(Some(503), true), &trace, "ab", 1.0, 1.5)["fault"], true);
-        assert_eq!(subsegment(&call(None, true), &trace, "ab", 1.0, 1.5)["fault"], true);
+        assert_eq!(
+            subsegment(&call(Some(503), true), &trace, "ab", 1.0, 1.5)["fault"],
+            true
+        );
+        assert_eq!(
+            subsegment(&call(None, true), &trace, "ab", 1.0, 1.5)["fault"],
+            true
+        );
     }
 
     fn dynamo_at(url: &str, tracer: Tracer) -> aws_sdk_dynamodb::Client {
