@@ -27,6 +27,8 @@ pub struct FakeApiKeys {
     pub throttle_next: AtomicUsize,
     pub failing: AtomicBool,
     pub creates: AtomicUsize,
+    /// Every call made to API Gateway.
+    pub calls: AtomicUsize,
     /// Calls of `find_with_value`: only showing a key to its owner reads its value.
     pub value_reads: AtomicUsize,
     /// Calls per key and day, as `GetUsage` reports them.
@@ -39,6 +41,7 @@ impl FakeApiKeys {
     }
 
     pub(crate) fn enter(&self, operation: &'static str) -> Result<()> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
         if self.failing.load(Ordering::SeqCst) {
             return Err(outage(Upstream::ApiGateway, operation));
         }

@@ -1,33 +1,24 @@
 //! The CloudFormation stacks subscriptions pay for: created while a subscription is entitled,
 //! torn down through recorded states once it ends, and swept until CloudFormation is done.
 
+use std::collections::BTreeMap;
+
 use tracing::{error, info};
 
 use super::SyncService;
 use crate::domain::CustomerId;
 use crate::error::Result;
 use crate::plans::SubscriptionState;
-use crate::ports::{Billing, StackRecord, StackState, StackStatus, Stacks, SyncPorts, SyncStore};
-use crate::provisioning::under_lease;
+use crate::ports::{
+    Billing, ProductRecord, StackRecord, StackState, StackStatus, Stacks, SyncPorts, SyncStore,
+};
+use crate::stack_templates::{STACK_TEMPLATE_METADATA, named_template};
 
 impl<P: SyncPorts> SyncService<'_, P> {
     /// Tears down the stacks of an ended subscription and, when `provision`, creates the stack
-    /// of an entitled one: decided on the latest stored state, under the customer's lease, so a
-    /// delivery that stored an older state cannot create a stack after the ending one tore it
-    /// down.
-    pub(super) async fn settle_stacks(
-        &self,
-        customer_id: &CustomerId,
-        subscription_id: &str,
-        now: i64,
-        provision: bool,
-    ) -> Result<()> {
-        under_lease(self.store, customer_id, now, || {
-            self.settle_stacks_holding_lease(customer_id, subscription_id, now, provision)
-        })
-        .await
-    }
-
+    /// of an entitled one: decided on the latest stored state, under the customer's lease
+    /// (held by the caller), so a delivery that stored an older state cannot create a stack
+    /// after the ending one tore it down.
     pub(super) async fn settle_stacks_holding_lease(
         &self,
         customer_id: &CustomerId,
@@ -45,7 +36,8 @@ impl<P: SyncPorts> SyncService<'_, P> {
         if latest.state.status.is_ended() {
             self.deprovision(subscription_id, now).await
         } else if provision && self.settings.policy.entitles(&latest.state, now) {
-            self.provision_stack(&latest.state, now).await
+            self.provision_stack(&latest.state, now, &BTreeMap::new())
+                .await
         } else {
             Ok(())
         }
@@ -53,16 +45,22 @@ impl<P: SyncPorts> SyncService<'_, P> {
 
     /// An active subscription whose product names a template gets one stack of it, named after
     /// the subscription, recorded so its end tears it down. CloudFormation refuses a second
-    /// stack of the same name, so concurrent events create it once.
+    /// stack of the same name, so concurrent events create it once. A product's template is
+    /// read from its record in `products` (the stored catalogue), from Stripe when absent.
     pub(super) async fn provision_stack(
         &self,
         subscription: &SubscriptionState,
         now: i64,
+        products: &BTreeMap<String, ProductRecord>,
     ) -> Result<()> {
         // One stack per subscription: the first of its products that names a template.
         let mut named_by = None;
         for product in subscription.product_ids() {
-            if let Some(named) = self.billing.product_stack_template(product).await? {
+            let named = match products.get(product) {
+                Some(record) => named_template(record.metadata.get(STACK_TEMPLATE_METADATA)),
+                None => self.billing.product_stack_template(product).await?,
+            };
+            if let Some(named) = named {
                 named_by = Some((product, named));
                 break;
             }
