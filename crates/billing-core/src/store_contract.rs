@@ -140,6 +140,9 @@ fn provisioned_state(scope: &str, plan: &str, key: Option<&str>) -> ProvisionedS
         plan: PlanName::parse(plan).unwrap(),
         usage_plan_id: key.map(|_| format!("up_{plan}")),
         api_key_id: key.map(str::to_owned),
+        stacks: key
+            .map(|_| vec![format!("sub_{scope}_a"), format!("sub_{scope}_b")])
+            .unwrap_or_default(),
     }
 }
 

@@ -21,7 +21,7 @@
 //! | `DELETED#<cus>` | `CUSTOMER` | tombstone of a deleted account's customer; TTL 35 days | GetItem: events about the customer are acknowledged, not kept |
 //! | `UNREADABLE#<evt>` | `EVENT`  | verified event we could not read (type, api_version, field, reason); TTL 35 days | gsi1 `UNREADABLE` / `<received>#<evt>`: list them |
 //! | `CUSTOMER#<cus>` | `PROVISIONING` | the customer's provisioning lease (holder, until when); TTL | conditional PutItem before provisioning; in a subscription event's claim transaction |
-//! | `CUSTOMER#<cus>` | `PROVISIONED` | what the webhook last applied to the user: sub, plan, usage plan, key id (absent: applied in full next time) | Query `sk >= PROVISIONED`: link, subscriptions and this in one read; written in the delivery's commit transaction |
+//! | `CUSTOMER#<cus>` | `PROVISIONED` | what the webhook last applied to the user: sub, plan, usage plan, key id, the subscriptions whose stack is known active (absent: applied in full next time) | Query `sk >= PROVISIONED`: link, subscriptions and this in one read; written in the delivery's commit transaction |
 //! | `SUBSCRIPTION#<id>` | `STACK#<name>` | CloudFormation stack of a subscription: active, deleting, deleted (TTL 35 days once deleted) | Query by subscription; gsi1 `STACKSTATE#<state>`: the sweep |
 //!
 //! Versioned items (subscriptions, records) are written only if their event's `created` is
@@ -66,6 +66,8 @@ pub mod attr {
     pub const REVIEW_AT: &str = "review_at";
     pub const PLAN: &str = "plan";
     pub const API_KEY_ID: &str = "api_key_id";
+    /// The provisioned state's subscriptions whose stack is known active (a string set).
+    pub const STACKS: &str = "stacks";
 }
 
 pub const SK_CUSTOMER: &str = "CUSTOMER";

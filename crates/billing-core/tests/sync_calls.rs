@@ -211,3 +211,107 @@ async fn when_a_free_user_moves_to_pro_should_write_only_what_changes_and_count_
             .all(|line| line.get("ProvisioningActions").is_none())
     );
 }
+
+fn product_with_stack(id: &str) -> Value {
+    event(
+        id,
+        "product.created",
+        1,
+        json!({"id": "prod_pro", "object": "product", "name": "Pro", "active": true,
+               "metadata": {"plan": "pro", "stack_template_url": "https://s3.amazonaws.com/billing-templates/pro.yaml"}}),
+    )
+}
+
+fn with_status(status: &str, period_end: i64) -> Value {
+    let mut subscription = current_shape("prod_pro", period_end);
+    subscription["status"] = json!(status);
+    subscription
+}
+
+/// A stack known active from what was applied needs no read at a renewal; an unpaid
+/// subscription's stack goes, and comes back when it is paid again.
+#[tokio::test]
+async fn when_a_pro_user_with_a_stack_renews_should_read_no_stack_and_a_paid_again_one_gets_it_anew()
+ {
+    let fakes = linked_fakes().await;
+    apply(&fakes, &product_with_stack("evt_prod"))
+        .await
+        .unwrap();
+    let steps = [
+        (
+            "evt_1",
+            "customer.subscription.created",
+            100,
+            "active",
+            1_000_000,
+        ),
+        (
+            "evt_2",
+            "customer.subscription.updated",
+            200,
+            "active",
+            3_600_000,
+        ),
+    ];
+    let mut counted = Vec::new();
+    for (id, event_type, created, status, period_end) in steps {
+        counted.push(
+            calls_of(
+                &fakes,
+                &event(id, event_type, created, with_status(status, period_end)),
+            )
+            .await,
+        );
+    }
+    assert_eq!(fakes.stacks.creates.load(Ordering::SeqCst), 1);
+    assert_within_budget(&counted[1]);
+
+    apply(
+        &fakes,
+        &event(
+            "evt_3",
+            "customer.subscription.updated",
+            300,
+            with_status("unpaid", 3_600_000),
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        fakes.stacks.status_of("billing-sub-1").as_deref(),
+        Some("DELETE_COMPLETE")
+    );
+    assert_eq!(plan(&fakes).as_deref(), Some("free"));
+    // CloudFormation is done: the next look records it deleted.
+    fakes.sync().sweep(now()).await.unwrap();
+
+    apply(
+        &fakes,
+        &event(
+            "evt_4",
+            "customer.subscription.updated",
+            400,
+            with_status("active", 3_600_000),
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        fakes.stacks.creates.load(Ordering::SeqCst),
+        2,
+        "created anew"
+    );
+    assert_eq!(plan(&fakes).as_deref(), Some("pro"));
+    let renewed = calls_of(
+        &fakes,
+        &event(
+            "evt_5",
+            "customer.subscription.updated",
+            500,
+            with_status("active", 6_200_000),
+        ),
+    )
+    .await;
+    assert_within_budget(&renewed);
+    assert_eq!(fakes.stacks.creates.load(Ordering::SeqCst), 2);
+}

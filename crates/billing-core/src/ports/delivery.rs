@@ -40,6 +40,9 @@ pub struct ProvisionedState {
     /// The usage plan the user's key is on (`None`: no key, or detached and disabled).
     pub usage_plan_id: Option<String>,
     pub api_key_id: Option<String>,
+    /// The subscriptions whose stack is known recorded active: their renewals read no stack.
+    /// Forgotten (with the rest) before any of the customer's stacks is torn down.
+    pub stacks: Vec<String>,
 }
 
 /// Everything kept in the customer's partition that a delivery decides on, read at once.

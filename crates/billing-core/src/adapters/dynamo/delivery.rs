@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    CancellationReason, ConditionCheck, Delete, KeysAndAttributes, Put,
+    AttributeValue, CancellationReason, ConditionCheck, Delete, KeysAndAttributes, Put,
     ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
 
@@ -393,6 +393,9 @@ impl DynamoStore {
         if let Some(key) = &provisioned.api_key_id {
             put = put.item(attr::API_KEY_ID, s(key));
         }
+        if !provisioned.stacks.is_empty() {
+            put = put.item(attr::STACKS, AttributeValue::Ss(provisioned.stacks.clone()));
+        }
         put.build().map_err(build_error)
     }
 }
@@ -405,6 +408,15 @@ fn provisioned_of(item: &Item) -> Option<ProvisionedState> {
         plan: PlanName::parse(text(attr::PLAN)?)?,
         usage_plan_id: text(attr::USAGE_PLAN_ID),
         api_key_id: text(attr::API_KEY_ID),
+        stacks: item
+            .get(attr::STACKS)
+            .and_then(|v| v.as_ss().ok())
+            .map(|stacks| {
+                let mut stacks = stacks.clone();
+                stacks.sort();
+                stacks
+            })
+            .unwrap_or_default(),
     })
 }
 

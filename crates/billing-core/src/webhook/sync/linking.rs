@@ -61,6 +61,7 @@ impl<P: SyncPorts> SyncService<'_, P> {
         if let Some(subscription) = subscription.filter(|s| self.settings.policy.entitles(s, now)) {
             self.provision_stack(&subscription, now, &Default::default())
                 .await?;
+            // Not recorded as known: the subscription's next event looks at its stack again.
         }
         Ok(outcome)
     }

@@ -305,7 +305,9 @@ impl<P: SyncPorts> SyncService<'_, P> {
         if let EventObject::Subscription(subscription) = &delivery.event.object
             && subscription.status.is_ended()
         {
-            self.deprovision(&subscription.id, delivery.now).await?;
+            let customer = CustomerId::parse(&subscription.customer_id).ok();
+            self.deprovision(customer.as_ref(), &subscription.id, delivery.now)
+                .await?;
         }
         info!(event_id = %delivery.event.id, event_type = %delivery.event.event_type, "event about a deleted account's customer; acknowledged");
         Ok(Outcome::Ignored)

@@ -1,6 +1,6 @@
 //! Subscription events, and reconciling a customer from all of their stored subscriptions.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use tracing::{info, warn};
 
@@ -105,7 +105,8 @@ impl<P: SyncPorts> SyncService<'_, P> {
                 if let Some(latest) = stored
                     && latest.state.status.is_ended()
                 {
-                    self.deprovision(&latest.state.id, now).await?;
+                    self.deprovision(Some(customer_id), &latest.state.id, now)
+                        .await?;
                 }
                 self.commit(delivery, customer_id, holder, None, None)
                     .await?;
@@ -163,11 +164,36 @@ impl<P: SyncPorts> SyncService<'_, P> {
                 now,
             )
             .await?;
+        // The stacks known active (from what was applied to this user) need no read; an ended
+        // subscription's are torn down, an entitled one's made if the catalogue names one.
+        let applied_before = view
+            .provisioned
+            .as_ref()
+            .filter(|stored| stored.sub == link.sub);
+        let mut known_stacks: BTreeSet<String> = applied_before
+            .map(|stored| stored.stacks.iter().cloned().collect())
+            .unwrap_or_default();
         if latest.status.is_ended() {
-            self.deprovision(&latest.id, now).await?;
-        } else if self.settings.policy.entitles(&latest, now) {
-            self.provision_stack(&latest, now, &products).await?;
+            self.deprovision(Some(customer_id), &latest.id, now).await?;
+            known_stacks.remove(&latest.id);
+        } else if self.settings.policy.entitles(&latest, now)
+            && !known_stacks.contains(&latest.id)
+            && self.provision_stack(&latest, now, &products).await?
+        {
+            known_stacks.insert(latest.id.clone());
         }
+        let applied = provision
+            .changed
+            .clone()
+            .or_else(|| applied_before.cloned())
+            .map(|applied| ProvisionedState {
+                stacks: known_stacks.into_iter().collect(),
+                ..applied
+            });
+        // Written when it says something new, and after a teardown (which may have forgotten it).
+        let provisioned = applied.filter(|applied| {
+            latest.status.is_ended() || Some(applied) != view.provisioned.as_ref()
+        });
         let review_at = self.settings.policy.review_at(&versioned.state, now);
         let state_write = write.then_some(SubscriptionWrite {
             subscription: &versioned,
@@ -180,21 +206,15 @@ impl<P: SyncPorts> SyncService<'_, P> {
                 customer_id,
                 holder,
                 state_write,
-                provision.changed.as_ref(),
+                provisioned.as_ref(),
             )
             .await?;
         if committed == Committed::SubscriptionNotNewer {
             // A newer state was stored meanwhile by a writer that does not hold the lease
             // (a paid checkout's, a review's): it reconciles under the lease after this one.
             // What was applied is recorded all the same.
-            self.commit(
-                delivery,
-                customer_id,
-                holder,
-                None,
-                provision.changed.as_ref(),
-            )
-            .await?;
+            self.commit(delivery, customer_id, holder, None, provisioned.as_ref())
+                .await?;
             return Ok(Outcome::Stale);
         }
         info!(event_id = %delivery.event.id, customer_id = %customer_id, sub = %link.sub, plan = %provision.plan, changed = provision.changed.is_some(), "customer reconciled");
@@ -290,7 +310,8 @@ impl<P: SyncPorts> SyncService<'_, P> {
             let id = subscription.id.clone();
             self.store_subscription(&delivery.versioned(subscription), true, delivery.now)
                 .await?;
-            self.deprovision(&id, delivery.now).await?;
+            self.deprovision(Some(customer_id), &id, delivery.now)
+                .await?;
         }
         Ok(())
     }
@@ -395,6 +416,11 @@ impl<P: SyncPorts> SyncService<'_, P> {
                 plan: plan.name.clone(),
                 usage_plan_id: plan.usage_plan_id.clone(),
                 api_key_id,
+                // The stacks known active stay known for the same user.
+                stacks: stored
+                    .filter(|stored| stored.sub == link.sub)
+                    .map(|stored| stored.stacks.clone())
+                    .unwrap_or_default(),
             }),
         })
     }
