@@ -28,6 +28,7 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -92,6 +93,7 @@ def function_env(lane: int, store: str, runtime: str = "rust") -> dict[str, str]
         "TABLE_NAME": TABLE, "STRIPE_WEBHOOK_SECRETS": SECRET, "STRIPE_SECRET_KEY": "sk_test_bench",
         "STRIPE_API_BASE": "http://127.0.0.1:9", "LIVEMODE": "false",
         "PLANS": "free=up_free,pro=up_pro", "USER_POOL_ID": "us-east-1_Bench",
+        "DEPLOYMENT_NAME": "bench",
     }
 
 
@@ -140,8 +142,19 @@ def control(method: str, path: str, body: bytes | None = None, timeout: float = 
         return json.load(response)
 
 
-def wait_first_next(lane: int) -> int:
-    return int(control("GET", f"/first-next?lane={lane}&timeout_ms=60000")["unix_ns"])
+def wait_first_next(lane: int, process: subprocess.Popen | None = None) -> int:
+    """When the process polled first; a process that exited first (a configuration it
+    refuses, say) is named with its exit code instead of waiting for the timeout."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            return int(control("GET", f"/first-next?lane={lane}&timeout_ms=1000")["unix_ns"])
+        except urllib.error.HTTPError as error:
+            if error.code != 504 or time.monotonic() > deadline:
+                raise
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"lane {lane}: the process exited with {process.returncode} "
+                               "before polling")
 
 
 # --- events ------------------------------------------------------------------------------------
@@ -212,7 +225,7 @@ def cold_start(runtime: str, lane: int, events: Events) -> dict:
     spawned = time.time_ns()
     process = spawn(runtime, lane, "moto")
     try:
-        first_next = wait_first_next(lane)
+        first_next = wait_first_next(lane, process)
         answered = int(invoke(lane, events.next())["done_unix_ns"])
         return {"init_ms": (first_next - spawned) / 1e6,
                 "first_response_ms": (answered - spawned) / 1e6,
@@ -226,7 +239,7 @@ def steady(runtime: str, lane: int, events: Events, count: int) -> dict:
     control("POST", f"/reset?lane={lane}")
     process = spawn(runtime, lane, "null")
     try:
-        wait_first_next(lane)
+        wait_first_next(lane, process)
         invoke(lane, events.next())
         before = cpu_ns(process.pid)
         load(lane, events, count - 1)
@@ -455,7 +468,7 @@ def mix_round(runtime: str, lane: int, mix: Mix, emulators: Emulators, renewals:
     figures: dict = {kind: {"cpu_us": [], "latency_ms": [], "calls": [], "outcomes": {}}
                      for kind in WORKLOAD_EVENTS}
     try:
-        wait_first_next(lane)
+        wait_first_next(lane, process)
         for plan in ("free", "pro"):
             # Stale when the catalogue holds a newer state already (the Stripe front's own
             # product.created, which local/up.sh's functions stored).
