@@ -16,8 +16,8 @@ up:              ## Start the emulators and the functions (cargo lambda watch)
 down:            ## Stop everything local/up.sh started
 	local/down.sh
 
-soak:            ## Load and fault run: 2,000 signed events, 200 customers, AWS restarted mid-run
-	local/with-env.sh local/.venv/bin/python local/soak.py $(SOAK_ARGS)
+soak:            ## Load and fault run: 2,000 signed events, 200 customers, AWS restarted mid-run (release build, shared with make bench)
+	FUNCTIONS_PROFILE=release local/with-env.sh local/.venv/bin/python local/soak.py $(SOAK_ARGS)
 
 burst:           ## 500 sign-ups and 250 purchases at once against API Gateway's key limits (README: Operations)
 	local/with-env.sh local/.venv/bin/python local/burst.py $(BURST_ARGS)

@@ -1,19 +1,27 @@
 #!/usr/bin/env bash
 # make bench: builds ours (release), the Node.js and Python peers and bench-harness, starts the
-# local environment (moto for the store, the rest for the lifecycle call count), measures
-# (bench/run.py, bench/lifecycle_calls.py) and writes bench/results.md and bench/results.png.
-# Everything listens on 127.0.0.1 and is stopped at the end, also on failure.
+# local environment (moto, cognito-local and the Stripe front: the store, the real mix and the
+# lifecycle call count), measures (bench/run.py, bench/lifecycle_calls.py) and writes
+# bench/results.md and bench/results.png. Everything listens on 127.0.0.1 and is stopped at the
+# end, also on failure.
 #   BENCH_ROUNDS=20 (default) make bench
+#
+# One release build serves it all (FUNCTIONS_PROFILE=release): the webhook it measures, the
+# functions cargo lambda watch runs for the lifecycle demo, billing-admin, and `make soak`
+# after it; no debug build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root=$PWD
+export FUNCTIONS_PROFILE=release
 
 local/install.sh
 local/.venv/bin/pip install -q -r bench/requirements.txt
 bench/peers/install.sh
 # The peers do the same work as ours, checked before they are measured.
 local/.venv/bin/python bench/peers/smoke.py
-cargo build --release -p webhook --bin webhook --example core_instructions
+local/build-functions.sh
+# The example needs billing-core's test-util feature: built on its own, so that only
+# billing-core and webhook are compiled again for it, not the functions.
+cargo build --release --example core_instructions
 mkdir -p bench/.out/zips
 rm -f bench/.out/zips/rust-webhook.zip
 local/.venv/bin/python - <<'PY'
@@ -22,7 +30,6 @@ with zipfile.ZipFile("bench/.out/zips/rust-webhook.zip", "w", zipfile.ZIP_DEFLAT
     z.write("target/release/webhook", "bootstrap")
 PY
 
-local/build-functions.sh
 harness_pid=
 cleanup() {
     [ -z "$harness_pid" ] || kill "$harness_pid" 2>/dev/null || true

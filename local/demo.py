@@ -453,10 +453,12 @@ def deliveries_settled(d: Demo) -> int:
 
 
 def billing_admin(*args: str) -> dict:
-    """Runs target/debug/billing-admin --json ARGS (local/build-functions.sh builds it) with the
-    demo's environment (local/.run/env); its log goes to local/.run/logs/billing-admin.log."""
+    """Runs target/<FUNCTIONS_PROFILE, debug unless set>/billing-admin --json ARGS
+    (local/build-functions.sh builds it) with the demo's environment (local/.run/env); its log
+    goes to local/.run/logs/billing-admin.log."""
     root = Path(__file__).resolve().parent.parent
-    binary = Path(os.environ.get("CARGO_TARGET_DIR") or root / "target") / "debug" / "billing-admin"
+    binary = (Path(os.environ.get("CARGO_TARGET_DIR") or root / "target")
+              / os.environ.get("FUNCTIONS_PROFILE", "debug") / "billing-admin")
     if not binary.is_file():
         raise Failed(f"{binary} is missing: local/build-functions.sh builds it (make demo runs it)")
     command = [str(binary), "--json", *args]

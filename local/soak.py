@@ -226,7 +226,8 @@ class Functions:
 
     def __init__(self, count: int) -> None:
         harness = ROOT / "target" / "release" / "bench-harness"
-        binary = ROOT / "target" / "debug" / "webhook"
+        # The build local/build-functions.sh made: FUNCTIONS_PROFILE, debug unless set.
+        binary = ROOT / "target" / os.environ.get("FUNCTIONS_PROFILE", "debug") / "webhook"
         for needed in (harness, binary):
             if not needed.exists():
                 sys.exit(f"soak: {needed} is missing (make soak builds it)")

@@ -129,16 +129,22 @@ log "bootstrap"
 
 # --- cargo lambda watch -----------------------------------------------------------------------
 lambda_url=http://127.0.0.1:$LAMBDA_PORT
-env_hash=$(sha256sum "$FUNCTIONS_ENV_FILE" | cut -d' ' -f1)
+# A change of the environment or of the build (FUNCTIONS_PROFILE, local/build-functions.sh)
+# restarts cargo lambda watch.
+env_hash=$({
+    cat "$FUNCTIONS_ENV_FILE"
+    echo "FUNCTIONS_PROFILE=${FUNCTIONS_PROFILE:-debug}"
+} | sha256sum | cut -d' ' -f1)
 if $with_lambda; then
     if running_pid lambda >/dev/null && [ "$(cat "$PID_DIR/lambda.env" 2>/dev/null)" != "$env_hash" ]; then
-        log "local/.run/functions.env changed since cargo lambda watch started: restarting it"
+        log "local/.run/functions.env or FUNCTIONS_PROFILE changed since cargo lambda watch started: restarting it"
         stop_component lambda
     fi
     watch_args=(--invoke-address 127.0.0.1 --invoke-port "$LAMBDA_PORT" --env-file "$FUNCTIONS_ENV_FILE"
         # build and start a function on its first invocation only (not a default one at start-up)
         --wait)
     [ "$LAMBDA_RELOAD" = 1 ] || watch_args+=(--ignore-changes)
+    [ "${FUNCTIONS_PROFILE:-debug}" != release ] || watch_args+=(--release)
     # Readiness is the port accepting connections: any HTTP request would start a function.
     if ensure lambda LAMBDA_PORT "$ROOT_DIR" port_busy "$LAMBDA_PORT" -- \
         env -u STRIPE_SECRET_KEY -u STRIPE_WEBHOOK_SECRETS "PATH=$VENV/bin:$PATH" \

@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
 """Smoke test of the Node.js and Python webhook peers, each under its real runtime client.
 
-Starts moto (DynamoDB) and, per peer, a minimal Lambda Runtime API on 127.0.0.1, spawns the
-peer as bench/peers/peers.json says, sends it API Gateway v2 events signed like Stripe and
-checks the answers and the table. Everything runs on 127.0.0.1 and is stopped at the end.
+Starts moto (local/moto_durable.py: DynamoDB, Cognito, API Gateway, and the calls it received)
+and, per peer, a minimal Lambda Runtime API on 127.0.0.1, spawns the peer as
+bench/peers/peers.json says, sends it API Gateway v2 events signed like Stripe and checks the
+answers, the table, the user's attribute, the API key's usage plan and the AWS calls each event
+made (the same as ours should: a renewal 4 DynamoDB calls and nothing else). Everything runs on
+127.0.0.1 and is stopped at the end.
 
-Run after bench/peers/install.sh, with a python3 that has boto3, e.g.:
+Run after bench/peers/install.sh and local/install.sh, with local/.venv's python (moto, boto3):
     local/.venv/bin/python bench/peers/smoke.py [node] [python]
 Exits non-zero if any check fails.
 """
@@ -23,6 +26,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -183,6 +187,47 @@ def stripe_event(event_id, product_id, created, name="Pro", plan="pro", event_ty
     }
 
 
+def subscription_event(event_id, created, customer, price, product, status="active",
+                       event_type="customer.subscription.updated", period_start=None):
+    """A subscription event as Stripe sends it: the price names its product by id."""
+    period_start = created if period_start is None else period_start
+    return {
+        "id": event_id, "object": "event", "type": event_type, "created": created,
+        "livemode": False, "api_version": "2025-10-29.clover", "pending_webhooks": 1,
+        "request": {"id": None, "idempotency_key": None},
+        "data": {"object": {
+            "id": f"sub_{customer}", "object": "subscription", "customer": customer,
+            "status": status, "created": created - 86_400, "cancel_at_period_end": False,
+            "livemode": False, "metadata": {},
+            "items": {"object": "list", "data": [{
+                "id": f"si_{customer}", "object": "subscription_item", "quantity": 1,
+                "current_period_start": period_start,
+                "current_period_end": period_start + 2_592_000,
+                "price": {"id": price, "object": "price", "product": product, "lookup_key": None,
+                          "metadata": {}, "recurring": {"interval": "month", "interval_count": 1}},
+            }]},
+        }},
+    }
+
+
+def invoice_event(event_id, created, customer, invoice_id, event_type="invoice.paid"):
+    paid = event_type in ("invoice.paid", "invoice.payment_succeeded")
+    return {
+        "id": event_id, "object": "event", "type": event_type, "created": created,
+        "livemode": False, "api_version": "2025-10-29.clover", "pending_webhooks": 1,
+        "request": {"id": None, "idempotency_key": None},
+        "data": {"object": {
+            "id": invoice_id, "object": "invoice", "customer": customer,
+            "status": "paid" if paid else "open", "number": "BENCH-0001", "currency": "usd",
+            "amount_due": 1000, "amount_paid": 1000 if paid else 0,
+            "amount_remaining": 0 if paid else 1000, "attempt_count": 1,
+            "billing_reason": "subscription_cycle",
+            "parent": {"subscription_details": {"subscription": f"sub_{customer}"}},
+            "created": created, "period_start": created - 2_592_000, "period_end": created,
+        }},
+    }
+
+
 def sign(body, secret=SECRET):
     timestamp = int(time.time())
     mac = hmac.new(secret.encode(), f"{timestamp}.{body}".encode(), hashlib.sha256).hexdigest()
@@ -238,14 +283,25 @@ class Checks:
             print(f"  FAIL {label} {detail}")
 
 
-def run_peer(name, spec, dynamodb_url, checks, logs_dir):
-    dynamodb = boto3.client(
-        "dynamodb",
-        endpoint_url=dynamodb_url,
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
+def aws(service, url):
+    return boto3.client(service, endpoint_url=url, region_name="us-east-1",
+                        aws_access_key_id="local", aws_secret_access_key="local")
+
+
+def calls_at(moto_url, clear=False):
+    """The calls moto received since it was last cleared, by service."""
+    request = urllib.request.Request(f"{moto_url}/_local/calls", method="DELETE" if clear else "GET")
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        counts = json.load(answer)
+    by_service = {}
+    for key, n in counts.items():
+        service = key.split(" ", 1)[1]
+        by_service[service] = by_service.get(service, 0) + n
+    return by_service
+
+
+def run_peer(name, spec, dynamodb_url, checks, logs_dir, world):
+    dynamodb = aws("dynamodb", dynamodb_url)
     api = RuntimeApi()
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -255,6 +311,10 @@ def run_peer(name, spec, dynamodb_url, checks, logs_dir):
         "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{api.port}",
         "TABLE_NAME": TABLE,
         "AWS_ENDPOINT_URL_DYNAMODB": dynamodb_url,
+        "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER": dynamodb_url,
+        "AWS_ENDPOINT_URL_API_GATEWAY": dynamodb_url,
+        "USER_POOL_ID": world["pool_id"],
+        "PLANS": f"free={world['usage_plans']['free']},pro={world['usage_plans']['pro']}",
         "AWS_REGION": "us-east-1",
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "local",
@@ -361,6 +421,8 @@ def run_peer(name, spec, dynamodb_url, checks, logs_dir):
         status, body, _ = send(other)
         checks.check(f"{name}: customer.updated -> 200 ignored",
                      (status, body) == (200, {"received": True, "outcome": "ignored"}), f"got {status} {body}")
+
+        lifecycle_checks(name, send, item, dynamodb_url, checks, world, created)
     except Exception as err:
         checks.check(f"{name}: ran", False, repr(err))
     finally:
@@ -382,12 +444,103 @@ def run_peer(name, spec, dynamodb_url, checks, logs_dir):
         print(f"  {name} logged {len(lines)} outcome lines, e.g. {lines[0] if lines else None}")
 
 
+def lifecycle_checks(name, send, item, moto_url, checks, world, created):
+    """A linked user on free: a free subscription, free -> pro, a renewal, an older event, the
+    renewal's invoices, a duplicate and the cancellation, with the AWS calls of each event."""
+    cognito, apigateway = aws("cognito-idp", moto_url), aws("apigateway", moto_url)
+    dynamodb = aws("dynamodb", moto_url)
+    free, pro = world["usage_plans"]["free"], world["usage_plans"]["pro"]
+    customer = f"cus_{name}_life"
+    username = f"{name}-life"
+    user = cognito.admin_create_user(UserPoolId=world["pool_id"], Username=username,
+                                     MessageAction="SUPPRESS")["User"]
+    sub = next(a["Value"] for a in user["Attributes"] if a["Name"] == "sub")
+    key_id = apigateway.create_api_key(name=sub, enabled=True)["id"]
+    apigateway.create_usage_plan_key(usagePlanId=free, keyId=key_id, keyType="API_KEY")
+    dynamodb.put_item(TableName=TABLE, Item={
+        "pk": {"S": f"CUSTOMER#{customer}"}, "sk": {"S": "LINK"}, "sub": {"S": sub},
+        "username": {"S": username}, "plan": {"S": "free"}, "key_id": {"S": key_id}})
+    for plan in ("free", "pro"):
+        status, body, _ = send(json.dumps(stripe_event(f"evt_{name}_prod_{plan}", f"prod_{name}_{plan}",
+                                                       created - 1000, name=plan, plan=plan)))
+        checks.check(f"{name}: catalogue: product {plan} stored", status == 200, f"got {status} {body}")
+
+    def step(label, event, outcome, calls):
+        calls_at(moto_url, clear=True)
+        status, body, ms = send(json.dumps(event))
+        made = {service: n for service, n in calls_at(moto_url).items() if n}
+        checks.check(f"{name}: {label} -> 200 {outcome}, AWS calls {calls} ({ms:.0f} ms)",
+                     (status, body) == (200, {"received": True, "outcome": outcome}) and made == calls,
+                     f"got {status} {body}, calls {made}")
+
+    def plan_is(label, plan, usage_plan):
+        link = item(f"CUSTOMER#{customer}", "LINK")
+        attributes = cognito.admin_get_user(UserPoolId=world["pool_id"], Username=username)["UserAttributes"]
+        attribute = next((a["Value"] for a in attributes if a["Name"] == "custom:plan_type"), None)
+        on = [up for up in (free, pro)
+              if any(k["id"] == key_id for k in apigateway.get_usage_plan_keys(usagePlanId=up)["items"])]
+        checks.check(f"{name}: {label}: link, attribute and key on {plan}",
+                     link["plan"]["S"] == plan and link["key_id"]["S"] == key_id
+                     and attribute in (plan, None if plan == "free" else plan) and on == [usage_plan],
+                     f"got link {link}, attribute {attribute}, key on {on}")
+
+    t = created + 1000
+    step("free subscription created", subscription_event(
+        f"evt_{name}_s1", t, customer, "price_free", f"prod_{name}_free",
+        event_type="customer.subscription.created"), "applied", {"dynamodb": 4})
+    plan_is("free subscription", "free", free)
+    step("free -> pro", subscription_event(
+        f"evt_{name}_s2", t + 10, customer, "price_pro", f"prod_{name}_pro"),
+        "applied", {"dynamodb": 4, "cognito-idp": 1, "apigateway": 2})
+    plan_is("free -> pro", "pro", pro)
+    renewal = subscription_event(f"evt_{name}_s3", t + 20, customer, "price_pro", f"prod_{name}_pro",
+                                 period_start=t + 20)
+    step("renewal on pro", renewal, "applied", {"dynamodb": 4})
+    stored = json.loads(item(f"CUSTOMER#{customer}", f"SUB#sub_{customer}")["doc"]["S"])
+    checks.check(f"{name}: renewal stored the new period",
+                 stored == {"status": "active", "price": "price_pro", "product": f"prod_{name}_pro",
+                            "plan": "pro", "current_period_end": t + 20 + 2_592_000}, f"got {stored}")
+    step("older subscription event", subscription_event(
+        f"evt_{name}_s0", t + 15, customer, "price_free", f"prod_{name}_free"), "stale", {"dynamodb": 3})
+    plan_is("older event", "pro", pro)
+    invoice = f"in_{name}_1"
+    step("invoice.paid", invoice_event(f"evt_{name}_i2", t + 22, customer, invoice),
+         "applied", {"dynamodb": 2})
+    step("invoice.payment_succeeded", invoice_event(
+        f"evt_{name}_i3", t + 23, customer, invoice, "invoice.payment_succeeded"), "applied", {"dynamodb": 2})
+    step("older invoice.finalized", invoice_event(
+        f"evt_{name}_i1", t + 21, customer, invoice, "invoice.finalized"), "stale", {"dynamodb": 3})
+    stored = json.loads(item(f"CUSTOMER#{customer}", f"INVOICE#{invoice}")["doc"]["S"])
+    checks.check(f"{name}: INVOICE item is the newest event's",
+                 stored["event_type"] == "invoice.payment_succeeded" and stored["status"] == "paid"
+                 and stored["delinquent"] is False, f"got {stored}")
+    step("renewal again", renewal, "duplicate", {"dynamodb": 2})
+    step("cancellation", subscription_event(
+        f"evt_{name}_s4", t + 30, customer, "price_pro", f"prod_{name}_pro", status="canceled",
+        event_type="customer.subscription.deleted"),
+        "applied", {"dynamodb": 4, "cognito-idp": 1, "apigateway": 2})
+    plan_is("cancellation", "free", free)
+    step("unlinked customer's subscription", subscription_event(
+        f"evt_{name}_u1", t, f"cus_{name}_nobody", "price_pro", f"prod_{name}_pro"),
+        "unmapped", {"dynamodb": 4})
+
+
+def world_of(moto_url):
+    """The user pool (with the plan attribute) and the two plans' usage plans the peers use."""
+    pool_id = aws("cognito-idp", moto_url).create_user_pool(
+        PoolName="bench-peers",
+        Schema=[{"Name": "plan_type", "AttributeDataType": "String", "Mutable": True}],
+    )["UserPool"]["Id"]
+    apigateway = aws("apigateway", moto_url)
+    usage_plans = {plan: apigateway.create_usage_plan(name=f"bench-peers-{plan}")["id"]
+                   for plan in ("free", "pro")}
+    return {"pool_id": pool_id, "usage_plans": usage_plans}
+
+
 def main():
     wanted = sys.argv[1:] or ["node", "python"]
     peers = json.loads((PEERS_DIR / "peers.json").read_text())
-    moto_server = Path(sys.executable).parent / "moto_server"
-    if not moto_server.exists():
-        moto_server = ROOT / "local" / ".venv" / "bin" / "moto_server"
+    moto_durable = ROOT / "local" / "moto_durable.py"
     checks = Checks()
     moto = None
     with tempfile.TemporaryDirectory(prefix="peers-smoke-") as tmp:
@@ -396,7 +549,7 @@ def main():
             port = free_port()
             with open(logs_dir / "moto.log", "wb") as moto_log:
                 moto = subprocess.Popen(
-                    [str(moto_server), "-H", "127.0.0.1", "-p", str(port)],
+                    [sys.executable, str(moto_durable), "--host", "127.0.0.1", "--port", str(port)],
                     stdin=subprocess.DEVNULL,
                     stdout=moto_log,
                     stderr=subprocess.STDOUT,
@@ -422,8 +575,9 @@ def main():
                     {"AttributeName": "sk", "KeyType": "RANGE"},
                 ],
             )
+            world = world_of(dynamodb_url)
             for name in wanted:
-                run_peer(name, peers[name], dynamodb_url, checks, logs_dir)
+                run_peer(name, peers[name], dynamodb_url, checks, logs_dir, world)
         except Exception as err:
             checks.check("setup", False, repr(err))
         finally:

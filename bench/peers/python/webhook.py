@@ -1,7 +1,15 @@
 """Python peer of the Rust Stripe webhook Lambda (POST /stripe/webhook), for the benchmark.
 
-It does the same work as the Rust function for a product.* event: verify the signature,
-claim the event in DynamoDB, store the product document, mark the event done.
+It verifies the signature and claims the event in DynamoDB (the event ledger), then:
+- product.*: stores the product document (newer-only), marks the event done;
+- customer.subscription.*: reads the customer's partition in one Query (the link: user, plan,
+  API key; every stored subscription), the product's plan from the stored catalogue (Stripe only
+  on a miss), and when the plan of all the customer's subscriptions changes, sets the user's
+  Cognito attribute and moves the API key between usage plans; then stores the subscription
+  (newer-only), the link's new plan and the event's completion in one TransactWriteItems;
+- invoice.*: stores the invoice (newer-only) and the event's completion in one
+  TransactWriteItems.
+A renewal (same plan) is 4 DynamoDB calls: claim, Query, catalogue GetItem, transaction.
 """
 
 import base64
@@ -18,6 +26,18 @@ LEASE_SECS = 30
 EVENT_TTL_SECS = 35 * 24 * 60 * 60
 
 TABLE_NAME = os.environ.get("TABLE_NAME", "")
+USER_POOL_ID = os.environ.get("USER_POOL_ID", "")
+PLAN_ATTRIBUTE = "custom:plan_type"
+# PLANS: "free=up_free,pro=up_pro", lowest first; a plan without "=" has no usage plan.
+PLANS = [entry.strip().partition("=") for entry in os.environ.get("PLANS", "free").split(",") if entry.strip()]
+PLAN_RANK = {name: rank for rank, (name, _, _) in enumerate(PLANS)}
+USAGE_PLANS = {name: usage_plan or None for name, _, usage_plan in PLANS}
+FREE_PLAN = PLANS[0][0]
+ENTITLED = ("active", "trialing", "past_due")
+SUBSCRIPTION_EVENTS = ("customer.subscription.created", "customer.subscription.updated",
+                       "customer.subscription.deleted")
+INVOICE_EVENTS = ("invoice.finalized", "invoice.paid", "invoice.payment_succeeded",
+                  "invoice.payment_failed")
 LIVEMODE = os.environ.get("LIVEMODE", "false") == "true"
 WEBHOOK_SECRETS = [
     secret.strip()
@@ -26,7 +46,7 @@ WEBHOOK_SECRETS = [
 ]
 
 # Clients are created once per execution environment and reused across invocations.
-# The Rust function creates all of them at start; only DynamoDB is used for product events.
+# The Rust function creates all of them at start; CloudFormation is not used here.
 stripe_client = stripe.StripeClient(
     os.environ["STRIPE_SECRET_KEY"],
     base_addresses=(
@@ -102,7 +122,8 @@ def handler(event, context):
             400,
             {"error": "livemode_mismatch", "message": "event livemode does not match this deployment"},
         )
-    if not stripe_event.type.startswith("product."):
+    apply = apply_for(stripe_event.type)
+    if apply is None:
         log(stripe_event, "ignored")
         return respond(200, {"received": True, "outcome": "ignored"})
 
@@ -124,15 +145,7 @@ def handler(event, context):
         return respond(409, {"error": "in_progress", "message": "this event is being applied; retry later"})
 
     try:
-        outcome = store_product(stripe_event)
-        dynamodb.put_item(
-            TableName=TABLE_NAME,
-            Item={
-                **event_key,
-                "status": {"S": "done"},
-                "expires_at": {"N": str(now + EVENT_TTL_SECS)},
-            },
-        )
+        outcome = apply(stripe_event, event_key, now)
     except Exception as err:
         log_failure(stripe_event, err)
         release(event_key)
@@ -159,6 +172,179 @@ def claim(event_key, now):
         return True
     except dynamodb.exceptions.ConditionalCheckFailedException:
         return False
+
+
+def apply_for(event_type):
+    """The function that applies an event of this type and completes it, or None to ignore it."""
+    if event_type.startswith("product."):
+        return apply_product
+    if event_type in SUBSCRIPTION_EVENTS:
+        return apply_subscription
+    if event_type in INVOICE_EVENTS:
+        return apply_invoice
+    return None
+
+
+def done_item(event_key, now):
+    return {**event_key, "status": {"S": "done"}, "expires_at": {"N": str(now + EVENT_TTL_SECS)}}
+
+
+def complete(event_key, now):
+    dynamodb.put_item(TableName=TABLE_NAME, Item=done_item(event_key, now))
+
+
+def newer_only_put(item, created):
+    """A transaction's Put that applies only over an older stored version."""
+    return {
+        "Put": {
+            "TableName": TABLE_NAME,
+            "Item": item,
+            "ConditionExpression": "attribute_not_exists(#pk) OR #created < :created",
+            "ExpressionAttributeNames": {"#pk": "pk", "#created": "event_created"},
+            "ExpressionAttributeValues": {":created": {"N": str(created)}},
+        }
+    }
+
+
+def apply_product(stripe_event, event_key, now):
+    outcome = store_product(stripe_event)
+    complete(event_key, now)
+    return outcome
+
+
+def apply_subscription(stripe_event, event_key, now):
+    """Stores the subscription and applies the plan of all the customer's subscriptions to its
+    user: the Cognito attribute and the API key's usage plan, only when the plan changes."""
+    subscription = stripe_event.data.object.to_dict()
+    customer_pk = {"S": f"CUSTOMER#{subscription['customer']}"}
+    items = dynamodb.query(
+        TableName=TABLE_NAME,
+        KeyConditionExpression="#pk = :pk",
+        ExpressionAttributeNames={"#pk": "pk"},
+        ExpressionAttributeValues={":pk": customer_pk},
+        ConsistentRead=True,
+    )["Items"]
+    link = next((item for item in items if item["sk"]["S"] == "LINK"), None)
+    stored = {item["sk"]["S"][4:]: item for item in items if item["sk"]["S"].startswith("SUB#")}
+    previous = stored.get(subscription["id"])
+    if previous is not None and int(previous["event_created"]["N"]) >= stripe_event.created:
+        complete(event_key, now)
+        return "stale"
+
+    first_item = subscription["items"]["data"][0]
+    price = first_item["price"]
+    product = price["product"] if isinstance(price["product"], str) else price["product"]["id"]
+    state = {
+        "status": subscription["status"],
+        "price": price["id"],
+        "product": product,
+        "plan": product_plan(product),
+        "current_period_end": first_item.get("current_period_end"),
+    }
+    states = [json.loads(item["doc"]["S"]) for sid, item in stored.items() if sid != subscription["id"]]
+    plan = effective_plan(states + [state])
+
+    writes = [newer_only_put({
+        "pk": customer_pk,
+        "sk": {"S": f"SUB#{subscription['id']}"},
+        "doc": {"S": json.dumps(state, separators=(",", ":"))},
+        "event_created": {"N": str(stripe_event.created)},
+        "event_id": {"S": stripe_event.id},
+    }, stripe_event.created)]
+    outcome = "unmapped" if link is None else "applied"
+    if link is not None and link.get("plan", {}).get("S") != plan:
+        key_id = provision(link, plan)
+        writes.append({"Update": {
+            "TableName": TABLE_NAME,
+            "Key": {"pk": customer_pk, "sk": {"S": "LINK"}},
+            "UpdateExpression": "SET #plan = :plan, #key = :key",
+            "ExpressionAttributeNames": {"#plan": "plan", "#key": "key_id"},
+            "ExpressionAttributeValues": {":plan": {"S": plan}, ":key": {"S": key_id or ""}},
+        }})
+    writes.append({"Put": {"TableName": TABLE_NAME, "Item": done_item(event_key, now)}})
+    try:
+        dynamodb.transact_write_items(TransactItems=writes)
+    except dynamodb.exceptions.TransactionCanceledException:
+        # A newer state of the subscription was stored meanwhile.
+        complete(event_key, now)
+        return "stale"
+    return outcome
+
+
+def product_plan(product):
+    """The product's plan from the stored catalogue; Stripe only when it is not stored."""
+    item = dynamodb.get_item(
+        TableName=TABLE_NAME, Key={"pk": {"S": f"PRODUCT#{product}"}, "sk": {"S": "PRODUCT"}}
+    ).get("Item")
+    if item is not None:
+        return json.loads(item["doc"]["S"]).get("plan")
+    return (stripe_client.products.retrieve(product).metadata or {}).get("plan")
+
+
+def effective_plan(states):
+    """The highest plan of the subscriptions that entitle to one; the lowest plan otherwise."""
+    plan = FREE_PLAN
+    for state in states:
+        if state["status"] in ENTITLED and PLAN_RANK.get(state["plan"], -1) > PLAN_RANK[plan]:
+            plan = state["plan"]
+    return plan
+
+
+def provision(link, plan):
+    """Sets the user's plan attribute and moves its API key to the plan's usage plan (a key is
+    created when there is none); returns the key's id."""
+    cognito.admin_update_user_attributes(
+        UserPoolId=USER_POOL_ID,
+        Username=link["username"]["S"],
+        UserAttributes=[{"Name": PLAN_ATTRIBUTE, "Value": plan}],
+    )
+    key_id = link.get("key_id", {}).get("S") or None
+    old_usage_plan = USAGE_PLANS.get(link.get("plan", {}).get("S"))
+    new_usage_plan = USAGE_PLANS.get(plan)
+    if old_usage_plan == new_usage_plan:
+        return key_id
+    if key_id is None and new_usage_plan is not None:
+        key_id = apigateway.create_api_key(name=link["sub"]["S"], enabled=True)["id"]
+    if key_id is not None and new_usage_plan is not None:
+        apigateway.create_usage_plan_key(usagePlanId=new_usage_plan, keyId=key_id, keyType="API_KEY")
+    if key_id is not None and old_usage_plan is not None:
+        apigateway.delete_usage_plan_key(usagePlanId=old_usage_plan, keyId=key_id)
+    return key_id
+
+
+def apply_invoice(stripe_event, event_key, now):
+    """Stores what a billing page shows of the invoice, with whether it left the customer
+    delinquent, and completes the event, in one transaction."""
+    invoice = stripe_event.data.object.to_dict()
+    customer = invoice.get("customer")
+    if not customer:
+        complete(event_key, now)
+        return "ignored"
+    doc = {
+        "status": invoice.get("status"),
+        "number": invoice.get("number"),
+        "currency": invoice.get("currency"),
+        "amount_due": invoice.get("amount_due"),
+        "amount_paid": invoice.get("amount_paid"),
+        "period_end": invoice.get("period_end"),
+        "delinquent": stripe_event.type == "invoice.payment_failed",
+        "event_type": stripe_event.type,
+    }
+    try:
+        dynamodb.transact_write_items(TransactItems=[
+            newer_only_put({
+                "pk": {"S": f"CUSTOMER#{customer}"},
+                "sk": {"S": f"INVOICE#{invoice['id']}"},
+                "doc": {"S": json.dumps(doc, separators=(",", ":"))},
+                "event_created": {"N": str(stripe_event.created)},
+                "event_id": {"S": stripe_event.id},
+            }, stripe_event.created),
+            {"Put": {"TableName": TABLE_NAME, "Item": done_item(event_key, now)}},
+        ])
+    except dynamodb.exceptions.TransactionCanceledException:
+        complete(event_key, now)
+        return "stale"
+    return "applied"
 
 
 def store_product(stripe_event):

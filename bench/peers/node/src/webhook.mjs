@@ -1,6 +1,15 @@
 // Node.js peer of the Rust Stripe webhook Lambda (`POST /stripe/webhook`), for the benchmark.
-// It does the same work as the Rust function for a `product.*` event: verify the signature,
-// claim the event in DynamoDB, store the product document, mark the event done.
+// It verifies the signature and claims the event in DynamoDB (the event ledger), then:
+// - product.*: stores the product document (newer-only), marks the event done;
+// - customer.subscription.*: reads the customer's partition in one Query (the link: user, plan,
+//   API key; every stored subscription), the product's plan from the stored catalogue (Stripe
+//   only on a miss), and when the plan of all the customer's subscriptions changes, sets the
+//   user's Cognito attribute and moves the API key between usage plans; then stores the
+//   subscription (newer-only), the link's new plan and the event's completion in one
+//   TransactWriteItems;
+// - invoice.*: stores the invoice (newer-only) and the event's completion in one
+//   TransactWriteItems.
+// A renewal (same plan) is 4 DynamoDB calls: claim, Query, catalogue GetItem, transaction.
 import Stripe from "stripe";
 import {
   ConditionalCheckFailedException,
@@ -8,9 +17,20 @@ import {
   DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
+  QueryCommand,
+  TransactionCanceledException,
+  TransactWriteItemsCommand,
 } from "@aws-sdk/client-dynamodb";
-import { CognitoIdentityProviderClient } from "@aws-sdk/client-cognito-identity-provider";
-import { APIGatewayClient } from "@aws-sdk/client-api-gateway";
+import {
+  AdminUpdateUserAttributesCommand,
+  CognitoIdentityProviderClient,
+} from "@aws-sdk/client-cognito-identity-provider";
+import {
+  APIGatewayClient,
+  CreateApiKeyCommand,
+  CreateUsagePlanKeyCommand,
+  DeleteUsagePlanKeyCommand,
+} from "@aws-sdk/client-api-gateway";
 import { CloudFormationClient } from "@aws-sdk/client-cloudformation";
 
 const MAX_EVENT_BYTES = 512 * 1024;
@@ -18,6 +38,32 @@ const LEASE_SECS = 30;
 const EVENT_TTL_SECS = 35 * 24 * 60 * 60;
 
 const TABLE_NAME = process.env.TABLE_NAME;
+const USER_POOL_ID = process.env.USER_POOL_ID ?? "";
+const PLAN_ATTRIBUTE = "custom:plan_type";
+// PLANS: "free=up_free,pro=up_pro", lowest first; a plan without "=" has no usage plan.
+const PLANS = (process.env.PLANS ?? "free")
+  .split(",")
+  .map((entry) => entry.trim())
+  .filter((entry) => entry !== "")
+  .map((entry) => {
+    const [name, usagePlan] = entry.split("=");
+    return { name, usagePlan: usagePlan || null };
+  });
+const PLAN_RANK = new Map(PLANS.map((plan, rank) => [plan.name, rank]));
+const USAGE_PLANS = new Map(PLANS.map((plan) => [plan.name, plan.usagePlan]));
+const FREE_PLAN = PLANS[0].name;
+const ENTITLED = new Set(["active", "trialing", "past_due"]);
+const SUBSCRIPTION_EVENTS = new Set([
+  "customer.subscription.created",
+  "customer.subscription.updated",
+  "customer.subscription.deleted",
+]);
+const INVOICE_EVENTS = new Set([
+  "invoice.finalized",
+  "invoice.paid",
+  "invoice.payment_succeeded",
+  "invoice.payment_failed",
+]);
 const LIVEMODE = (process.env.LIVEMODE ?? "false") === "true";
 const WEBHOOK_SECRETS = (process.env.STRIPE_WEBHOOK_SECRETS ?? "")
   .split(",")
@@ -25,7 +71,7 @@ const WEBHOOK_SECRETS = (process.env.STRIPE_WEBHOOK_SECRETS ?? "")
   .filter((secret) => secret !== "");
 
 // Clients are created once per execution environment and reused across invocations.
-// The Rust function creates all of them at start; only DynamoDB is used for product events.
+// The Rust function creates all of them at start; CloudFormation is not used here.
 function stripeOptions() {
   if (!process.env.STRIPE_API_BASE) {
     return {};
@@ -100,7 +146,8 @@ export const handler = async (event) => {
       message: "event livemode does not match this deployment",
     });
   }
-  if (!stripeEvent.type.startsWith("product.")) {
+  const apply = applyFor(stripeEvent.type);
+  if (apply === null) {
     log(stripeEvent, "ignored");
     return respond(200, { received: true, outcome: "ignored" });
   }
@@ -133,17 +180,7 @@ export const handler = async (event) => {
 
   let outcome;
   try {
-    outcome = await storeProduct(stripeEvent);
-    await dynamo.send(
-      new PutItemCommand({
-        TableName: TABLE_NAME,
-        Item: {
-          ...eventKey,
-          status: { S: "done" },
-          expires_at: { N: String(now + EVENT_TTL_SECS) },
-        },
-      }),
-    );
+    outcome = await apply(stripeEvent, eventKey, now);
   } catch (err) {
     logFailure(stripeEvent, err);
     await release(eventKey);
@@ -193,6 +230,225 @@ async function claim(eventKey, now) {
     }
     throw err;
   }
+}
+
+// The function that applies an event of this type and completes it, or null to ignore it.
+function applyFor(eventType) {
+  if (eventType.startsWith("product.")) {
+    return applyProduct;
+  }
+  if (SUBSCRIPTION_EVENTS.has(eventType)) {
+    return applySubscription;
+  }
+  if (INVOICE_EVENTS.has(eventType)) {
+    return applyInvoice;
+  }
+  return null;
+}
+
+function doneItem(eventKey, now) {
+  return { ...eventKey, status: { S: "done" }, expires_at: { N: String(now + EVENT_TTL_SECS) } };
+}
+
+async function complete(eventKey, now) {
+  await dynamo.send(new PutItemCommand({ TableName: TABLE_NAME, Item: doneItem(eventKey, now) }));
+}
+
+// A transaction's Put that applies only over an older stored version.
+function newerOnlyPut(item, created) {
+  return {
+    Put: {
+      TableName: TABLE_NAME,
+      Item: item,
+      ConditionExpression: "attribute_not_exists(#pk) OR #created < :created",
+      ExpressionAttributeNames: { "#pk": "pk", "#created": "event_created" },
+      ExpressionAttributeValues: { ":created": { N: String(created) } },
+    },
+  };
+}
+
+async function applyProduct(stripeEvent, eventKey, now) {
+  const outcome = await storeProduct(stripeEvent);
+  await complete(eventKey, now);
+  return outcome;
+}
+
+// Stores the subscription and applies the plan of all the customer's subscriptions to its user:
+// the Cognito attribute and the API key's usage plan, only when the plan changes.
+async function applySubscription(stripeEvent, eventKey, now) {
+  const subscription = stripeEvent.data.object;
+  const customerPk = { S: `CUSTOMER#${subscription.customer}` };
+  const { Items: items = [] } = await dynamo.send(
+    new QueryCommand({
+      TableName: TABLE_NAME,
+      KeyConditionExpression: "#pk = :pk",
+      ExpressionAttributeNames: { "#pk": "pk" },
+      ExpressionAttributeValues: { ":pk": customerPk },
+      ConsistentRead: true,
+    }),
+  );
+  const link = items.find((item) => item.sk.S === "LINK") ?? null;
+  const stored = items.filter((item) => item.sk.S.startsWith("SUB#"));
+  const previous = stored.find((item) => item.sk.S === `SUB#${subscription.id}`);
+  if (previous && Number(previous.event_created.N) >= stripeEvent.created) {
+    await complete(eventKey, now);
+    return "stale";
+  }
+
+  const firstItem = subscription.items.data[0];
+  const price = firstItem.price;
+  const product = typeof price.product === "string" ? price.product : price.product.id;
+  const state = {
+    status: subscription.status,
+    price: price.id,
+    product,
+    plan: await productPlan(product),
+    current_period_end: firstItem.current_period_end ?? null,
+  };
+  const states = stored
+    .filter((item) => item.sk.S !== `SUB#${subscription.id}`)
+    .map((item) => JSON.parse(item.doc.S));
+  const plan = effectivePlan([...states, state]);
+
+  const writes = [
+    newerOnlyPut(
+      {
+        pk: customerPk,
+        sk: { S: `SUB#${subscription.id}` },
+        doc: { S: JSON.stringify(state) },
+        event_created: { N: String(stripeEvent.created) },
+        event_id: { S: stripeEvent.id },
+      },
+      stripeEvent.created,
+    ),
+  ];
+  const outcome = link === null ? "unmapped" : "applied";
+  if (link !== null && link.plan?.S !== plan) {
+    const keyId = await provision(link, plan);
+    writes.push({
+      Update: {
+        TableName: TABLE_NAME,
+        Key: { pk: customerPk, sk: { S: "LINK" } },
+        UpdateExpression: "SET #plan = :plan, #key = :key",
+        ExpressionAttributeNames: { "#plan": "plan", "#key": "key_id" },
+        ExpressionAttributeValues: { ":plan": { S: plan }, ":key": { S: keyId ?? "" } },
+      },
+    });
+  }
+  writes.push({ Put: { TableName: TABLE_NAME, Item: doneItem(eventKey, now) } });
+  try {
+    await dynamo.send(new TransactWriteItemsCommand({ TransactItems: writes }));
+  } catch (err) {
+    if (!(err instanceof TransactionCanceledException)) {
+      throw err;
+    }
+    // A newer state of the subscription was stored meanwhile.
+    await complete(eventKey, now);
+    return "stale";
+  }
+  return outcome;
+}
+
+// The product's plan from the stored catalogue; Stripe only when it is not stored.
+async function productPlan(product) {
+  const { Item } = await dynamo.send(
+    new GetItemCommand({
+      TableName: TABLE_NAME,
+      Key: { pk: { S: `PRODUCT#${product}` }, sk: { S: "PRODUCT" } },
+    }),
+  );
+  if (Item) {
+    return JSON.parse(Item.doc.S).plan ?? null;
+  }
+  const fetched = await stripe.products.retrieve(product);
+  return fetched.metadata?.plan ?? null;
+}
+
+// The highest plan of the subscriptions that entitle to one; the lowest plan otherwise.
+function effectivePlan(states) {
+  let plan = FREE_PLAN;
+  for (const state of states) {
+    if (ENTITLED.has(state.status) && (PLAN_RANK.get(state.plan) ?? -1) > PLAN_RANK.get(plan)) {
+      plan = state.plan;
+    }
+  }
+  return plan;
+}
+
+// Sets the user's plan attribute and moves its API key to the plan's usage plan (a key is
+// created when there is none); returns the key's id.
+async function provision(link, plan) {
+  await cognito.send(
+    new AdminUpdateUserAttributesCommand({
+      UserPoolId: USER_POOL_ID,
+      Username: link.username.S,
+      UserAttributes: [{ Name: PLAN_ATTRIBUTE, Value: plan }],
+    }),
+  );
+  let keyId = link.key_id?.S || null;
+  const oldUsagePlan = USAGE_PLANS.get(link.plan?.S) ?? null;
+  const newUsagePlan = USAGE_PLANS.get(plan) ?? null;
+  if (oldUsagePlan === newUsagePlan) {
+    return keyId;
+  }
+  if (keyId === null && newUsagePlan !== null) {
+    keyId = (await apiGateway.send(new CreateApiKeyCommand({ name: link.sub.S, enabled: true }))).id;
+  }
+  if (keyId !== null && newUsagePlan !== null) {
+    await apiGateway.send(
+      new CreateUsagePlanKeyCommand({ usagePlanId: newUsagePlan, keyId, keyType: "API_KEY" }),
+    );
+  }
+  if (keyId !== null && oldUsagePlan !== null) {
+    await apiGateway.send(new DeleteUsagePlanKeyCommand({ usagePlanId: oldUsagePlan, keyId }));
+  }
+  return keyId;
+}
+
+// Stores what a billing page shows of the invoice, with whether it left the customer
+// delinquent, and completes the event, in one transaction.
+async function applyInvoice(stripeEvent, eventKey, now) {
+  const invoice = stripeEvent.data.object;
+  if (!invoice.customer) {
+    await complete(eventKey, now);
+    return "ignored";
+  }
+  const doc = {
+    status: invoice.status ?? null,
+    number: invoice.number ?? null,
+    currency: invoice.currency ?? null,
+    amount_due: invoice.amount_due ?? null,
+    amount_paid: invoice.amount_paid ?? null,
+    period_end: invoice.period_end ?? null,
+    delinquent: stripeEvent.type === "invoice.payment_failed",
+    event_type: stripeEvent.type,
+  };
+  try {
+    await dynamo.send(
+      new TransactWriteItemsCommand({
+        TransactItems: [
+          newerOnlyPut(
+            {
+              pk: { S: `CUSTOMER#${invoice.customer}` },
+              sk: { S: `INVOICE#${invoice.id}` },
+              doc: { S: JSON.stringify(doc) },
+              event_created: { N: String(stripeEvent.created) },
+              event_id: { S: stripeEvent.id },
+            },
+            stripeEvent.created,
+          ),
+          { Put: { TableName: TABLE_NAME, Item: doneItem(eventKey, now) } },
+        ],
+      }),
+    );
+  } catch (err) {
+    if (!(err instanceof TransactionCanceledException)) {
+      throw err;
+    }
+    await complete(eventKey, now);
+    return "stale";
+  }
+  return "applied";
 }
 
 // Writes the product document unless a newer event already did: "applied" or "stale".
