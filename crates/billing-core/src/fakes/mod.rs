@@ -13,7 +13,6 @@ mod catalog;
 mod checkout;
 mod checkout_records;
 mod deleted_customers;
-mod delivery;
 mod directory;
 mod events;
 mod leases;

@@ -31,8 +31,6 @@ pub(super) struct StoreTables {
     /// customer -> (holder, until)
     pub(super) leases: HashMap<CustomerId, (String, i64)>,
     pub(super) deleted_customers: std::collections::HashSet<CustomerId>,
-    /// What the webhook last applied to each customer's user.
-    pub(super) provisioned: HashMap<CustomerId, crate::ports::ProvisionedState>,
     /// (customer, subscription) -> review time, written with the subscription.
     pub(super) reviews: BTreeMap<(String, String), i64>,
     pub(super) cursors: HashMap<String, i64>,
@@ -47,8 +45,6 @@ pub struct InMemoryStore {
     pub(super) tables: Mutex<StoreTables>,
     pub failing: AtomicBool,
     pub writes: AtomicUsize,
-    /// Every DynamoDB call made, by its operation name, in order (what a test counts).
-    pub calls: Mutex<Vec<&'static str>>,
 }
 
 impl InMemoryStore {
@@ -137,18 +133,7 @@ impl InMemoryStore {
         lock(&self.tables).checkouts.len()
     }
 
-    /// The DynamoDB calls made so far, by operation, in order.
-    pub fn calls(&self) -> Vec<&'static str> {
-        lock(&self.calls).clone()
-    }
-
-    /// Forgets the calls counted so far.
-    pub fn reset_calls(&self) {
-        lock(&self.calls).clear();
-    }
-
     pub(super) fn enter(&self, operation: &'static str) -> Result<()> {
-        lock(&self.calls).push(operation);
         if self.failing.load(Ordering::SeqCst) {
             return Err(outage(Upstream::DynamoDb, operation));
         }

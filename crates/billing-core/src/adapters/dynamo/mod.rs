@@ -5,7 +5,6 @@
 mod catalog;
 mod checkout_records;
 mod deleted_customers;
-mod delivery;
 mod events;
 mod items;
 mod links;

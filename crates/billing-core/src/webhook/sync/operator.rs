@@ -10,14 +10,14 @@ use super::SyncService;
 use super::linking::LinkHints;
 use super::records::customer_profile;
 use super::reviews::moved;
-use super::subscriptions::{Known, past_due_since};
+use super::subscriptions::past_due_since;
 use crate::domain::{CustomerId, CustomerLink};
 use crate::error::Result;
 use crate::plans::SubscriptionState;
 use crate::ports::{
-    ApiKeys, Billing, BillingRecord, CognitoUserRef, CustomerLinks, DeliveryStore, Directory,
-    Freshness, OperatorStore, StackRecord, StackState, StackStatus, Stacks, SyncPorts, SyncStore,
-    UserRecords, Versioned,
+    ApiKeys, Billing, BillingRecord, CognitoUserRef, CustomerLinks, Directory, Freshness,
+    OperatorStore, StackRecord, StackState, StackStatus, Stacks, SyncPorts, SyncStore, UserRecords,
+    Versioned,
 };
 use crate::provisioning::under_lease;
 use crate::webhook::event::CustomerObject;
@@ -499,13 +499,10 @@ impl<P: SyncPorts> SyncService<'_, P> {
                     .await?;
             }
             let subscriptions = self.store.subscriptions_of(customer_id).await?;
-            // Drift means the stored provisioned state cannot be trusted: applied in full.
             let provisioned = self
-                .provision_holding_lease(link, subscriptions.clone(), Known::Unknown, now)
+                .provisioner()
+                .apply(link, subscriptions.clone(), now)
                 .await?;
-            if let Some(changed) = &provisioned.changed {
-                self.store.put_provisioned(customer_id, changed).await?;
-            }
             for item in drift {
                 if let Drift::StackMissing {
                     subscription_id,
