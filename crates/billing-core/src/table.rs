@@ -21,7 +21,7 @@
 //! | `DELETED#<cus>` | `CUSTOMER` | tombstone of a deleted account's customer; TTL 35 days | GetItem: events about the customer are acknowledged, not kept |
 //! | `UNREADABLE#<evt>` | `EVENT`  | verified event we could not read (type, api_version, field, reason); TTL 35 days | gsi1 `UNREADABLE` / `<received>#<evt>`: list them |
 //! | `CUSTOMER#<cus>` | `PROVISIONING` | the customer's provisioning lease (holder, until when); TTL | conditional PutItem before provisioning |
-//! | `USER#<sub>`    | `ROTATION#<at>` | an API key rotation of the user (the rate limit's memory); TTL 1 day | Query by user and time, under the provisioning lease |
+//! | `USER#<sub>`    | `ROTATION#<at>` | an API key rotation of the user (the rate limit's memory); TTL 1 day | Query by user (consistent), under the provisioning lease |
 //! | `SUBSCRIPTION#<id>` | `STACK#<name>` | CloudFormation stack of a subscription: active, deleting, deleted (TTL 35 days once deleted) | Query by subscription; gsi1 `STACKSTATE#<state>`: the sweep |
 //!
 //! Versioned items (subscriptions, records) are written only if their event's `created` is
@@ -125,7 +125,7 @@ pub fn user_pk(sub: &str) -> String {
 /// The sort keys of a user's key rotations begin with it.
 pub const ROTATION_SK_PREFIX: &str = "ROTATION#";
 
-/// A rotation's sort key: zero-padded time, so one Query reads the rotations since a time.
+/// A rotation's sort key: by time (zero-padded, so they sort as numbers).
 pub fn rotation_sk(at: i64) -> String {
     format!("{ROTATION_SK_PREFIX}{at:012}")
 }

@@ -46,14 +46,7 @@ impl DeletedCustomers for DynamoStore {
             if sk == table::SK_PROVISIONING {
                 continue;
             }
-            self.client
-                .delete_item()
-                .table_name(&self.table)
-                .key(table::PK, s(pk.clone()))
-                .key(table::SK, s(sk))
-                .send()
-                .await
-                .map_err(|e| classify(Upstream::DynamoDb, "DeleteItem", e))?;
+            self.delete_key(pk.clone(), sk).await?;
         }
         Ok(())
     }

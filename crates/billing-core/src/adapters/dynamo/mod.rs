@@ -68,6 +68,19 @@ impl DynamoStore {
             .item)
     }
 
+    /// Deletes the item `pk` / `sk`; an absent one is not an error.
+    async fn delete_key(&self, pk: String, sk: String) -> Result<()> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key(table::PK, s(pk))
+            .key(table::SK, s(sk))
+            .send()
+            .await
+            .map_err(|e| classify(Upstream::DynamoDb, "DeleteItem", e))?;
+        Ok(())
+    }
+
     /// Every item of the partition `pk` whose sort key starts with `sk_prefix` (every item of
     /// the partition for an empty prefix: DynamoDB refuses an empty `begins_with`), all pages,
     /// consistently read.

@@ -11,38 +11,25 @@ use crate::ports::KeyRotations;
 use crate::table::{self, attr};
 
 impl DynamoStore {
-    /// The user's rotation items from `since` on (`None`: all of them).
-    async fn rotation_items(&self, sub: &UserSub, since: Option<i64>) -> Result<Vec<super::Item>> {
-        let from = since.map_or_else(
-            || table::ROTATION_SK_PREFIX.to_owned(),
-            |since| table::rotation_sk(since.max(0)),
-        );
-        self.client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("#pk = :user AND #sk BETWEEN :from AND :to")
-            .expression_attribute_names("#pk", table::PK)
-            .expression_attribute_names("#sk", table::SK)
-            .expression_attribute_values(":user", s(table::user_pk(sub.as_str())))
-            .expression_attribute_values(":from", s(from))
-            .expression_attribute_values(":to", s(format!("{}~", table::ROTATION_SK_PREFIX)))
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
+    /// The user's rotation items, consistently read: the rate limit counts what the rotation
+    /// just before wrote.
+    async fn rotation_items(&self, sub: &UserSub) -> Result<Vec<super::Item>> {
+        self.query_prefix(table::user_pk(sub.as_str()), table::ROTATION_SK_PREFIX)
             .await
-            .map_err(|e| classify(Upstream::DynamoDb, "Query", e))
     }
 }
 
 #[async_trait]
 impl KeyRotations for DynamoStore {
     async fn rotations_since(&self, sub: &UserSub, since: i64) -> Result<Vec<i64>> {
-        self.rotation_items(sub, Some(since))
-            .await?
-            .iter()
-            .map(|item| number_attr(item, attr::CREATED_AT))
-            .collect()
+        let mut times = Vec::new();
+        for item in self.rotation_items(sub).await? {
+            let at = number_attr(&item, attr::CREATED_AT)?;
+            if at >= since {
+                times.push(at);
+            }
+        }
+        Ok(times)
     }
 
     async fn record_rotation(&self, sub: &UserSub, at: i64) -> Result<()> {
@@ -65,15 +52,10 @@ impl KeyRotations for DynamoStore {
     }
 
     async fn forget_rotations(&self, sub: &UserSub) -> Result<()> {
-        for item in self.rotation_items(sub, None).await? {
-            self.client
-                .delete_item()
-                .table_name(&self.table)
-                .key(table::PK, s(table::user_pk(sub.as_str())))
-                .key(table::SK, s(string_attr(&item, table::SK)?))
-                .send()
-                .await
-                .map_err(|e| classify(Upstream::DynamoDb, "DeleteItem", e))?;
+        let pk = table::user_pk(sub.as_str());
+        for item in self.rotation_items(sub).await? {
+            self.delete_key(pk.clone(), string_attr(&item, table::SK)?)
+                .await?;
         }
         Ok(())
     }
