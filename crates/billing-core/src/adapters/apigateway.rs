@@ -198,6 +198,24 @@ impl ApiGatewayKeys {
         }
     }
 
+    /// UpdateApiKey with one `replace` of `path`.
+    async fn replace_on_key(&self, key_id: &str, path: &str, value: String) -> Result<()> {
+        self.client
+            .update_api_key()
+            .api_key(key_id)
+            .patch_operations(
+                PatchOperation::builder()
+                    .op(Op::Replace)
+                    .path(path)
+                    .value(value)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| classify(Upstream::ApiGateway, "UpdateApiKey", e))?;
+        Ok(())
+    }
+
     async fn usage_plans_of(&self, key_id: &str) -> Result<Vec<String>> {
         let plans: Vec<_> = self
             .client
@@ -400,20 +418,8 @@ impl ApiKeys for ApiGatewayKeys {
     }
 
     async fn set_enabled(&self, key_id: &str, enabled: bool) -> Result<()> {
-        self.client
-            .update_api_key()
-            .api_key(key_id)
-            .patch_operations(
-                PatchOperation::builder()
-                    .op(Op::Replace)
-                    .path("/enabled")
-                    .value(enabled.to_string())
-                    .build(),
-            )
-            .send()
+        self.replace_on_key(key_id, "/enabled", enabled.to_string())
             .await
-            .map_err(|e| classify(Upstream::ApiGateway, "UpdateApiKey", e))?;
-        Ok(())
     }
 
     async fn delete(&self, key_id: &str) -> Result<()> {
@@ -483,20 +489,8 @@ impl ApiKeys for ApiGatewayKeys {
     }
 
     async fn retire(&self, key_id: &str, owner: &UserSub, retire_at: i64) -> Result<()> {
-        self.client
-            .update_api_key()
-            .api_key(key_id)
-            .patch_operations(
-                PatchOperation::builder()
-                    .op(Op::Replace)
-                    .path("/name")
-                    .value(retired_key_name(owner, retire_at))
-                    .build(),
-            )
-            .send()
+        self.replace_on_key(key_id, "/name", retired_key_name(owner, retire_at))
             .await
-            .map_err(|e| classify(Upstream::ApiGateway, "UpdateApiKey", e))?;
-        Ok(())
     }
 
     async fn retired(&self, owner: Option<&UserSub>) -> Result<Vec<RetiredKey>> {
