@@ -5,6 +5,10 @@ writes every service's state to --state; on start it loads that file when presen
 therefore loses nothing that was acknowledged, and the soak can restart "AWS" mid-run. Without
 --state it is plain `moto_server` plus the additions below.
 
+DynamoDB's TransactWriteItems is all or nothing under concurrent requests too, and costs what
+it touches (moto's own copies every table per item, and its rollback can undo other requests'
+writes): see install_atomic_transactions.
+
 API Gateway's GetUsage, which moto lacks, answers from calls recorded per (usage plan, API key,
 UTC day) through the test endpoint /_test/usage (POST adds, GET lists, DELETE clears); they are
 saved and loaded with the rest of the state. GET /_local/calls counts the calls received.
@@ -22,6 +26,7 @@ DELETE clears the counts.
 import argparse
 import base64
 import binascii
+import copy
 import copyreg
 from collections import defaultdict
 from datetime import date, datetime, timedelta, timezone
@@ -388,6 +393,88 @@ def update_usage(self: APIGatewayResponse):
     body = {"usagePlanId": plan_id, "startDate": today.isoformat(), "endDate": today.isoformat(),
             "values": {key_id: values}}
     return 200, {"Content-Type": "application/json"}, json.dumps(body)
+
+
+class _TablesNotCopied:
+    """Stands in for the `copy` module inside moto's DynamoDB models: `deepcopy` of a whole
+    table (moto's transaction snapshot) returns the table itself; anything else is copied."""
+
+    @staticmethod
+    def deepcopy(value, memo=None):
+        from moto.dynamodb.models.table import Table
+
+        if isinstance(value, Table):
+            return value
+        return copy.deepcopy(value, memo)
+
+    def __getattr__(self, name):
+        return getattr(copy, name)
+
+
+# One DynamoDB write at a time, transactions included (reentrant: a batch write puts items).
+DYNAMODB_WRITES = threading.RLock()
+
+
+def install_atomic_transactions() -> None:
+    """DynamoDB's TransactWriteItems as DynamoDB does it, all or nothing also under concurrent
+    requests, at the cost of the items it touches. moto applies a transaction's items one by
+    one and, on a failure, puts back a deep copy of every table it took before: a copy made per
+    item, in proportion to the table (seconds per transaction on a soak's table), and, as the
+    server is threaded, one that can put back another request's half-applied transaction or
+    drop its writes (a claim and a lease that nobody holds, a lost write). Here writes take one
+    lock, and a failed transaction puts back the items it touched, as they were."""
+    from moto.dynamodb import models as dynamodb_models
+    from moto.dynamodb.models import DynamoDBBackend
+
+    dynamodb_models.copy = _TablesNotCopied()
+    transact = DynamoDBBackend.transact_write_items
+
+    def keys_of(backend, transact_items):
+        for entry in transact_items:
+            _, op = next(iter(entry.items()))
+            table_name = op.get("TableName")
+            if table_name not in backend.tables:
+                continue
+            table = backend.get_table(table_name)
+            if "Key" in op:
+                key = op["Key"]
+            else:
+                attrs = op.get("Item", {})
+                key = {name: attrs[name] for name in (table.hash_key_attr, table.range_key_attr)
+                       if name and name in attrs}
+            yield table_name, key
+
+    def atomic_transact(self, transact_items):
+        with DYNAMODB_WRITES:
+            touched = []
+            for table_name, key in keys_of(self, transact_items):
+                try:
+                    before = self.get_item(table_name, key)
+                except Exception:  # a malformed key: moto's own call answers for it
+                    continue
+                touched.append((table_name, key, before.to_json()["Attributes"] if before else None))
+            try:
+                return transact(self, transact_items)
+            except Exception:
+                # Canceled, or refused half-way (two operations on one item): nothing stays.
+                for table_name, key, before in reversed(touched):
+                    if before is None:
+                        self.delete_item(table_name, key)
+                    else:
+                        self.put_item(table_name, before)
+                raise
+
+    DynamoDBBackend.transact_write_items = atomic_transact
+    for name in ("put_item", "update_item", "delete_item"):
+        setattr(DynamoDBBackend, name, _holding(DYNAMODB_WRITES, getattr(DynamoDBBackend, name)))
+
+
+def _holding(lock, method):
+    def held(*args, **kwargs):
+        with lock:
+            return method(*args, **kwargs)
+    held.__name__ = method.__name__
+    return held
 
 
 def install_get_usage() -> None:
@@ -759,6 +846,7 @@ def main() -> None:
     parser.add_argument("--state", help="file the state is saved to on stop and loaded from on start")
     args = parser.parse_args()
     install_get_usage()
+    install_atomic_transactions()
     try:
         install_key_limits(os.environ)
     except LimitsError as refused:

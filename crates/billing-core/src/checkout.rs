@@ -246,8 +246,10 @@ where
             return Ok(Completion::Rejected("user no longer linked"));
         };
         let provisioner = self.provisioner();
-        let provisioned = under_lease(self.store, &link.customer_id, now, || {
-            provisioner.reconcile(&link, now)
+        // Applied outside a delivery: the record of what deliveries applied no longer holds.
+        let provisioned = under_lease(self.store, &link.customer_id, now, || async {
+            self.store.forget_provisioned(&link.customer_id).await?;
+            provisioner.reconcile(&link, now).await
         })
         .await?;
         if !self.store.mark_completed(session_id).await? {

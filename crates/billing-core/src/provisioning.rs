@@ -12,7 +12,7 @@ use tracing::warn;
 use crate::domain::{CustomerId, CustomerLink, UserSub};
 use crate::error::{Error, Result, Upstream};
 use crate::plans::{AccessPolicy, PlanCatalog, PlanConfig, PlanName, SubscriptionState};
-use crate::ports::{ApiKeys, Billing, Directory, ProvisioningLeases};
+use crate::ports::{ApiKeys, Billing, Directory, ProvisionedState, ProvisioningLeases};
 
 /// How long a caller waits for another provisioning of the same customer before giving up with a
 /// retryable error (Stripe retries the delivery; the success return answers "try again").
@@ -32,9 +32,25 @@ where
     Fut: Future<Output = Result<T>>,
 {
     let holder = lease_holder()?;
+    wait_for_lease(leases, customer, &holder, now).await?;
+    let outcome = work().await;
+    if let Err(error) = leases.release_lease(customer, &holder).await {
+        warn!(customer_id = %customer, error = %crate::error::Chain(&error), "could not release the provisioning lease; it expires");
+    }
+    outcome
+}
+
+/// Takes the customer's lease for `holder`, waiting while another holder has it; gives up with
+/// a retryable error after `LEASE_WAIT`.
+pub async fn wait_for_lease<L: ProvisioningLeases>(
+    leases: &L,
+    customer: &CustomerId,
+    holder: &str,
+    now: i64,
+) -> Result<()> {
     let started = tokio::time::Instant::now();
     let mut delay = Duration::from_millis(20);
-    while !leases.take_lease(customer, &holder, now).await? {
+    while !leases.take_lease(customer, holder, now).await? {
         if started.elapsed() >= LEASE_WAIT {
             return Err(Error::upstream(
                 Upstream::DynamoDb,
@@ -46,14 +62,11 @@ where
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_millis(500));
     }
-    let outcome = work().await;
-    if let Err(error) = leases.release_lease(customer, &holder).await {
-        warn!(customer_id = %customer, error = %crate::error::Chain(&error), "could not release the provisioning lease; it expires");
-    }
-    outcome
+    Ok(())
 }
 
-fn lease_holder() -> Result<String> {
+/// A random holder name for a lease.
+pub fn lease_holder() -> Result<String> {
     crate::ids::random_hex::<16>().map_err(|e| Error::InvalidData {
         service: Upstream::DynamoDb,
         detail: format!("no randomness for a lease holder: {e}"),
@@ -63,6 +76,34 @@ fn lease_holder() -> Result<String> {
 /// One `ProvisioningActions` count, under its `Action` dimension.
 pub(crate) fn provisioning_action(action: &str) {
     crate::telemetry::count("ProvisioningActions", Some(("Action", action)));
+}
+
+/// Whether the user already has what `plan` gives, as last applied (`stored`): then Cognito and
+/// API Gateway are not called. Unknown (`None`), another user, another plan or usage plan, or
+/// a usage plan without a key: not provisioned.
+pub fn is_provisioned(
+    stored: Option<&ProvisionedState>,
+    link: &CustomerLink,
+    plan: &PlanConfig,
+) -> bool {
+    stored.is_some_and(|stored| {
+        stored.sub == link.sub
+            && stored.plan == plan.name
+            && stored.usage_plan_id == plan.usage_plan_id
+            && (plan.usage_plan_id.is_none() || stored.api_key_id.is_some())
+    })
+}
+
+/// The plan the user had before, as far as we know: the stored state's for the same user,
+/// else the lowest plan (a user nothing was applied to yet).
+pub fn previous_plan<'a>(
+    stored: Option<&'a ProvisionedState>,
+    link: &CustomerLink,
+    plans: &'a PlanCatalog,
+) -> &'a PlanName {
+    stored
+        .filter(|stored| stored.sub == link.sub)
+        .map_or(&plans.lowest().name, |stored| &stored.plan)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,20 +137,30 @@ impl<B: Billing, D: Directory, K: ApiKeys> Provisioner<'_, B, D, K> {
         now: i64,
     ) -> Result<Provisioned> {
         let plan = self.plans.effective_plan(&subscriptions, self.policy, now);
+        let api_key_id = self.apply_plan(link, plan).await?;
+        Ok(Provisioned {
+            plan: plan.name.clone(),
+            api_key_id,
+            subscriptions,
+        })
+    }
+
+    /// Applies this plan: `custom:plan_type`, then the key on its usage plan. Returns the key's
+    /// id.
+    pub async fn apply_plan(
+        &self,
+        link: &CustomerLink,
+        plan: &PlanConfig,
+    ) -> Result<Option<String>> {
         let applied = async {
             self.directory
                 .set_plan(&link.pool_id, &link.username, &plan.name)
                 .await?;
             self.apply_key(&link.sub, plan).await
         };
-        let api_key_id = applied
+        applied
             .await
-            .inspect_err(|_| crate::telemetry::count("ProvisioningFailures", None))?;
-        Ok(Provisioned {
-            plan: plan.name.clone(),
-            api_key_id,
-            subscriptions,
-        })
+            .inspect_err(|_| crate::telemetry::count("ProvisioningFailures", None))
     }
 
     /// One key per user, on the plan's usage plan; with no usage plan, detached and disabled.

@@ -19,6 +19,16 @@ use url::{Host, Url};
 
 use crate::config::{ConfigError, EnvReader};
 
+/// Product metadata naming the CloudFormation template of a subscription's resources.
+pub const STACK_TEMPLATE_METADATA: &str = "stack_template_url";
+
+/// The template URL a product's metadata names, if it is an http(s) URL at all (whether it
+/// may be used is `StackTemplatePolicy::admit`'s decision).
+pub fn named_template(url: Option<&String>) -> Option<String> {
+    url.filter(|url| url.starts_with("https://") || url.starts_with("http://"))
+        .cloned()
+}
+
 pub const STACK_TEMPLATE_BUCKET: &str = "STACK_TEMPLATE_BUCKET";
 pub const STACK_TEMPLATE_PREFIX: &str = "STACK_TEMPLATE_PREFIX";
 

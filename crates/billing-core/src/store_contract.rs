@@ -10,10 +10,11 @@ use crate::domain::{CustomerId, CustomerLink, UserPoolId, UserSub, Username};
 use crate::error::Error;
 use crate::plans::{PlanName, SubscriptionState, SubscriptionStatus};
 use crate::ports::{
-    BillingRecord, CatalogStore, CheckoutRecord, CheckoutRecords, CustomerLinks, DeletedCustomers,
-    EventClaim, EventLog, Freshness, KeyRotations, OperatorStore, PriceRecord, ProductRecord,
-    ProvisioningLeases, ReconcilerStore, StoredCatalog, SyncStore, UnreadableEvent, UsageStore,
-    Versioned,
+    BillingRecord, CatalogStore, CheckoutRecord, CheckoutRecords, Committed, CustomerLinks,
+    CustomerView, DeletedCustomers, DeliveryClaim, DeliveryCommit, DeliveryStore, EventClaim,
+    EventLog, Freshness, KeyRotations, OperatorStore, PriceRecord, ProductRecord, ProvisionedState,
+    ProvisioningLeases, ReconcilerStore, StoredCatalog, SubscriptionWrite, SyncStore,
+    UnreadableEvent, UsageStore, Versioned,
 };
 use crate::table::{EVENT_LEASE_SECS, PROVISIONING_LEASE_SECS};
 
@@ -23,6 +24,7 @@ where
     S: EventLog
         + ProvisioningLeases
         + SyncStore
+        + DeliveryStore
         + CustomerLinks
         + CheckoutRecords
         + DeletedCustomers
@@ -47,6 +49,323 @@ where
     links_are_one_to_one(store, scope).await;
     checkout_records_complete_once(store, scope).await;
     deleted_customers_are_purged(store, scope).await;
+    delivery_claims_take_event_and_lease_at_once(store, scope).await;
+    customer_view_reads_link_subscriptions_and_provisioned(store, scope).await;
+    delivery_commits_are_all_or_nothing(store, scope).await;
+    products_are_read_from_the_catalogue(store, scope).await;
+}
+
+/// A delivery's claim: the event and the lease at once; a done or running event as `claim`
+/// says; a deleted customer's event not claimed at all; a lease held by another: the event
+/// claimed alone.
+pub async fn delivery_claims_take_event_and_lease_at_once<S>(store: &S, scope: &str)
+where
+    S: DeliveryStore + EventLog + ProvisioningLeases + DeletedCustomers,
+{
+    let now = 1_000_000;
+    let customer = CustomerId::parse(format!("cus_{scope}_claims")).unwrap();
+    let first = format!("evt_{scope}_delivery_1");
+    assert_eq!(
+        store
+            .claim_delivery(&first, &customer, Some("a"), now)
+            .await
+            .unwrap(),
+        DeliveryClaim::Claimed { leased: true }
+    );
+    assert!(
+        !store.take_lease(&customer, "b", now + 1).await.unwrap(),
+        "the lease was taken with the claim"
+    );
+    assert_eq!(
+        store
+            .claim_delivery(&first, &customer, Some("b"), now + 1)
+            .await
+            .unwrap(),
+        DeliveryClaim::InProgress
+    );
+    let second = format!("evt_{scope}_delivery_2");
+    assert_eq!(
+        store
+            .claim_delivery(&second, &customer, Some("b"), now + 1)
+            .await
+            .unwrap(),
+        DeliveryClaim::Claimed { leased: false },
+        "another holder's lease: the event alone"
+    );
+    assert_eq!(
+        store.claim(&second, now + 2).await.unwrap(),
+        EventClaim::InProgress
+    );
+    store.complete(&first, now + 2).await.unwrap();
+    assert_eq!(
+        store
+            .claim_delivery(&first, &customer, None, now + 3)
+            .await
+            .unwrap(),
+        DeliveryClaim::AlreadyDone
+    );
+    let third = format!("evt_{scope}_delivery_3");
+    assert_eq!(
+        store
+            .claim_delivery(&third, &customer, None, now + 3)
+            .await
+            .unwrap(),
+        DeliveryClaim::Claimed { leased: false },
+        "without a holder no lease is asked for"
+    );
+    store.release_lease(&customer, "a").await.unwrap();
+
+    let deleted = CustomerId::parse(format!("cus_{scope}_claims_deleted")).unwrap();
+    store.tombstone_customer(&deleted, now).await.unwrap();
+    let fourth = format!("evt_{scope}_delivery_4");
+    assert_eq!(
+        store
+            .claim_delivery(&fourth, &deleted, Some("a"), now)
+            .await
+            .unwrap(),
+        DeliveryClaim::CustomerDeleted
+    );
+    assert_eq!(
+        store.claim(&fourth, now).await.unwrap(),
+        EventClaim::Claimed,
+        "nothing was claimed for a deleted customer"
+    );
+    assert!(
+        store.take_lease(&deleted, "b", now).await.unwrap(),
+        "nor its lease taken"
+    );
+}
+
+fn provisioned_state(scope: &str, plan: &str, key: Option<&str>) -> ProvisionedState {
+    ProvisionedState {
+        sub: UserSub::parse(format!("{scope}-viewer")).unwrap(),
+        plan: PlanName::parse(plan).unwrap(),
+        usage_plan_id: key.map(|_| format!("up_{plan}")),
+        api_key_id: key.map(str::to_owned),
+        stacks: key
+            .map(|_| vec![format!("sub_{scope}_a"), format!("sub_{scope}_b")])
+            .unwrap_or_default(),
+    }
+}
+
+/// One read gives the link, every stored subscription with its version and the provisioned
+/// state, and none of the billing page's records.
+pub async fn customer_view_reads_link_subscriptions_and_provisioned<S>(store: &S, scope: &str)
+where
+    S: DeliveryStore + SyncStore + CustomerLinks + ProvisioningLeases,
+{
+    let link = link(scope, "viewer", "viewer");
+    let customer = link.customer_id.clone();
+    assert_eq!(
+        store.customer_view(&customer).await.unwrap(),
+        CustomerView::default()
+    );
+    store.link(&link).await.unwrap();
+    let mut state = subscription(scope, SubscriptionStatus::Active);
+    state.customer_id = customer.to_string();
+    store
+        .put_subscription(&versioned(&state, "evt_view", 100), false, None)
+        .await
+        .unwrap();
+    let profile = BillingRecord::CustomerProfile {
+        customer_id: customer.to_string(),
+        profile: Default::default(),
+    };
+    store
+        .put_record(&versioned(&profile, "evt_view_profile", 100))
+        .await
+        .unwrap();
+    assert!(store.take_lease(&customer, "viewer", 1_000).await.unwrap());
+    let provisioned = provisioned_state(scope, "pro", Some("key_view"));
+    store
+        .put_provisioned(&customer, &provisioned)
+        .await
+        .unwrap();
+
+    let view = store.customer_view(&customer).await.unwrap();
+    assert_eq!(view.link, Some(link));
+    assert_eq!(view.subscriptions, vec![versioned(&state, "evt_view", 100)]);
+    assert_eq!(view.provisioned, Some(provisioned));
+
+    store.forget_provisioned(&customer).await.unwrap();
+    store.forget_provisioned(&customer).await.unwrap();
+    assert_eq!(
+        store.customer_view(&customer).await.unwrap().provisioned,
+        None
+    );
+    store.release_lease(&customer, "viewer").await.unwrap();
+}
+
+/// A commit writes the subscription (newer only), the provisioned state, the event done and
+/// the lease released, or, when the subscription is not newer, nothing at all.
+pub async fn delivery_commits_are_all_or_nothing<S>(store: &S, scope: &str)
+where
+    S: DeliveryStore + SyncStore + EventLog + ProvisioningLeases,
+{
+    let now = 1_000_000;
+    let mut state = subscription(scope, SubscriptionStatus::Active);
+    state.customer_id = format!("cus_{scope}_commit");
+    let customer = CustomerId::parse(state.customer_id.clone()).unwrap();
+    let newer = versioned(&state, &format!("evt_{scope}_commit_2"), 200);
+    let provisioned = provisioned_state(scope, "pro", Some("key_commit"));
+    let event = format!("evt_{scope}_commit_2");
+    assert_eq!(
+        store
+            .claim_delivery(&event, &customer, Some("a"), now)
+            .await
+            .unwrap(),
+        DeliveryClaim::Claimed { leased: true }
+    );
+    assert_eq!(
+        store
+            .commit_delivery(&DeliveryCommit {
+                event_id: &event,
+                customer: &customer,
+                lease_holder: Some("a"),
+                subscription: Some(SubscriptionWrite {
+                    subscription: &newer,
+                    allow_tie: false,
+                    review_at: None,
+                }),
+                provisioned: Some(&provisioned),
+                now,
+            })
+            .await
+            .unwrap(),
+        Committed::Done
+    );
+    let view = store.customer_view(&customer).await.unwrap();
+    assert_eq!(view.subscriptions, vec![newer.clone()]);
+    assert_eq!(view.provisioned, Some(provisioned.clone()));
+    assert_eq!(
+        store.claim(&event, now + 1).await.unwrap(),
+        EventClaim::AlreadyDone
+    );
+    assert!(
+        store.take_lease(&customer, "b", now + 1).await.unwrap(),
+        "the lease was released"
+    );
+
+    // An older state: nothing written, the event not done, the lease still held.
+    let older_event = format!("evt_{scope}_commit_1");
+    let older = versioned(
+        &subscription(scope, SubscriptionStatus::Canceled),
+        &older_event,
+        100,
+    );
+    let older = Versioned {
+        state: SubscriptionState {
+            customer_id: customer.to_string(),
+            ..older.state
+        },
+        ..older
+    };
+    assert_eq!(
+        store.claim(&older_event, now + 1).await.unwrap(),
+        EventClaim::Claimed
+    );
+    let changed = provisioned_state(scope, "free", None);
+    for stored_as in [&older, &newer] {
+        assert_eq!(
+            store
+                .commit_delivery(&DeliveryCommit {
+                    event_id: &older_event,
+                    customer: &customer,
+                    lease_holder: Some("b"),
+                    subscription: Some(SubscriptionWrite {
+                        subscription: stored_as,
+                        allow_tie: false,
+                        review_at: None,
+                    }),
+                    provisioned: Some(&changed),
+                    now: now + 1,
+                })
+                .await
+                .unwrap(),
+            Committed::SubscriptionNotNewer,
+            "older, and the same event again, are not newer"
+        );
+    }
+    let view = store.customer_view(&customer).await.unwrap();
+    assert_eq!(view.subscriptions, vec![newer.clone()]);
+    assert_eq!(view.provisioned, Some(provisioned));
+    assert_eq!(
+        store.claim(&older_event, now + 2).await.unwrap(),
+        EventClaim::InProgress
+    );
+    assert!(!store.take_lease(&customer, "c", now + 2).await.unwrap());
+
+    // Without a subscription: what was applied, the event done, the lease released; a
+    // holder whose lease is gone leaves the new holder's alone.
+    assert_eq!(
+        store
+            .commit_delivery(&DeliveryCommit {
+                event_id: &older_event,
+                customer: &customer,
+                lease_holder: Some("b"),
+                subscription: None,
+                provisioned: Some(&changed),
+                now: now + 2,
+            })
+            .await
+            .unwrap(),
+        Committed::Done
+    );
+    assert_eq!(
+        store.customer_view(&customer).await.unwrap().provisioned,
+        Some(changed)
+    );
+    assert!(store.take_lease(&customer, "c", now + 3).await.unwrap());
+    assert_eq!(
+        store
+            .commit_delivery(&DeliveryCommit {
+                event_id: &older_event,
+                customer: &customer,
+                lease_holder: Some("b"),
+                subscription: None,
+                provisioned: None,
+                now: now + 3,
+            })
+            .await
+            .unwrap(),
+        Committed::Done
+    );
+    assert!(
+        !store.take_lease(&customer, "d", now + 3).await.unwrap(),
+        "c's lease is c's"
+    );
+}
+
+/// Products by id from the stored catalogue; absent ones left out.
+pub async fn products_are_read_from_the_catalogue<S: DeliveryStore + SyncStore>(
+    store: &S,
+    scope: &str,
+) {
+    let product_id = format!("prod_{scope}_plans");
+    let product = ProductRecord {
+        active: true,
+        metadata: [("plan".to_owned(), "pro".to_owned())].into(),
+        name: Some("Pro".into()),
+        plan: PlanName::parse("pro"),
+    };
+    store
+        .put_record(&versioned(
+            &BillingRecord::Product {
+                product_id: product_id.clone(),
+                product: product.clone(),
+            },
+            "evt_plans",
+            100,
+        ))
+        .await
+        .unwrap();
+    let missing = format!("prod_{scope}_missing");
+    let found = store
+        .products(&[product_id.as_str(), missing.as_str()])
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found.get(&product_id), Some(&product));
 }
 
 /// Rotations are read back by time, two in one second count twice, and a user's are forgotten

@@ -20,7 +20,8 @@
 //! | `UNMAPPED#<cus>` | `EVENT#<evt>` | event of a customer nobody is linked to; TTL 35 days | gsi1 `UNMAPPED` / `<created>#<cus>`: list them |
 //! | `DELETED#<cus>` | `CUSTOMER` | tombstone of a deleted account's customer; TTL 35 days | GetItem: events about the customer are acknowledged, not kept |
 //! | `UNREADABLE#<evt>` | `EVENT`  | verified event we could not read (type, api_version, field, reason); TTL 35 days | gsi1 `UNREADABLE` / `<received>#<evt>`: list them |
-//! | `CUSTOMER#<cus>` | `PROVISIONING` | the customer's provisioning lease (holder, until when); TTL | conditional PutItem before provisioning |
+//! | `CUSTOMER#<cus>` | `PROVISIONING` | the customer's provisioning lease (holder, until when); TTL | conditional PutItem before provisioning; in a subscription event's claim transaction |
+//! | `CUSTOMER#<cus>` | `PROVISIONED` | what the webhook last applied to the user: sub, plan, usage plan, key id, the subscriptions whose stack is known active (absent: applied in full next time) | Query `sk >= PROVISIONED`: link, subscriptions and this in one read; written in the delivery's commit transaction |
 //! | `USER#<sub>`    | `ROTATION#<at>` | an API key rotation of the user (the rate limit's memory); TTL 1 day | Query by user (consistent), under the provisioning lease |
 //! | `SUBSCRIPTION#<id>` | `STACK#<name>` | CloudFormation stack of a subscription: active, deleting, deleted (TTL 35 days once deleted) | Query by subscription; gsi1 `STACKSTATE#<state>`: the sweep |
 //!
@@ -64,6 +65,10 @@ pub mod attr {
     pub const USAGE_PLAN_ID: &str = "usage_plan_id";
     pub const DAY: &str = "day";
     pub const REVIEW_AT: &str = "review_at";
+    pub const PLAN: &str = "plan";
+    pub const API_KEY_ID: &str = "api_key_id";
+    /// The provisioned state's subscriptions whose stack is known active (a string set).
+    pub const STACKS: &str = "stacks";
 }
 
 pub const SK_CUSTOMER: &str = "CUSTOMER";
@@ -71,6 +76,9 @@ pub const SK_USER: &str = "USER";
 pub const SK_SESSION: &str = "SESSION";
 pub const SK_EVENT: &str = "EVENT";
 pub const SK_PROVISIONING: &str = "PROVISIONING";
+/// What the webhook last applied to the customer's user; sorts just before `PROVISIONING`,
+/// `SUB#` and `USER`, so one Query from it reads everything a delivery decides on.
+pub const SK_PROVISIONED: &str = "PROVISIONED";
 pub const SK_PROFILE: &str = "PROFILE";
 pub const SK_DELINQUENCY: &str = "DELINQUENCY";
 pub const SK_PRODUCT: &str = "PRODUCT";

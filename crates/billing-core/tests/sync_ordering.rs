@@ -6,7 +6,7 @@
 mod common;
 
 use billing_core::domain::CustomerId;
-use billing_core::ports::{StackState, SyncStore};
+use billing_core::ports::{StackState, SyncStore, Versioned};
 use billing_core::webhook::sync::Outcome;
 use common::*;
 use proptest::prelude::*;
@@ -80,6 +80,31 @@ async fn when_a_paid_checkout_comes_before_its_subscription_events_should_not_do
     .await;
     assert_eq!(outcome.unwrap(), Outcome::Stale);
     assert_eq!(plan(&fakes).as_deref(), Some("pro"));
+}
+
+#[tokio::test]
+async fn a_paid_checkout_should_not_put_back_a_state_stored_after_it_read_stripe() {
+    // The checkout's delivery reads Stripe while the subscription is active; a delivery of the
+    // same second stores past_due before the checkout's write (the failing renewal of a payer
+    // who just subscribed). The state must not go back to active.
+    let fakes = linked_fakes().await;
+    fakes
+        .stripe
+        .set_subscription(current_subscription("active"));
+    fakes.store.store_after_next_read(Versioned {
+        event_created: 11,
+        event_id: "evt_failed".to_owned(),
+        state: current_subscription("past_due"),
+    });
+    apply(
+        &fakes,
+        &checkout_completed("evt_1", 11, "paid", Some(SUB), "alice@example.com"),
+    )
+    .await
+    .unwrap();
+    let stored = fakes.store.stored_subscriptions();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].status.as_str(), "past_due");
 }
 
 /// The final observable state of a customer: plan, key, stored subscriptions and stacks.

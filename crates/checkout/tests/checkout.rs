@@ -10,8 +10,8 @@ use billing_core::fakes::{FakeApiKeys, FakeDirectory, FakeStripe, InMemoryStore}
 use billing_core::inputs::ReturnPath;
 use billing_core::plans::{AccessPolicy, PlanCatalog, PlanName};
 use billing_core::ports::{
-    BillingRecord, CheckoutRecords, PriceRecord, ProductRecord, RecurringRecord, SyncStore,
-    Versioned,
+    BillingRecord, CheckoutRecords, CustomerLinks, DeliveryStore, PriceRecord, ProductRecord,
+    ProvisionedState, RecurringRecord, SyncStore, Versioned,
 };
 use checkout::{Deps, handle};
 use lambda_http::http::{StatusCode, header};
@@ -323,6 +323,32 @@ async fn when_paid_session_returns_should_provision_plan_and_one_key() {
     assert_eq!(keys.len(), 1);
     assert_eq!(keys[0].usage_plan_ids, ["up_pro"]);
     assert_eq!(keys[0].owner, UserSub::parse(SUB).unwrap());
+}
+
+#[tokio::test]
+async fn a_success_return_should_forget_what_deliveries_recorded_as_applied() {
+    // Deliveries skip Cognito and API Gateway while the plan they compute equals the recorded
+    // one: after the success return changed the plan, that record must not vouch for it.
+    let deps = deps();
+    let (session_id, key) = start_pro(&deps).await;
+    deps.stripe.pay_session(&session_id, Some("pro"));
+    let sub = UserSub::parse(SUB).unwrap();
+    let link = deps.store.customer_of_user(&sub).await.unwrap().unwrap();
+    let recorded = ProvisionedState {
+        sub,
+        plan: PlanName::parse("free").unwrap(),
+        usage_plan_id: Some("up_free".to_owned()),
+        api_key_id: Some("key_before".to_owned()),
+        stacks: Vec::new(),
+    };
+    deps.store
+        .put_provisioned(&link.customer_id, &recorded)
+        .await
+        .unwrap();
+
+    call(&deps, complete_request(&session_id, &key)).await;
+    let view = deps.store.customer_view(&link.customer_id).await.unwrap();
+    assert_eq!(view.provisioned, None);
 }
 
 #[tokio::test]

@@ -533,10 +533,11 @@ async fn each_delivery_should_count_its_outcome_and_provisioning_its_actions_as_
     );
     assert!(applied["WebhookLatency"].as_f64().unwrap() >= 0.0);
 
-    // The first delivery made the user's key: one action, under its Action dimension.
+    // The first delivery made the user's key and moved them from free to pro: each action once,
+    // under its Action dimension.
     let actions: Vec<String> = lines_with(&lines, "ProvisioningActions")
         .iter()
         .map(|line| line["Action"].as_str().unwrap_or_default().to_owned())
         .collect();
-    assert_eq!(actions, ["key_created"]);
+    assert_eq!(actions, ["key_created", "plan_changed"]);
 }

@@ -242,8 +242,7 @@ impl StripeBilling {
 /// Price metadata naming the lookup key of the metered price sold with it.
 pub const USAGE_LOOKUP_KEY_METADATA: &str = "usage_lookup_key";
 
-/// Product metadata naming the CloudFormation template of a subscription's resources.
-pub const STACK_TEMPLATE_METADATA: &str = "stack_template_url";
+pub use crate::stack_templates::STACK_TEMPLATE_METADATA;
 
 fn plan_of(metadata: &HashMap<String, String>) -> Option<PlanName> {
     metadata
@@ -372,12 +371,11 @@ impl Billing for StripeBilling {
     }
 
     async fn product_stack_template(&self, product_id: &str) -> Result<Option<String>> {
-        Ok(self
-            .product_metadata(product_id)
-            .await?
-            .get(STACK_TEMPLATE_METADATA)
-            .filter(|url| url.starts_with("https://") || url.starts_with("http://"))
-            .cloned())
+        Ok(crate::stack_templates::named_template(
+            self.product_metadata(product_id)
+                .await?
+                .get(STACK_TEMPLATE_METADATA),
+        ))
     }
 
     async fn subscriptions_of(&self, customer_id: &CustomerId) -> Result<Vec<SubscriptionState>> {

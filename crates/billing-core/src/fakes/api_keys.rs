@@ -31,6 +31,8 @@ pub struct FakeApiKeys {
     pub creates: AtomicUsize,
     /// Refuse every creation as API Gateway does at the account's key quota.
     pub quota_reached: AtomicBool,
+    /// Every call made to API Gateway.
+    pub calls: AtomicUsize,
     /// Calls of `find_with_value`: only showing a key to its owner reads its value.
     pub value_reads: AtomicUsize,
     /// Calls per key and day, as `GetUsage` reports them.
@@ -50,6 +52,7 @@ impl FakeApiKeys {
     }
 
     pub(crate) fn enter(&self, operation: &'static str) -> Result<()> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
         if self.failing.load(Ordering::SeqCst) {
             return Err(outage(Upstream::ApiGateway, operation));
         }

@@ -32,6 +32,7 @@ impl DeletedCustomers for InMemoryStore {
         tables
             .records
             .retain(|_, record| record.state.customer_id() != Some(customer));
+        tables.provisioned.remove(customer_id);
         if let Some(sub) = tables.by_customer.remove(customer_id) {
             tables.by_user.remove(&sub);
         }

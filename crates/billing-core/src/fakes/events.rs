@@ -47,6 +47,7 @@ impl EventLog for InMemoryStore {
     async fn release(&self, event_id: &str) -> Result<()> {
         // Releasing must work while the store is "down" for the test's purpose: it is what
         // lets the retry redo the event, as the lease expiry would in DynamoDB.
+        lock(&self.calls).push("DeleteItem");
         let mut tables = lock(&self.tables);
         if matches!(
             tables.events.get(event_id),

@@ -36,4 +36,10 @@ impl ProvisioningLeases for InMemoryStore {
         }
         Ok(())
     }
+
+    async fn forget_provisioned(&self, customer: &CustomerId) -> Result<()> {
+        self.enter("DeleteItem")?;
+        lock(&self.tables).provisioned.remove(customer);
+        Ok(())
+    }
 }

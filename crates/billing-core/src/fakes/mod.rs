@@ -13,6 +13,7 @@ mod catalog;
 mod checkout;
 mod checkout_records;
 mod deleted_customers;
+mod delivery;
 mod directory;
 mod events;
 mod leases;

@@ -31,6 +31,8 @@ pub(super) struct StoreTables {
     /// customer -> (holder, until)
     pub(super) leases: HashMap<CustomerId, (String, i64)>,
     pub(super) deleted_customers: std::collections::HashSet<CustomerId>,
+    /// What the webhook last applied to each customer's user.
+    pub(super) provisioned: HashMap<CustomerId, crate::ports::ProvisionedState>,
     /// (customer, subscription) -> review time, written with the subscription.
     pub(super) reviews: BTreeMap<(String, String), i64>,
     pub(super) cursors: HashMap<String, i64>,
@@ -38,6 +40,8 @@ pub(super) struct StoreTables {
     pub(super) rotations: HashMap<UserSub, Vec<i64>>,
     /// The usage reporter's cursors.
     pub(super) usage_cursors: BTreeMap<crate::usage::UsageSlot, crate::usage::UsageCursor>,
+    /// A subscription state another delivery stores right after the next read of it.
+    pub(super) written_after_next_read: Option<Versioned<SubscriptionState>>,
 }
 
 #[derive(Debug, Default)]
@@ -45,9 +49,17 @@ pub struct InMemoryStore {
     pub(super) tables: Mutex<StoreTables>,
     pub failing: AtomicBool,
     pub writes: AtomicUsize,
+    /// Every DynamoDB call made, by its operation name, in order (what a test counts).
+    pub calls: Mutex<Vec<&'static str>>,
 }
 
 impl InMemoryStore {
+    /// Stores `concurrent` (as a concurrent delivery would) just after the next read of its
+    /// subscription: the interleaving a reader that does not hold the lease can meet.
+    pub fn store_after_next_read(&self, concurrent: Versioned<SubscriptionState>) {
+        lock(&self.tables).written_after_next_read = Some(concurrent);
+    }
+
     pub fn sub_of_customer(&self, customer_id: &CustomerId) -> Option<UserSub> {
         lock(&self.tables).by_customer.get(customer_id).cloned()
     }
@@ -133,7 +145,18 @@ impl InMemoryStore {
         lock(&self.tables).checkouts.len()
     }
 
+    /// The DynamoDB calls made so far, by operation, in order.
+    pub fn calls(&self) -> Vec<&'static str> {
+        lock(&self.calls).clone()
+    }
+
+    /// Forgets the calls counted so far.
+    pub fn reset_calls(&self) {
+        lock(&self.calls).clear();
+    }
+
     pub(super) fn enter(&self, operation: &'static str) -> Result<()> {
+        lock(&self.calls).push(operation);
         if self.failing.load(Ordering::SeqCst) {
             return Err(outage(Upstream::DynamoDb, operation));
         }

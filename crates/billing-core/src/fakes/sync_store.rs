@@ -74,10 +74,17 @@ impl SyncStore for InMemoryStore {
         id: &str,
     ) -> Result<Option<Versioned<SubscriptionState>>> {
         self.enter("GetItem")?;
-        Ok(lock(&self.tables)
-            .subscriptions
-            .get(&(customer_id.to_string(), id.to_owned()))
-            .cloned())
+        let key = (customer_id.to_string(), id.to_owned());
+        let mut tables = lock(&self.tables);
+        let read = tables.subscriptions.get(&key).cloned();
+        if let Some(concurrent) = tables.written_after_next_read.take() {
+            let key = (
+                concurrent.state.customer_id.clone(),
+                concurrent.state.id.clone(),
+            );
+            tables.subscriptions.insert(key, concurrent);
+        }
+        Ok(read)
     }
 
     async fn subscriptions_of(&self, customer_id: &CustomerId) -> Result<Vec<SubscriptionState>> {

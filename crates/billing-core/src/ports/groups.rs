@@ -2,17 +2,18 @@
 
 use super::{
     AccountListing, ApiKeys, Billing, CatalogStore, Checkout, CheckoutRecords, CustomerLinks,
-    DeletedCustomers, Directory, EventFeed, EventLog, KeyRotations, Meters, OperatorStore,
-    ProvisioningLeases, ReconcilerStore, Stacks, SyncStore, UsageCounts, UsageStore, UserLookup,
-    UserRecords,
+    DeletedCustomers, DeliveryStore, Directory, EventFeed, EventLog, KeyRotations, Meters,
+    OperatorStore, ProvisioningLeases, ReconcilerStore, Stacks, SyncStore, UsageCounts, UsageStore,
+    UserLookup, UserRecords,
 };
 
 /// Everything the webhook and the reconciler keep in the table: the event log, the links, the
 /// synced state, the provisioning leases, the tombstones of deleted customers, the
-/// reconciler's cursor and reviews, what the operator's tools read, and the usage reporter's
-/// cursors.
+/// reconciler's cursor and reviews, what the operator's tools read, the usage reporter's
+/// cursors, and a delivery's claim, read and commit in one round trip each.
 pub trait WebhookStore:
     SyncStore
+    + DeliveryStore
     + EventLog
     + CustomerLinks
     + ProvisioningLeases
@@ -25,6 +26,7 @@ pub trait WebhookStore:
 
 impl<T> WebhookStore for T where
     T: SyncStore
+        + DeliveryStore
         + EventLog
         + CustomerLinks
         + ProvisioningLeases

@@ -14,4 +14,9 @@ pub trait ProvisioningLeases: Send + Sync {
 
     /// Ends `holder`'s lease; nothing when the lease is not (or no longer) theirs.
     async fn release_lease(&self, customer: &CustomerId, holder: &str) -> Result<()>;
+
+    /// Removes the record of what deliveries applied to the customer's user (`PROVISIONED`)
+    /// before a change is applied, by a delivery or by anyone else holding the lease: until it
+    /// is written again, every delivery applies the plan in full.
+    async fn forget_provisioned(&self, customer: &CustomerId) -> Result<()>;
 }

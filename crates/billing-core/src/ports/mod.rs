@@ -7,6 +7,7 @@ mod billing;
 mod catalog;
 mod checkout;
 mod deleted_customers;
+mod delivery;
 mod directory;
 mod events;
 mod groups;
@@ -29,6 +30,10 @@ pub use checkout::{
     NewCheckoutSession, NewPortalSession, PortalFlow, PriceInfo,
 };
 pub use deleted_customers::DeletedCustomers;
+pub use delivery::{
+    Committed, CustomerView, DeliveryClaim, DeliveryCommit, DeliveryStore, ProvisionedState,
+    SubscriptionWrite,
+};
 pub use directory::Directory;
 pub use events::{EventClaim, EventLog, RecordedUnreadable, UnreadableEvent};
 pub use groups::{AccountStore, CheckoutStore, Payments, SyncPorts, UserDirectory, WebhookStore};

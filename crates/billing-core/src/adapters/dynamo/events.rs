@@ -1,6 +1,9 @@
 //! Claims with an expiry: processed Stripe events and provisioning leases.
 
 use async_trait::async_trait;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 
 use super::DynamoStore;
 use super::items::{conditional_failed, doc_of, n, number_attr, s, to_doc};
@@ -33,12 +36,26 @@ impl EventLog for DynamoStore {
             .expression_attribute_names("#lease", attr::LEASE_UNTIL)
             .expression_attribute_values(":processing", s(PROCESSING))
             .expression_attribute_values(":now", n(now))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match outcome {
             Ok(_) => Ok(EventClaim::Claimed),
             Err(e) if conditional_failed(&e) => {
-                let stored = self.get(table::event_pk(event_id), table::SK_EVENT).await?;
+                // The stored item comes back with the failure; read it only if it did not.
+                let returned = match &e {
+                    SdkError::ServiceError(service) => match service.err() {
+                        PutItemError::ConditionalCheckFailedException(failed) => {
+                            failed.item().cloned()
+                        }
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                let stored = match returned {
+                    Some(item) => Some(item),
+                    None => self.get(table::event_pk(event_id), table::SK_EVENT).await?,
+                };
                 let done = stored
                     .as_ref()
                     .and_then(|item| item.get(attr::STATUS))
@@ -148,6 +165,14 @@ impl ProvisioningLeases for DynamoStore {
             table::SK_PROVISIONING,
         );
         self.delete_if_still(key, attr::HOLDER, holder).await
+    }
+
+    async fn forget_provisioned(&self, customer: &CustomerId) -> Result<()> {
+        self.delete_key(
+            table::customer_pk(customer.as_str()),
+            table::SK_PROVISIONED.to_owned(),
+        )
+        .await
     }
 }
 

@@ -5,6 +5,7 @@
 mod catalog;
 mod checkout_records;
 mod deleted_customers;
+mod delivery;
 mod events;
 mod items;
 mod links;

@@ -2,6 +2,9 @@
 //! events, and the stacks of subscriptions.
 
 use async_trait::async_trait;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 
 use super::items::{conditional_failed, doc_of, n, number_attr, s, string_attr, to_doc};
 use super::records::record_item;
@@ -221,18 +224,35 @@ impl DynamoStore {
             .expression_attribute_names("#pk", table::PK)
             .expression_attribute_names("#created", attr::EVENT_CREATED)
             .expression_attribute_values(":created", n(event_created))
+            // The stored item comes back with the failure: no second read to compare.
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match outcome {
             Ok(_) => Ok(Freshness::Applied),
             Err(e) if conditional_failed(&e) => {
-                let Some(stored) = self.get(pk, &sk).await? else {
-                    return Err(Error::upstream(
-                        Upstream::DynamoDb,
-                        "PutItem",
-                        true,
-                        "item vanished after a failed condition",
-                    ));
+                let returned = match &e {
+                    SdkError::ServiceError(service) => match service.err() {
+                        PutItemError::ConditionalCheckFailedException(failed) => {
+                            failed.item().cloned()
+                        }
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                let stored = match returned {
+                    Some(stored) => stored,
+                    None => match self.get(pk, &sk).await? {
+                        Some(stored) => stored,
+                        None => {
+                            return Err(Error::upstream(
+                                Upstream::DynamoDb,
+                                "PutItem",
+                                true,
+                                "item vanished after a failed condition",
+                            ));
+                        }
+                    },
                 };
                 let same_event = stored
                     .get(attr::EVENT_ID)

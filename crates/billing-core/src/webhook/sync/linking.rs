@@ -59,7 +59,9 @@ impl<P: SyncPorts> SyncService<'_, P> {
         // The subscription's own events may now be stale: its resources start here.
         let now = delivery.now;
         if let Some(subscription) = subscription.filter(|s| self.settings.policy.entitles(s, now)) {
-            self.provision_stack(&subscription, now).await?;
+            self.provision_stack(&subscription, now, &Default::default())
+                .await?;
+            // Not recorded as known: the subscription's next event looks at its stack again.
         }
         Ok(outcome)
     }

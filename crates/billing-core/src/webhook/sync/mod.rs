@@ -25,8 +25,10 @@ use tracing::{error, info, warn};
 use crate::domain::{CustomerId, UserPoolId};
 use crate::error::{Error, Result, Upstream};
 use crate::plans::{AccessPolicy, PlanCatalog};
-use crate::ports::{DeletedCustomers, EventClaim, EventLog, SyncPorts, Versioned};
-use crate::provisioning::Provisioner;
+use crate::ports::{
+    DeletedCustomers, DeliveryClaim, DeliveryStore, EventClaim, EventLog, SyncPorts, Versioned,
+};
+use crate::provisioning::{Provisioner, lease_holder};
 use crate::webhook::event::{EventObject, ReadEvent, StripeEvent, is_used, read_event};
 
 pub use operator::{CustomerSync, Drift, HandLink, LinkResult, Writes};
@@ -178,10 +180,57 @@ impl<P: SyncPorts> SyncService<'_, P> {
     }
 
     /// Applies the event once. An `Err` means "retry later": the event is released.
+    ///
+    /// An event about a customer is claimed together with the check that the customer's
+    /// account was not deleted, and a subscription event with the customer's provisioning
+    /// lease too, in one write; a subscription event then commits its state, what it applied,
+    /// the event's completion and the lease's release in one more.
     pub async fn apply(&self, event: &StripeEvent, now: i64) -> Result<Outcome> {
         if !is_used(&event.event_type) {
             return Ok(Outcome::Ignored);
         }
+        let Some(customer) = event
+            .object
+            .customer_id()
+            .and_then(|raw| CustomerId::parse(raw).ok())
+        else {
+            return self.apply_claimed_alone(event, now).await;
+        };
+        let subscription = match &event.object {
+            EventObject::Subscription(subscription) => Some(subscription),
+            _ => None,
+        };
+        let holder = subscription.map(|_| lease_holder()).transpose()?;
+        let leased = match self
+            .store
+            .claim_delivery(&event.id, &customer, holder.as_deref(), now)
+            .await?
+        {
+            DeliveryClaim::AlreadyDone => return Ok(Outcome::Duplicate),
+            DeliveryClaim::InProgress => return Ok(Outcome::InProgress),
+            // Rare: the deleted account's path, one call at a time.
+            DeliveryClaim::CustomerDeleted => return self.apply_claimed_alone(event, now).await,
+            DeliveryClaim::Claimed { leased } => leased,
+        };
+        let delivery = Delivery { event, now };
+        let outcome = match (subscription, &holder) {
+            (Some(subscription), Some(holder)) => {
+                self.on_subscription(delivery, &customer, subscription.clone(), holder, leased)
+                    .await
+            }
+            _ => match self.dispatch_alive(delivery).await {
+                Ok(outcome) => self.store.complete(&event.id, now).await.map(|()| outcome),
+                Err(failure) => Err(failure),
+            },
+        };
+        if outcome.is_err() {
+            self.release_event(&event.id).await;
+        }
+        outcome
+    }
+
+    /// The event claimed on its own, then dispatched (its customer's tombstone read apart).
+    async fn apply_claimed_alone(&self, event: &StripeEvent, now: i64) -> Result<Outcome> {
         match self.store.claim(&event.id, now).await? {
             EventClaim::AlreadyDone => return Ok(Outcome::Duplicate),
             EventClaim::InProgress => return Ok(Outcome::InProgress),
@@ -193,11 +242,15 @@ impl<P: SyncPorts> SyncService<'_, P> {
                 Ok(outcome)
             }
             Err(failure) => {
-                if let Err(release) = self.store.release(&event.id).await {
-                    warn!(event_id = %event.id, error = %crate::error::Chain(&release), "could not release the event; its claim expires");
-                }
+                self.release_event(&event.id).await;
                 Err(failure)
             }
+        }
+    }
+
+    async fn release_event(&self, event_id: &str) {
+        if let Err(release) = self.store.release(event_id).await {
+            warn!(event_id = %event_id, error = %crate::error::Chain(&release), "could not release the event; its claim expires");
         }
     }
 
@@ -207,9 +260,23 @@ impl<P: SyncPorts> SyncService<'_, P> {
         {
             return self.on_deleted_customer(delivery).await;
         }
+        self.dispatch_alive(delivery).await
+    }
+
+    /// Dispatches an event whose customer (if any) is known not to be deleted.
+    async fn dispatch_alive(&self, delivery: Delivery<'_>) -> Result<Outcome> {
         match &delivery.event.object {
             EventObject::Subscription(subscription) => {
-                self.on_subscription(delivery, subscription.clone()).await
+                // Only reached when the customer id does not read: refused here.
+                let customer = parse_customer(&subscription.customer_id)?;
+                self.on_subscription(
+                    delivery,
+                    &customer,
+                    subscription.clone(),
+                    &lease_holder()?,
+                    false,
+                )
+                .await
             }
             EventObject::CheckoutSession(session) => {
                 self.on_checkout_session(delivery, session).await
@@ -238,7 +305,9 @@ impl<P: SyncPorts> SyncService<'_, P> {
         if let EventObject::Subscription(subscription) = &delivery.event.object
             && subscription.status.is_ended()
         {
-            self.deprovision(&subscription.id, delivery.now).await?;
+            let customer = CustomerId::parse(&subscription.customer_id).ok();
+            self.deprovision(customer.as_ref(), &subscription.id, delivery.now)
+                .await?;
         }
         info!(event_id = %delivery.event.id, event_type = %delivery.event.event_type, "event about a deleted account's customer; acknowledged");
         Ok(Outcome::Ignored)

@@ -10,14 +10,14 @@ use super::SyncService;
 use super::linking::LinkHints;
 use super::records::customer_profile;
 use super::reviews::moved;
-use super::subscriptions::past_due_since;
+use super::subscriptions::{Known, past_due_since};
 use crate::domain::{CustomerId, CustomerLink};
 use crate::error::Result;
 use crate::plans::SubscriptionState;
 use crate::ports::{
-    ApiKeys, Billing, BillingRecord, CognitoUserRef, CustomerLinks, Directory, Freshness,
-    OperatorStore, StackRecord, StackState, StackStatus, Stacks, SyncPorts, SyncStore, UserRecords,
-    Versioned,
+    ApiKeys, Billing, BillingRecord, CognitoUserRef, CustomerLinks, DeliveryStore, Directory,
+    Freshness, OperatorStore, StackRecord, StackState, StackStatus, Stacks, SyncPorts, SyncStore,
+    UserRecords, Versioned,
 };
 use crate::provisioning::under_lease;
 use crate::webhook::event::CustomerObject;
@@ -195,21 +195,30 @@ impl<P: SyncPorts> SyncService<'_, P> {
             profile_stored = self.store_if_changed(record, now, &version, writes).await?;
         }
         let (link, linked) = self.sync_link(customer_id, profile, writes).await?;
-        let mut subscriptions_stored = 0;
-        let current = self.billing.subscriptions_of(customer_id).await?;
-        for subscription in &current {
-            if self
-                .store_subscription_if_changed(customer_id, subscription, now, &version, writes)
-                .await?
-            {
-                subscriptions_stored += 1;
+        // Read and stored under the customer's lease: a delivery of the same second cannot
+        // store a later state between Stripe's answer and our write (which a tie would undo).
+        let sync_subscriptions = || async {
+            let current = self.billing.subscriptions_of(customer_id).await?;
+            let mut stored = 0;
+            for subscription in &current {
+                if self
+                    .store_subscription_if_changed(customer_id, subscription, now, &version, writes)
+                    .await?
+                {
+                    stored += 1;
+                }
             }
-        }
+            Ok((current.len(), stored))
+        };
+        let (subscriptions_listed, subscriptions_stored) = match writes {
+            Writes::Apply => under_lease(self.store, customer_id, now, sync_subscriptions).await?,
+            Writes::DryRun => sync_subscriptions().await?,
+        };
         let mut sync = CustomerSync {
             customer_id: customer_id.to_string(),
             link,
             profile_stored,
-            subscriptions_listed: current.len(),
+            subscriptions_listed,
             subscriptions_stored,
             drift: Vec::new(),
             repaired: false,
@@ -499,10 +508,13 @@ impl<P: SyncPorts> SyncService<'_, P> {
                     .await?;
             }
             let subscriptions = self.store.subscriptions_of(customer_id).await?;
+            // Drift means the stored provisioned state cannot be trusted: applied in full.
             let provisioned = self
-                .provisioner()
-                .apply(link, subscriptions.clone(), now)
+                .provision_holding_lease(link, subscriptions.clone(), Known::Unknown, now)
                 .await?;
+            if let Some(changed) = &provisioned.changed {
+                self.store.put_provisioned(customer_id, changed).await?;
+            }
             for item in drift {
                 if let Drift::StackMissing {
                     subscription_id,

@@ -5,11 +5,11 @@
 use tracing::info;
 
 use super::SyncService;
-use super::subscriptions::past_due_since;
+use super::subscriptions::{Known, past_due_since};
 use crate::error::Result;
 use crate::plans::SubscriptionState;
 use crate::ports::{
-    Billing, CustomerLinks, DueReview, ReconcilerStore, SyncPorts, SyncStore, Versioned,
+    Billing, DeliveryStore, DueReview, ReconcilerStore, SyncPorts, SyncStore, Versioned,
 };
 use crate::provisioning::under_lease;
 
@@ -62,11 +62,22 @@ impl<P: SyncPorts> SyncService<'_, P> {
                     .set_review(customer_id, &state.id, review_at)
                     .await?;
             }
-            let Some(link) = self.store.user_of_customer(customer_id).await? else {
+            let view = self.store.customer_view(customer_id).await?;
+            let Some(link) = view.link else {
                 return Ok(ReviewOutcome::Unlinked);
             };
-            let subscriptions = self.store.subscriptions_of(customer_id).await?;
-            let provisioned = self.provisioner().apply(&link, subscriptions, now).await?;
+            let subscriptions = view.subscriptions.into_iter().map(|v| v.state).collect();
+            let provisioned = self
+                .provision_holding_lease(
+                    &link,
+                    subscriptions,
+                    Known::Read(view.provisioned.as_ref()),
+                    now,
+                )
+                .await?;
+            if let Some(changed) = &provisioned.changed {
+                self.store.put_provisioned(customer_id, changed).await?;
+            }
             self.settle_stacks_holding_lease(customer_id, &state.id, now, true)
                 .await?;
             info!(customer_id = %customer_id, subscription_id = %state.id, plan = %provisioned.plan, revised, "subscription reviewed");

@@ -1,33 +1,25 @@
 //! The CloudFormation stacks subscriptions pay for: created while a subscription is entitled,
 //! torn down through recorded states once it ends, and swept until CloudFormation is done.
 
+use std::collections::BTreeMap;
+
 use tracing::{error, info};
 
 use super::SyncService;
 use crate::domain::CustomerId;
 use crate::error::Result;
 use crate::plans::SubscriptionState;
-use crate::ports::{Billing, StackRecord, StackState, StackStatus, Stacks, SyncPorts, SyncStore};
-use crate::provisioning::under_lease;
+use crate::ports::{
+    Billing, ProductRecord, ProvisioningLeases, StackRecord, StackState, StackStatus, Stacks,
+    SyncPorts, SyncStore,
+};
+use crate::stack_templates::{STACK_TEMPLATE_METADATA, named_template};
 
 impl<P: SyncPorts> SyncService<'_, P> {
     /// Tears down the stacks of an ended subscription and, when `provision`, creates the stack
-    /// of an entitled one: decided on the latest stored state, under the customer's lease, so a
-    /// delivery that stored an older state cannot create a stack after the ending one tore it
-    /// down.
-    pub(super) async fn settle_stacks(
-        &self,
-        customer_id: &CustomerId,
-        subscription_id: &str,
-        now: i64,
-        provision: bool,
-    ) -> Result<()> {
-        under_lease(self.store, customer_id, now, || {
-            self.settle_stacks_holding_lease(customer_id, subscription_id, now, provision)
-        })
-        .await
-    }
-
+    /// of an entitled one: decided on the latest stored state, under the customer's lease
+    /// (held by the caller), so a delivery that stored an older state cannot create a stack
+    /// after the ending one tore it down.
     pub(super) async fn settle_stacks_holding_lease(
         &self,
         customer_id: &CustomerId,
@@ -43,9 +35,12 @@ impl<P: SyncPorts> SyncService<'_, P> {
             return Ok(());
         };
         if latest.state.status.is_ended() {
-            self.deprovision(subscription_id, now).await
+            self.deprovision(Some(customer_id), subscription_id, now)
+                .await
         } else if provision && self.settings.policy.entitles(&latest.state, now) {
-            self.provision_stack(&latest.state, now).await
+            self.provision_stack(&latest.state, now, &BTreeMap::new())
+                .await
+                .map(|_| ())
         } else {
             Ok(())
         }
@@ -53,36 +48,43 @@ impl<P: SyncPorts> SyncService<'_, P> {
 
     /// An active subscription whose product names a template gets one stack of it, named after
     /// the subscription, recorded so its end tears it down. CloudFormation refuses a second
-    /// stack of the same name, so concurrent events create it once.
+    /// stack of the same name, so concurrent events create it once. A product's template is
+    /// read from its record in `products` (the stored catalogue), from Stripe when absent.
+    /// `true` when the subscription's stack is recorded active (found so, or created now).
     pub(super) async fn provision_stack(
         &self,
         subscription: &SubscriptionState,
         now: i64,
-    ) -> Result<()> {
+        products: &BTreeMap<String, ProductRecord>,
+    ) -> Result<bool> {
         // One stack per subscription: the first of its products that names a template.
         let mut named_by = None;
         for product in subscription.product_ids() {
-            if let Some(named) = self.billing.product_stack_template(product).await? {
+            let named = match products.get(product) {
+                Some(record) => named_template(record.metadata.get(STACK_TEMPLATE_METADATA)),
+                None => self.billing.product_stack_template(product).await?,
+            };
+            if let Some(named) = named {
                 named_by = Some((product, named));
                 break;
             }
         }
         let Some((product, named)) = named_by else {
-            return Ok(());
+            return Ok(false);
         };
         let Some(template_url) = self.settings.stack_templates.admit(&named) else {
             error!(subscription_id = %subscription.id, product_id = %product, "the product's stack template is outside the allowed bucket and prefix; no stack created");
-            return Ok(());
+            return Ok(false);
         };
         let stack_name = stack_name_for(&subscription.id);
         // A stack that is active or still being deleted is left alone; one deleted (an unpaid
         // subscription paid again) is created anew.
         let recorded = self.store.stacks_of(&subscription.id).await?;
-        if recorded
+        if let Some(stack) = recorded
             .iter()
-            .any(|stack| stack.stack_name == stack_name && stack.state != StackState::Deleted)
+            .find(|stack| stack.stack_name == stack_name && stack.state != StackState::Deleted)
         {
-            return Ok(());
+            return Ok(stack.state == StackState::Active);
         }
         let parameters = [
             ("SubscriptionId", subscription.id.as_str()),
@@ -101,14 +103,28 @@ impl<P: SyncPorts> SyncService<'_, P> {
             })
             .await?;
         info!(subscription_id = %subscription.id, stack = %stack_name, "stack created for the subscription");
-        Ok(())
+        Ok(true)
     }
 
     /// Moves every stack of an ended subscription towards deleted: active -> delete called ->
     /// deleting -> (CloudFormation says gone) deleted. A failure leaves the recorded state as it
-    /// was, so the next event or the sweep retries.
-    pub async fn deprovision(&self, subscription_id: &str, now: i64) -> Result<()> {
-        for stack in self.store.stacks_of(subscription_id).await? {
+    /// was, so the next event or the sweep retries. Before a stack of the `customer` is moved,
+    /// what was applied to them (which names the stacks known active) is forgotten.
+    pub async fn deprovision(
+        &self,
+        customer: Option<&CustomerId>,
+        subscription_id: &str,
+        now: i64,
+    ) -> Result<()> {
+        let stacks = self.store.stacks_of(subscription_id).await?;
+        if let Some(customer) = customer
+            && stacks
+                .iter()
+                .any(|stack| stack.state != StackState::Deleted)
+        {
+            self.store.forget_provisioned(customer).await?;
+        }
+        for stack in stacks {
             self.advance_stack(stack, now).await?;
         }
         Ok(())

@@ -1,91 +1,280 @@
 //! Subscription events, and reconciling a customer from all of their stored subscriptions.
 
-use tracing::info;
+use std::collections::{BTreeMap, BTreeSet};
+
+use tracing::{info, warn};
 
 use super::linking::LinkHints;
-use super::{Delivery, Outcome, SyncService, parse_customer};
-use crate::domain::CustomerId;
+use super::{Delivery, Outcome, SyncService};
+use crate::domain::{CustomerId, CustomerLink};
 use crate::error::Result;
-use crate::plans::{SubscriptionState, SubscriptionStatus};
-use crate::ports::{Billing, Freshness, SyncPorts, SyncStore, Versioned};
-use crate::provisioning::under_lease;
+use crate::plans::{PlanName, SubscriptionState, SubscriptionStatus};
+use crate::ports::{
+    Billing, Committed, DeliveryCommit, DeliveryStore, Freshness, ProductRecord, ProvisionedState,
+    ProvisioningLeases, SubscriptionWrite, SyncPorts, SyncStore, Versioned,
+};
+use crate::provisioning::{
+    is_provisioned, previous_plan, provisioning_action, under_lease, wait_for_lease,
+};
+
+/// What the user's provisioning became.
+#[derive(Debug)]
+pub(super) struct Provision {
+    pub(super) plan: PlanName,
+    /// What was applied now, to be stored; `None` when it was in place already.
+    pub(super) changed: Option<ProvisionedState>,
+}
+
+/// What is known of the provisioned state before provisioning.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Known<'a> {
+    /// Read with the customer's view (absent: nothing applied yet, or forgotten).
+    Read(Option<&'a ProvisionedState>),
+    /// Not read: applied in full, the stored state forgotten first.
+    Unknown,
+}
 
 impl<P: SyncPorts> SyncService<'_, P> {
+    /// A subscription event, its event claimed: under the customer's lease (taken with the
+    /// claim, or waited for now), the customer's view is read at once, the state is compared
+    /// with the stored one (newer only; a tie settled from Stripe), the plan applied only where
+    /// it changes, the stacks settled, and the state, what was applied, the event's completion
+    /// and the lease's release written in one commit. The lease is released on failure.
     pub(super) async fn on_subscription(
         &self,
         delivery: Delivery<'_>,
-        mut subscription: SubscriptionState,
+        customer_id: &CustomerId,
+        subscription: SubscriptionState,
+        holder: &str,
+        leased: bool,
     ) -> Result<Outcome> {
-        // Events name a price's product by id: its plan is read once per product.
-        for item in &mut subscription.items {
-            if item.plan.is_none()
-                && let Some(product) = &item.product_id
-            {
-                item.plan = self.billing.product_plan(product).await?;
-            }
+        if !leased {
+            wait_for_lease(self.store, customer_id, holder, delivery.now).await?;
         }
-        let customer_id = parse_customer(&subscription.customer_id)?;
-        let stored = self
-            .store
-            .subscription(&customer_id, &subscription.id)
-            .await?;
+        let outcome = self
+            .on_subscription_leased(delivery, customer_id, subscription, holder)
+            .await;
+        if outcome.is_err()
+            && let Err(error) = self.store.release_lease(customer_id, holder).await
+        {
+            warn!(customer_id = %customer_id, error = %crate::error::Chain(&error), "could not release the provisioning lease; it expires");
+        }
+        outcome
+    }
+
+    async fn on_subscription_leased(
+        &self,
+        delivery: Delivery<'_>,
+        customer_id: &CustomerId,
+        subscription: SubscriptionState,
+        holder: &str,
+    ) -> Result<Outcome> {
+        let now = delivery.now;
+        let (mut subscription, products) = self.with_plans(subscription).await?;
+        let view = self.store.customer_view(customer_id).await?;
+        let stored = view
+            .subscriptions
+            .iter()
+            .find(|stored| stored.state.id == subscription.id);
         subscription.past_due_since = past_due_since(
-            stored.as_ref().map(|v| &v.state),
+            stored.map(|v| &v.state),
             &subscription,
             delivery.event.created,
         );
-        let versioned = delivery.versioned(subscription);
-        let freshness = match self
-            .store_subscription(&versioned, false, delivery.now)
-            .await?
-        {
+        let mut versioned = delivery.versioned(subscription);
+        let mut allow_tie = false;
+        let mut write = true;
+        match incoming_freshness(stored, &versioned) {
+            Freshness::Applied => {}
+            Freshness::Same => write = false,
             Freshness::Tie => {
                 // Two events in the same second: Stripe's current state settles it.
                 let Some(mut current) = self.billing.subscription(&versioned.state.id).await?
                 else {
+                    self.commit(delivery, customer_id, holder, None, None)
+                        .await?;
                     return Ok(Outcome::Stale);
                 };
                 current.past_due_since = versioned.state.past_due_since;
                 current.metadata = versioned.state.metadata.clone();
-                let settled = Versioned {
-                    state: current,
-                    ..versioned.clone()
-                };
-                self.store_subscription(&settled, true, delivery.now)
-                    .await?
+                versioned.state = current;
+                allow_tie = true;
             }
-            other => other,
+            Freshness::Stale => {
+                // Nothing to apply, but an ended subscription's teardown may still be under way.
+                if let Some(latest) = stored
+                    && latest.state.status.is_ended()
+                {
+                    self.deprovision(Some(customer_id), &latest.state.id, now)
+                        .await?;
+                }
+                self.commit(delivery, customer_id, holder, None, None)
+                    .await?;
+                return Ok(Outcome::Stale);
+            }
+        }
+        let latest = match (write, stored) {
+            (false, Some(stored)) => stored.state.clone(),
+            _ => versioned.state.clone(),
         };
-        let now = delivery.now;
-        if freshness == Freshness::Stale {
-            // Nothing to apply, but an ended subscription's teardown may still be under way.
-            self.settle_stacks(&customer_id, &versioned.state.id, now, false)
+        let link = match view.link.clone() {
+            Some(link) => link,
+            None => {
+                // Not linked yet: the state is kept before a user is looked for (an event
+                // parked as unmapped is replayed over it), as it always was.
+                if write {
+                    write = false;
+                    if self.store_subscription(&versioned, allow_tie, now).await?
+                        == Freshness::Stale
+                    {
+                        self.commit(delivery, customer_id, holder, None, None)
+                            .await?;
+                        return Ok(Outcome::Stale);
+                    }
+                }
+                let hints = LinkHints {
+                    sub: latest
+                        .metadata
+                        .get(crate::domain::customer_metadata::COGNITO_SUB)
+                        .cloned(),
+                    email: None,
+                };
+                match self.link_for(customer_id, &hints, delivery).await? {
+                    Some(link) => link,
+                    None => {
+                        self.commit(delivery, customer_id, holder, None, None)
+                            .await?;
+                        return Ok(Outcome::Unmapped);
+                    }
+                }
+            }
+        };
+        let subscriptions: Vec<SubscriptionState> = view
+            .subscriptions
+            .iter()
+            .filter(|stored| stored.state.id != latest.id)
+            .map(|stored| stored.state.clone())
+            .chain(std::iter::once(latest.clone()))
+            .collect();
+        let provision = self
+            .provision_holding_lease(
+                &link,
+                subscriptions,
+                Known::Read(view.provisioned.as_ref()),
+                now,
+            )
+            .await?;
+        // The stacks known active (from what was applied to this user) need no read; an ended
+        // subscription's are torn down, an entitled one's made if the catalogue names one.
+        let applied_before = view
+            .provisioned
+            .as_ref()
+            .filter(|stored| stored.sub == link.sub);
+        let mut known_stacks: BTreeSet<String> = applied_before
+            .map(|stored| stored.stacks.iter().cloned().collect())
+            .unwrap_or_default();
+        if latest.status.is_ended() {
+            self.deprovision(Some(customer_id), &latest.id, now).await?;
+            known_stacks.remove(&latest.id);
+        } else if self.settings.policy.entitles(&latest, now)
+            && !known_stacks.contains(&latest.id)
+            && self.provision_stack(&latest, now, &products).await?
+        {
+            known_stacks.insert(latest.id.clone());
+        }
+        let applied = provision
+            .changed
+            .clone()
+            .or_else(|| applied_before.cloned())
+            .map(|applied| ProvisionedState {
+                stacks: known_stacks.into_iter().collect(),
+                ..applied
+            });
+        // Written when it says something new, and after a teardown (which may have forgotten it).
+        let provisioned = applied.filter(|applied| {
+            latest.status.is_ended() || Some(applied) != view.provisioned.as_ref()
+        });
+        let review_at = self.settings.policy.review_at(&versioned.state, now);
+        let state_write = write.then_some(SubscriptionWrite {
+            subscription: &versioned,
+            allow_tie,
+            review_at,
+        });
+        let committed = self
+            .commit(
+                delivery,
+                customer_id,
+                holder,
+                state_write,
+                provisioned.as_ref(),
+            )
+            .await?;
+        if committed == Committed::SubscriptionNotNewer {
+            // A newer state was stored meanwhile by a writer that does not hold the lease
+            // (a paid checkout's, a review's): it reconciles under the lease after this one.
+            // What was applied is recorded all the same.
+            self.commit(delivery, customer_id, holder, None, provisioned.as_ref())
                 .await?;
             return Ok(Outcome::Stale);
         }
-        let hints = LinkHints {
-            sub: versioned
-                .state
-                .metadata
-                .get(crate::domain::customer_metadata::COGNITO_SUB)
-                .cloned(),
-            email: None,
+        info!(event_id = %delivery.event.id, customer_id = %customer_id, sub = %link.sub, plan = %provision.plan, changed = provision.changed.is_some(), "customer reconciled");
+        Ok(Outcome::Applied)
+    }
+
+    /// The delivery's last write: the state (if any), what was applied (if anything), the
+    /// event done and the lease released.
+    async fn commit(
+        &self,
+        delivery: Delivery<'_>,
+        customer_id: &CustomerId,
+        holder: &str,
+        subscription: Option<SubscriptionWrite<'_>>,
+        provisioned: Option<&ProvisionedState>,
+    ) -> Result<Committed> {
+        self.store
+            .commit_delivery(&DeliveryCommit {
+                event_id: &delivery.event.id,
+                customer: customer_id,
+                lease_holder: Some(holder),
+                subscription,
+                provisioned,
+                now: delivery.now,
+            })
+            .await
+    }
+
+    /// The subscription with each item's plan, and the stored catalogue's records of its
+    /// products (their plans and stack templates): events name a price's product by id, and
+    /// the catalogue is kept from the product's events. Stripe is asked only for a product the
+    /// catalogue does not hold.
+    pub(super) async fn with_plans(
+        &self,
+        mut subscription: SubscriptionState,
+    ) -> Result<(SubscriptionState, BTreeMap<String, ProductRecord>)> {
+        let ids = subscription.product_ids();
+        let products = if ids.is_empty() {
+            BTreeMap::new()
+        } else {
+            self.store.products(&ids).await?
         };
-        // One lease for the plan and the stacks: both act on the state read under it.
-        under_lease(self.store, &customer_id, now, || async {
-            let outcome = self
-                .reconcile_holding_lease(&customer_id, hints, delivery)
-                .await?;
-            self.settle_stacks_holding_lease(&customer_id, &versioned.state.id, now, true)
-                .await?;
-            Ok(outcome)
-        })
-        .await
+        for item in &mut subscription.items {
+            if item.plan.is_none()
+                && let Some(product) = &item.product_id
+            {
+                item.plan = match products.get(product) {
+                    Some(record) => record.plan.clone(),
+                    None => self.billing.product_plan(product).await?,
+                };
+            }
+        }
+        Ok((subscription, products))
     }
 
     /// A paid checkout may arrive before its subscription's own events: the subscription is
     /// read from Stripe and stored (as of this event) so reconciling sees it, instead of
-    /// downgrading a customer who just paid.
+    /// downgrading a customer who just paid. It is written only over states of older events:
+    /// a delivery of the same second may have stored a later state after Stripe was read
+    /// (this path does not hold the customer's lease), and a tie would put it back.
     pub(super) async fn store_current_subscription(
         &self,
         customer_id: &CustomerId,
@@ -103,7 +292,7 @@ impl<P: SyncPorts> SyncService<'_, P> {
             return Ok(None);
         };
         let versioned = delivery.versioned(current);
-        self.store_subscription(&versioned, true, delivery.now)
+        self.store_subscription(&versioned, false, delivery.now)
             .await?;
         Ok(Some(versioned.state))
     }
@@ -123,7 +312,8 @@ impl<P: SyncPorts> SyncService<'_, P> {
             let id = subscription.id.clone();
             self.store_subscription(&delivery.versioned(subscription), true, delivery.now)
                 .await?;
-            self.deprovision(&id, delivery.now).await?;
+            self.deprovision(Some(customer_id), &id, delivery.now)
+                .await?;
         }
         Ok(())
     }
@@ -161,16 +351,96 @@ impl<P: SyncPorts> SyncService<'_, P> {
         hints: LinkHints,
         delivery: Delivery<'_>,
     ) -> Result<Outcome> {
-        let Some(link) = self.link_for(customer_id, &hints, delivery).await? else {
-            return Ok(Outcome::Unmapped);
+        let view = self.store.customer_view(customer_id).await?;
+        let link = match view.link {
+            Some(link) => link,
+            None => match self.link_for(customer_id, &hints, delivery).await? {
+                Some(link) => link,
+                None => return Ok(Outcome::Unmapped),
+            },
         };
-        let subscriptions = self.store.subscriptions_of(customer_id).await?;
-        let provisioned = self
-            .provisioner()
-            .apply(&link, subscriptions, delivery.now)
+        let subscriptions = view.subscriptions.into_iter().map(|v| v.state).collect();
+        let provision = self
+            .provision_holding_lease(
+                &link,
+                subscriptions,
+                Known::Read(view.provisioned.as_ref()),
+                delivery.now,
+            )
             .await?;
-        info!(event_id = %delivery.event.id, customer_id = %customer_id, sub = %link.sub, plan = %provisioned.plan, "customer reconciled");
+        if let Some(changed) = &provision.changed {
+            self.store.put_provisioned(customer_id, changed).await?;
+        }
+        info!(event_id = %delivery.event.id, customer_id = %customer_id, sub = %link.sub, plan = %provision.plan, "customer reconciled");
         Ok(Outcome::Applied)
+    }
+
+    /// Applies the plan these subscriptions (all of the customer's) entitle to, unless the
+    /// stored provisioned state says it is in place: then neither Cognito nor API Gateway is
+    /// called. Before a change the stored state is forgotten, so a failure half-way leaves
+    /// nothing that vouches for what is no longer true. Holding the customer's lease; the
+    /// caller stores `changed`.
+    pub(super) async fn provision_holding_lease(
+        &self,
+        link: &CustomerLink,
+        subscriptions: Vec<SubscriptionState>,
+        known: Known<'_>,
+        now: i64,
+    ) -> Result<Provision> {
+        let plans = &self.settings.plans;
+        let plan = plans.effective_plan(&subscriptions, &self.settings.policy, now);
+        let stored = match known {
+            Known::Read(stored) => {
+                if is_provisioned(stored, link, plan) {
+                    return Ok(Provision {
+                        plan: plan.name.clone(),
+                        changed: None,
+                    });
+                }
+                if stored.is_some() {
+                    self.store.forget_provisioned(&link.customer_id).await?;
+                }
+                stored
+            }
+            Known::Unknown => {
+                self.store.forget_provisioned(&link.customer_id).await?;
+                None
+            }
+        };
+        let api_key_id = self.provisioner().apply_plan(link, plan).await?;
+        if matches!(known, Known::Read(_)) && previous_plan(stored, link, plans) != &plan.name {
+            provisioning_action("plan_changed");
+        }
+        Ok(Provision {
+            plan: plan.name.clone(),
+            changed: Some(ProvisionedState {
+                sub: link.sub.clone(),
+                plan: plan.name.clone(),
+                usage_plan_id: plan.usage_plan_id.clone(),
+                api_key_id,
+                // The stacks known active stay known for the same user.
+                stacks: stored
+                    .filter(|stored| stored.sub == link.sub)
+                    .map(|stored| stored.stacks.clone())
+                    .unwrap_or_default(),
+            }),
+        })
+    }
+}
+
+/// How an incoming state compares with the stored one, by DynamoDB's ordering rule: newer
+/// applies, the same event is `Same` (a retry of a delivery that stored it), another event of
+/// the same second is a tie, older is stale.
+fn incoming_freshness(
+    stored: Option<&Versioned<SubscriptionState>>,
+    incoming: &Versioned<SubscriptionState>,
+) -> Freshness {
+    match stored {
+        None => Freshness::Applied,
+        Some(stored) if stored.event_id == incoming.event_id => Freshness::Same,
+        Some(stored) if incoming.event_created > stored.event_created => Freshness::Applied,
+        Some(stored) if incoming.event_created == stored.event_created => Freshness::Tie,
+        Some(_) => Freshness::Stale,
     }
 }
 

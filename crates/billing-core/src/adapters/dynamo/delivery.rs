@@ -1,0 +1,450 @@
+//! A delivery's round trips: the claim (event, tombstone check, lease) in one
+//! TransactWriteItems, the customer's partition from `PROVISIONED` on in one Query, the
+//! products in one BatchGetItem, and the commit (subscription, provisioned state, event done,
+//! lease released) in one TransactWriteItems.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, CancellationReason, ConditionCheck, Delete, KeysAndAttributes, Put,
+    ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+};
+
+use super::items::{doc_of, n, number_attr, s, string_attr, to_doc};
+use super::links::link_of;
+use super::sync_store::review_attributes;
+use super::{DynamoStore, Item};
+use crate::adapters::aws::classify;
+use crate::domain::{CustomerId, UserSub};
+use crate::error::{Error, Result, Upstream};
+use crate::plans::PlanName;
+use crate::ports::{
+    Committed, CustomerView, DeliveryClaim, DeliveryCommit, DeliveryStore, EventLog, ProductRecord,
+    ProvisionedState, Versioned,
+};
+use crate::table::{self, attr};
+
+const PROCESSING: &str = "processing";
+const DONE: &str = "done";
+const CONDITION_FAILED: &str = "ConditionalCheckFailed";
+const CONFLICT: &str = "TransactionConflict";
+/// A commit that met another transaction on one of its items is tried again this many times.
+const COMMIT_ATTEMPTS: u32 = 3;
+
+#[async_trait]
+impl DeliveryStore for DynamoStore {
+    async fn claim_delivery(
+        &self,
+        event_id: &str,
+        customer: &CustomerId,
+        lease_holder: Option<&str>,
+        now: i64,
+    ) -> Result<DeliveryClaim> {
+        let event = Put::builder()
+            .table_name(&self.table)
+            .item(table::PK, s(table::event_pk(event_id)))
+            .item(table::SK, s(table::SK_EVENT))
+            .item(attr::STATUS, s(PROCESSING))
+            .item(attr::LEASE_UNTIL, n(now + table::EVENT_LEASE_SECS))
+            .item(table::EXPIRES_AT, n(now + table::EVENT_TTL_SECS))
+            .condition_expression(
+                "attribute_not_exists(#pk) OR (#status = :processing AND #lease < :now)",
+            )
+            .expression_attribute_names("#pk", table::PK)
+            .expression_attribute_names("#status", attr::STATUS)
+            .expression_attribute_names("#lease", attr::LEASE_UNTIL)
+            .expression_attribute_values(":processing", s(PROCESSING))
+            .expression_attribute_values(":now", n(now))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(build_error)?;
+        let not_deleted = ConditionCheck::builder()
+            .table_name(&self.table)
+            .key(table::PK, s(table::deleted_customer_pk(customer.as_str())))
+            .key(table::SK, s(table::SK_CUSTOMER))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", table::PK)
+            .build()
+            .map_err(build_error)?;
+        let mut request = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(event).build())
+            .transact_items(
+                TransactWriteItem::builder()
+                    .condition_check(not_deleted)
+                    .build(),
+            );
+        if let Some(holder) = lease_holder {
+            request = request.transact_items(
+                TransactWriteItem::builder()
+                    .put(self.lease_put(customer, holder, now)?)
+                    .build(),
+            );
+        }
+        let reasons = match request.send().await {
+            Ok(_) => {
+                return Ok(DeliveryClaim::Claimed {
+                    leased: lease_holder.is_some(),
+                });
+            }
+            Err(error) => cancellation_reasons(error, "TransactWriteItems")?,
+        };
+        let code = |index: usize| reason_code(&reasons, index);
+        if code(0) == CONDITION_FAILED {
+            let stored = match reasons.first().and_then(CancellationReason::item) {
+                Some(item) => Some(item.clone()),
+                None => self.get(table::event_pk(event_id), table::SK_EVENT).await?,
+            };
+            let done = stored
+                .as_ref()
+                .and_then(|item| item.get(attr::STATUS))
+                .and_then(|v| v.as_s().ok())
+                .is_some_and(|status| status == DONE);
+            return Ok(if done {
+                DeliveryClaim::AlreadyDone
+            } else {
+                DeliveryClaim::InProgress
+            });
+        }
+        if code(1) == CONDITION_FAILED {
+            return Ok(DeliveryClaim::CustomerDeleted);
+        }
+        let only_the_lease = lease_holder.is_some()
+            && code(0) == "None"
+            && code(1) == "None"
+            && matches!(code(2), CONDITION_FAILED | CONFLICT);
+        if !only_the_lease {
+            return Err(canceled("claim", &reasons));
+        }
+        // Another holder has the lease: the event alone, and the caller waits for the lease.
+        Ok(match self.claim(event_id, now).await? {
+            crate::ports::EventClaim::Claimed => DeliveryClaim::Claimed { leased: false },
+            crate::ports::EventClaim::AlreadyDone => DeliveryClaim::AlreadyDone,
+            crate::ports::EventClaim::InProgress => DeliveryClaim::InProgress,
+        })
+    }
+
+    async fn customer_view(&self, customer: &CustomerId) -> Result<CustomerView> {
+        // The partition sorts CHECKOUT#, DELINQUENCY, INVOICE#, INVOICE_PAYMENT#, PAYMENT#,
+        // PROFILE, PROVISIONED, PROVISIONING, SUB#, USER: from PROVISIONED on is what a
+        // decision needs, without the billing page's records.
+        let items: Vec<Item> = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("#pk = :pk AND #sk >= :from")
+            .expression_attribute_names("#pk", table::PK)
+            .expression_attribute_names("#sk", table::SK)
+            .expression_attribute_values(":pk", s(table::customer_pk(customer.as_str())))
+            .expression_attribute_values(":from", s(table::SK_PROVISIONED))
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| classify(Upstream::DynamoDb, "Query", e))?;
+        let mut view = CustomerView::default();
+        for item in &items {
+            let sk = string_attr(item, table::SK)?;
+            if sk == table::SK_USER {
+                view.link = Some(link_of(item)?);
+            } else if sk.starts_with(table::SUBSCRIPTION_SK_PREFIX) {
+                view.subscriptions.push(Versioned {
+                    event_created: number_attr(item, attr::EVENT_CREATED)?,
+                    event_id: string_attr(item, attr::EVENT_ID)?,
+                    state: doc_of(item)?,
+                });
+            } else if sk == table::SK_PROVISIONED {
+                view.provisioned = provisioned_of(item);
+            }
+        }
+        Ok(view)
+    }
+
+    async fn products(&self, ids: &[&str]) -> Result<BTreeMap<String, ProductRecord>> {
+        let mut found = BTreeMap::new();
+        let mut keys = KeysAndAttributes::builder();
+        for id in ids {
+            keys = keys.keys(HashMap::from([
+                (table::PK.to_owned(), s(table::product_pk(id))),
+                (table::SK.to_owned(), s(table::SK_PRODUCT)),
+            ]));
+        }
+        let keys = keys.build().map_err(build_error)?;
+        let answer = self
+            .client
+            .batch_get_item()
+            .request_items(&self.table, keys)
+            .send()
+            .await
+            .map_err(|e| classify(Upstream::DynamoDb, "BatchGetItem", e))?;
+        // Keys DynamoDB left unprocessed are misses: their plan is read from Stripe.
+        for item in answer
+            .responses()
+            .and_then(|tables| tables.get(&self.table))
+            .into_iter()
+            .flatten()
+        {
+            let pk = string_attr(item, table::PK)?;
+            if let Some(id) = pk.strip_prefix(&table::product_pk("")) {
+                found.insert(id.to_owned(), doc_of(item)?);
+            }
+        }
+        Ok(found)
+    }
+
+    async fn commit_delivery(&self, commit: &DeliveryCommit<'_>) -> Result<Committed> {
+        let mut commit = *commit;
+        let mut attempt = 1;
+        loop {
+            let mut request = self.client.transact_write_items();
+            let mut lease_at = None;
+            let mut count = 0;
+            if let Some(write) = &commit.subscription {
+                request = request.transact_items(self.subscription_put(
+                    write.subscription,
+                    write.allow_tie,
+                    write.review_at,
+                )?);
+                count += 1;
+            }
+            if let Some(provisioned) = commit.provisioned {
+                request = request.transact_items(
+                    TransactWriteItem::builder()
+                        .put(self.provisioned_put(commit.customer, provisioned, commit.now)?)
+                        .build(),
+                );
+                count += 1;
+            }
+            request = request.transact_items(
+                TransactWriteItem::builder()
+                    .put(self.event_done(commit.event_id, commit.now)?)
+                    .build(),
+            );
+            count += 1;
+            if let Some(holder) = commit.lease_holder {
+                request = request.transact_items(
+                    TransactWriteItem::builder()
+                        .delete(self.lease_delete(commit.customer, holder)?)
+                        .build(),
+                );
+                lease_at = Some(count);
+            }
+            let reasons = match request.send().await {
+                Ok(_) => return Ok(Committed::Done),
+                Err(error) => cancellation_reasons(error, "TransactWriteItems")?,
+            };
+            let code = |index: usize| reason_code(&reasons, index);
+            if commit.subscription.is_some() && code(0) == CONDITION_FAILED {
+                return Ok(Committed::SubscriptionNotNewer);
+            }
+            if let Some(lease_at) = lease_at
+                && code(lease_at) == CONDITION_FAILED
+            {
+                // The lease ran out and another holder has it now: theirs is left alone.
+                tracing::warn!(customer_id = %commit.customer, "the provisioning lease ran out before the commit");
+                commit.lease_holder = None;
+                continue;
+            }
+            let conflict = (0..reasons.len()).any(|index| code(index) == CONFLICT);
+            if !conflict || attempt >= COMMIT_ATTEMPTS {
+                return Err(canceled("commit", &reasons));
+            }
+            tokio::time::sleep(Duration::from_millis(25 << attempt)).await;
+            attempt += 1;
+        }
+    }
+
+    async fn put_provisioned(
+        &self,
+        customer: &CustomerId,
+        provisioned: &ProvisionedState,
+    ) -> Result<()> {
+        let put = self.provisioned_put(customer, provisioned, super::items::now_unix())?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(put.item().clone()))
+            .send()
+            .await
+            .map_err(|e| classify(Upstream::DynamoDb, "PutItem", e))?;
+        Ok(())
+    }
+}
+
+impl DynamoStore {
+    fn lease_put(&self, customer: &CustomerId, holder: &str, now: i64) -> Result<Put> {
+        let until = now + table::PROVISIONING_LEASE_SECS;
+        Put::builder()
+            .table_name(&self.table)
+            .item(table::PK, s(table::customer_pk(customer.as_str())))
+            .item(table::SK, s(table::SK_PROVISIONING))
+            .item(attr::HOLDER, s(holder))
+            .item(attr::LEASE_UNTIL, n(until))
+            .item(table::EXPIRES_AT, n(until))
+            .condition_expression("attribute_not_exists(#pk) OR #lease < :now")
+            .expression_attribute_names("#pk", table::PK)
+            .expression_attribute_names("#lease", attr::LEASE_UNTIL)
+            .expression_attribute_values(":now", n(now))
+            .build()
+            .map_err(build_error)
+    }
+
+    fn lease_delete(&self, customer: &CustomerId, holder: &str) -> Result<Delete> {
+        Delete::builder()
+            .table_name(&self.table)
+            .key(table::PK, s(table::customer_pk(customer.as_str())))
+            .key(table::SK, s(table::SK_PROVISIONING))
+            .condition_expression("attribute_not_exists(#pk) OR #holder = :holder")
+            .expression_attribute_names("#pk", table::PK)
+            .expression_attribute_names("#holder", attr::HOLDER)
+            .expression_attribute_values(":holder", s(holder))
+            .build()
+            .map_err(build_error)
+    }
+
+    fn event_done(&self, event_id: &str, now: i64) -> Result<Put> {
+        Put::builder()
+            .table_name(&self.table)
+            .item(table::PK, s(table::event_pk(event_id)))
+            .item(table::SK, s(table::SK_EVENT))
+            .item(attr::STATUS, s(DONE))
+            .item(table::EXPIRES_AT, n(now + table::EVENT_TTL_SECS))
+            .build()
+            .map_err(build_error)
+    }
+
+    /// The subscription's versioned write, as `SyncStore::put_subscription` makes it.
+    fn subscription_put(
+        &self,
+        subscription: &Versioned<crate::plans::SubscriptionState>,
+        allow_tie: bool,
+        review_at: Option<i64>,
+    ) -> Result<TransactWriteItem> {
+        let state = &subscription.state;
+        let mut item = Item::from([
+            (
+                table::PK.to_owned(),
+                s(table::customer_pk(&state.customer_id)),
+            ),
+            (table::SK.to_owned(), s(table::subscription_sk(&state.id))),
+            (attr::STATUS.to_owned(), s(state.status.as_str())),
+            (attr::DOC.to_owned(), to_doc(state)?),
+            (
+                attr::EVENT_CREATED.to_owned(),
+                n(subscription.event_created),
+            ),
+            (attr::EVENT_ID.to_owned(), s(&subscription.event_id)),
+        ]);
+        if let Some(review_at) = review_at {
+            item.extend(review_attributes(&state.customer_id, &state.id, review_at));
+        }
+        let condition = if allow_tie {
+            "attribute_not_exists(#pk) OR #created <= :created"
+        } else {
+            "attribute_not_exists(#pk) OR #created < :created"
+        };
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(condition)
+            .expression_attribute_names("#pk", table::PK)
+            .expression_attribute_names("#created", attr::EVENT_CREATED)
+            .expression_attribute_values(":created", n(subscription.event_created))
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    fn provisioned_put(
+        &self,
+        customer: &CustomerId,
+        provisioned: &ProvisionedState,
+        now: i64,
+    ) -> Result<Put> {
+        let mut put = Put::builder()
+            .table_name(&self.table)
+            .item(table::PK, s(table::customer_pk(customer.as_str())))
+            .item(table::SK, s(table::SK_PROVISIONED))
+            .item(attr::SUB, s(provisioned.sub.as_str()))
+            .item(attr::PLAN, s(provisioned.plan.as_str()))
+            .item(attr::UPDATED_AT, n(now));
+        if let Some(usage_plan) = &provisioned.usage_plan_id {
+            put = put.item(attr::USAGE_PLAN_ID, s(usage_plan));
+        }
+        if let Some(key) = &provisioned.api_key_id {
+            put = put.item(attr::API_KEY_ID, s(key));
+        }
+        if !provisioned.stacks.is_empty() {
+            put = put.item(attr::STACKS, AttributeValue::Ss(provisioned.stacks.clone()));
+        }
+        put.build().map_err(build_error)
+    }
+}
+
+/// The provisioned state of its item; `None` (applied in full next time) when it does not read.
+fn provisioned_of(item: &Item) -> Option<ProvisionedState> {
+    let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+    Some(ProvisionedState {
+        sub: UserSub::parse(text(attr::SUB)?).ok()?,
+        plan: PlanName::parse(text(attr::PLAN)?)?,
+        usage_plan_id: text(attr::USAGE_PLAN_ID),
+        api_key_id: text(attr::API_KEY_ID),
+        stacks: item
+            .get(attr::STACKS)
+            .and_then(|v| v.as_ss().ok())
+            .map(|stacks| {
+                let mut stacks = stacks.clone();
+                stacks.sort();
+                stacks
+            })
+            .unwrap_or_default(),
+    })
+}
+
+fn reason_code(reasons: &[CancellationReason], index: usize) -> &str {
+    reasons
+        .get(index)
+        .and_then(CancellationReason::code)
+        .unwrap_or("None")
+}
+
+/// The reasons of a canceled transaction; any other failure is the error it is.
+fn cancellation_reasons(
+    error: SdkError<
+        TransactWriteItemsError,
+        aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+    >,
+    operation: &'static str,
+) -> Result<Vec<CancellationReason>> {
+    if let SdkError::ServiceError(service_error) = &error
+        && let TransactWriteItemsError::TransactionCanceledException(canceled) = service_error.err()
+    {
+        return Ok(canceled.cancellation_reasons().to_vec());
+    }
+    Err(classify(Upstream::DynamoDb, operation, error))
+}
+
+/// A transaction canceled for a reason the caller cannot act on (a conflict with another
+/// transaction, throttling): retryable.
+fn canceled(what: &str, reasons: &[CancellationReason]) -> Error {
+    let codes: Vec<&str> = (0..reasons.len())
+        .map(|index| reason_code(reasons, index))
+        .collect();
+    Error::upstream(
+        Upstream::DynamoDb,
+        "TransactWriteItems",
+        true,
+        format!("{what} canceled: {}", codes.join(",")),
+    )
+}
+
+fn build_error(error: aws_sdk_dynamodb::error::BuildError) -> Error {
+    Error::upstream(Upstream::DynamoDb, "TransactWriteItems", false, error)
+}
