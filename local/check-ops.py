@@ -41,8 +41,8 @@ load_template = check_policies.load_template
 
 NAMESPACE = "CognitoStripeBilling"
 WEBHOOK_OUTCOMES = ("applied", "duplicate", "stale", "ignored", "unmapped", "unreadable", "failed")
-PROVISIONING_ACTIONS = ("key_created", "key_moved", "key_enabled", "key_disabled", "key_rotated",
-                        "key_deleted", "stack_created", "stack_deleted")
+PROVISIONING_ACTIONS = ("plan_changed", "key_created", "key_moved", "key_enabled", "key_disabled",
+                        "key_rotated", "key_deleted", "stack_created", "stack_deleted")
 TRIGGER_OUTCOMES = ("linked", "already_linked", "failed")
 WEBHOOKS = ("webhook", "webhook-eventbridge")
 # The portal provisions a key on first need and rotates keys; the reconciler (webhook-eventbridge)

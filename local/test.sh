@@ -14,12 +14,15 @@ phase() {
   echo "=== $1: $(( now - phase_started )) s (total $(( now - started )) s)"
   phase_started=$now
 }
-local/install.sh
-phase install
-
-local/check-template.sh
+# The install (pip, npm, apt: mostly waiting on downloads and disks) runs while the workspace
+# builds (the CPU's work); its log is shown once both are done.
+mkdir -p local/.run/logs
+install_log=local/.run/logs/install.log
+local/install.sh >"$install_log" 2>&1 &
+install_pid=$!
+trap 'kill "$install_pid" 2>/dev/null || true' EXIT
 cargo fmt --all -- --check
-phase "template check, fmt"
+phase fmt
 
 # Clippy runs inside the one build: clippy-driver compiles the workspace's crates, as
 # `cargo clippy` does for a check (the same CLIPPY_ARGS encoding of `-- -D warnings`), so
@@ -33,7 +36,18 @@ export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
 
 # One build for everything, linted: unit tests, end-to-end tests and the functions.
 cargo build --workspace --all-targets
-phase "build with clippy"
+phase "build with clippy (install alongside)"
+install_status=0
+wait "$install_pid" || install_status=$?
+trap - EXIT
+cat "$install_log"
+if [ "$install_status" != 0 ]; then
+  echo "local/install.sh failed (exit $install_status); its log is above" >&2
+  exit "$install_status"
+fi
+phase "install (what was left after the build)"
+local/check-template.sh
+phase "template check"
 cargo test --workspace
 phase "unit tests"
 local/build-functions.sh
@@ -46,6 +60,13 @@ set -a
 # shellcheck disable=SC1091
 . local/.run/env
 set +a
+
+# The Stripe front's and scripts' tests start their own servers on free ports: they run while
+# the end-to-end tests wait on the emulators; their log is shown after the burst.
+pytest_log=local/.run/logs/pytest.log
+local/.venv/bin/python -m pytest -q local/stripe_front/tests local/tests >"$pytest_log" 2>&1 &
+pytest_pid=$!
+trap 'kill "$pytest_pid" 2>/dev/null || true; local/down.sh' EXIT
 
 # The end-to-end tests are the workspace's only ignored tests. `--workspace`, not
 # `-p integration-tests`: the same features as the build above, so nothing is compiled again.
@@ -62,8 +83,14 @@ phase soak
 # rate (make burst runs 500): every payer ends with one key, no user with two.
 local/.venv/bin/python local/burst.py --users 40 --buyers 20 --webhook-processes 4
 phase burst
-local/.venv/bin/python -m pytest -q local/stripe_front/tests local/tests
-phase "Stripe front tests"
+pytest_status=0
+wait "$pytest_pid" || pytest_status=$?
+cat "$pytest_log"
+if [ "$pytest_status" != 0 ]; then
+  echo "the Stripe front's and scripts' tests failed (exit $pytest_status); their log is above" >&2
+  exit "$pytest_status"
+fi
+phase "Stripe front and scripts' tests (what was left after the burst)"
 # What the functions, cargo lambda watch and the emulators logged during all of that.
 local/.venv/bin/python local/check-logs-for-secrets.py
 
