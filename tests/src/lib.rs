@@ -564,3 +564,34 @@ pub async fn record_calls(key_id: &str, day: billing_core::usage::UtcDay, calls:
         answer.text().await.unwrap()
     );
 }
+
+/// Now, in Unix seconds.
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// Signs the event with the deployment's webhook secret and posts it to the webhook function:
+/// the answer's status and JSON body (`null` when it has none).
+pub async fn deliver_signed(env: &LocalEnv, event: &Value) -> (u16, Value) {
+    let secrets = std::env::var("STRIPE_WEBHOOK_SECRETS").unwrap();
+    let secret = secrecy::SecretString::from(secrets.split(',').next().unwrap().trim().to_owned());
+    let body = event.to_string();
+    let signature = billing_core::webhook::sign(body.as_bytes(), &secret, now());
+    let response = reqwest::Client::new()
+        .post(format!(
+            "{}/lambda-url/webhook/stripe/webhook",
+            env.lambda_endpoint
+        ))
+        .header("content-type", "application/json")
+        .header("stripe-signature", signature)
+        .body(body)
+        .timeout(Duration::from_secs(120))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}

@@ -5,44 +5,14 @@
 //! webhook leaves nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use billing_core::adapters::dynamo::DynamoStore;
 use billing_core::ports::EventLog;
 use billing_core::table;
 use integration_tests::*;
 use reqwest::Method;
-use secrecy::SecretString;
 use serde_json::{Value, json};
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
-/// Signs the event with the deployment's webhook secret and posts it to the webhook function.
-async fn deliver_signed(env: &LocalEnv, event: &Value) -> (u16, Value) {
-    let secrets = std::env::var("STRIPE_WEBHOOK_SECRETS").unwrap();
-    let secret = SecretString::from(secrets.split(',').next().unwrap().trim().to_owned());
-    let body = event.to_string();
-    let signature = billing_core::webhook::sign(body.as_bytes(), &secret, now());
-    let response = reqwest::Client::new()
-        .post(format!(
-            "{}/lambda-url/webhook/stripe/webhook",
-            env.lambda_endpoint
-        ))
-        .header("content-type", "application/json")
-        .header("stripe-signature", signature)
-        .body(body)
-        .timeout(Duration::from_secs(120))
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
 
 async fn store(env: &LocalEnv) -> DynamoStore {
     DynamoStore::from_sdk(&env.sdk().await, &env.table_name)

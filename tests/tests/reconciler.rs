@@ -4,18 +4,11 @@
 //! past-due grace that passes with no event revokes access.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use integration_tests::*;
 use reqwest::Method;
 use serde_json::Value;
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
 
 /// Waits until Stripe lists an event of this type about the object (localstripe's own events
 /// reach the emulator's list a moment after the call that caused them).

@@ -5,7 +5,7 @@
 //! equal the calls made; GET /me shows the period's usage; the renewal invoice bills it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use billing_core::adapters::apigateway::{ApiGatewayKeys, Deployment};
 use billing_core::adapters::dynamo::DynamoStore;
@@ -19,13 +19,6 @@ use billing_core::usage::{
 use integration_tests::*;
 use reqwest::Method;
 use serde_json::Value;
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
 
 /// A new Billing Meter, and a metered price on it on the Pro product.
 struct MeteredPrice {

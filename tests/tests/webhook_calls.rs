@@ -7,19 +7,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use integration_tests::*;
 use reqwest::Method;
-use secrecy::SecretString;
 use serde_json::{Value, json};
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
 
 /// Requests made by our functions to each service, from the counters' resets to now.
 #[derive(Debug, Default)]
@@ -73,23 +65,8 @@ async fn calls_for(env: &LocalEnv, event: &Value) -> Calls {
     // Created when sent: each event is newer than the one before.
     let mut event = event.clone();
     event["created"] = json!(now());
-    let secrets = std::env::var("STRIPE_WEBHOOK_SECRETS").unwrap();
-    let secret = SecretString::from(secrets.split(',').next().unwrap().trim().to_owned());
-    let body = event.to_string();
-    let signature = billing_core::webhook::sign(body.as_bytes(), &secret, now());
-    let answer = reqwest::Client::new()
-        .post(format!(
-            "{}/lambda-url/webhook/stripe/webhook",
-            env.lambda_endpoint
-        ))
-        .header("content-type", "application/json")
-        .header("stripe-signature", signature)
-        .body(body)
-        .timeout(Duration::from_secs(120))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status().as_u16(), 200, "{event}");
+    let (status, _) = deliver_signed(env, &event).await;
+    assert_eq!(status, 200, "{event}");
 
     let mut calls = Calls::default();
     let aws = json_of(Method::GET, &moto_calls_url()).await;

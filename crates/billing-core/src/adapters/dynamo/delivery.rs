@@ -11,13 +11,14 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, CancellationReason, ConditionCheck, Delete, KeysAndAttributes, Put,
-    ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    TransactWriteItem,
 };
 
-use super::items::{doc_of, n, number_attr, s, string_attr, to_doc};
+use super::events::{build_error, is_done};
+use super::items::{doc_of, n, number_attr, s, string_attr};
 use super::links::link_of;
-use super::sync_store::review_attributes;
-use super::{DynamoStore, Item};
+use super::sync_store::{newer_only, subscription_item};
+use super::{DynamoStore, Item, SortKeys};
 use crate::adapters::aws::classify;
 use crate::domain::{CustomerId, UserSub};
 use crate::error::{Error, Result, Upstream};
@@ -28,8 +29,6 @@ use crate::ports::{
 };
 use crate::table::{self, attr};
 
-const PROCESSING: &str = "processing";
-const DONE: &str = "done";
 const CONDITION_FAILED: &str = "ConditionalCheckFailed";
 const CONFLICT: &str = "TransactionConflict";
 /// A commit that met another transaction on one of its items is tried again this many times.
@@ -44,24 +43,7 @@ impl DeliveryStore for DynamoStore {
         lease_holder: Option<&str>,
         now: i64,
     ) -> Result<DeliveryClaim> {
-        let event = Put::builder()
-            .table_name(&self.table)
-            .item(table::PK, s(table::event_pk(event_id)))
-            .item(table::SK, s(table::SK_EVENT))
-            .item(attr::STATUS, s(PROCESSING))
-            .item(attr::LEASE_UNTIL, n(now + table::EVENT_LEASE_SECS))
-            .item(table::EXPIRES_AT, n(now + table::EVENT_TTL_SECS))
-            .condition_expression(
-                "attribute_not_exists(#pk) OR (#status = :processing AND #lease < :now)",
-            )
-            .expression_attribute_names("#pk", table::PK)
-            .expression_attribute_names("#status", attr::STATUS)
-            .expression_attribute_names("#lease", attr::LEASE_UNTIL)
-            .expression_attribute_values(":processing", s(PROCESSING))
-            .expression_attribute_values(":now", n(now))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .build()
-            .map_err(build_error)?;
+        let event = self.event_claim(event_id, now)?;
         let not_deleted = ConditionCheck::builder()
             .table_name(&self.table)
             .key(table::PK, s(table::deleted_customer_pk(customer.as_str())))
@@ -100,12 +82,7 @@ impl DeliveryStore for DynamoStore {
                 Some(item) => Some(item.clone()),
                 None => self.get(table::event_pk(event_id), table::SK_EVENT).await?,
             };
-            let done = stored
-                .as_ref()
-                .and_then(|item| item.get(attr::STATUS))
-                .and_then(|v| v.as_s().ok())
-                .is_some_and(|status| status == DONE);
-            return Ok(if done {
+            return Ok(if is_done(stored.as_ref()) {
                 DeliveryClaim::AlreadyDone
             } else {
                 DeliveryClaim::InProgress
@@ -133,22 +110,12 @@ impl DeliveryStore for DynamoStore {
         // The partition sorts CHECKOUT#, DELINQUENCY, INVOICE#, INVOICE_PAYMENT#, PAYMENT#,
         // PROFILE, PROVISIONED, PROVISIONING, SUB#, USER: from PROVISIONED on is what a
         // decision needs, without the billing page's records.
-        let items: Vec<Item> = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .consistent_read(true)
-            .key_condition_expression("#pk = :pk AND #sk >= :from")
-            .expression_attribute_names("#pk", table::PK)
-            .expression_attribute_names("#sk", table::SK)
-            .expression_attribute_values(":pk", s(table::customer_pk(customer.as_str())))
-            .expression_attribute_values(":from", s(table::SK_PROVISIONED))
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| classify(Upstream::DynamoDb, "Query", e))?;
+        let items = self
+            .query_keys(
+                table::customer_pk(customer.as_str()),
+                SortKeys::From(table::SK_PROVISIONED),
+            )
+            .await?;
         let mut view = CustomerView::default();
         for item in &items {
             let sk = string_attr(item, table::SK)?;
@@ -267,10 +234,7 @@ impl DeliveryStore for DynamoStore {
         provisioned: &ProvisionedState,
     ) -> Result<()> {
         let put = self.provisioned_put(customer, provisioned, super::items::now_unix())?;
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(put.item().clone()))
+        self.put_item_of(put)
             .send()
             .await
             .map_err(|e| classify(Upstream::DynamoDb, "PutItem", e))?;
@@ -279,23 +243,6 @@ impl DeliveryStore for DynamoStore {
 }
 
 impl DynamoStore {
-    fn lease_put(&self, customer: &CustomerId, holder: &str, now: i64) -> Result<Put> {
-        let until = now + table::PROVISIONING_LEASE_SECS;
-        Put::builder()
-            .table_name(&self.table)
-            .item(table::PK, s(table::customer_pk(customer.as_str())))
-            .item(table::SK, s(table::SK_PROVISIONING))
-            .item(attr::HOLDER, s(holder))
-            .item(attr::LEASE_UNTIL, n(until))
-            .item(table::EXPIRES_AT, n(until))
-            .condition_expression("attribute_not_exists(#pk) OR #lease < :now")
-            .expression_attribute_names("#pk", table::PK)
-            .expression_attribute_names("#lease", attr::LEASE_UNTIL)
-            .expression_attribute_values(":now", n(now))
-            .build()
-            .map_err(build_error)
-    }
-
     fn lease_delete(&self, customer: &CustomerId, holder: &str) -> Result<Delete> {
         Delete::builder()
             .table_name(&self.table)
@@ -309,17 +256,6 @@ impl DynamoStore {
             .map_err(build_error)
     }
 
-    fn event_done(&self, event_id: &str, now: i64) -> Result<Put> {
-        Put::builder()
-            .table_name(&self.table)
-            .item(table::PK, s(table::event_pk(event_id)))
-            .item(table::SK, s(table::SK_EVENT))
-            .item(attr::STATUS, s(DONE))
-            .item(table::EXPIRES_AT, n(now + table::EVENT_TTL_SECS))
-            .build()
-            .map_err(build_error)
-    }
-
     /// The subscription's versioned write, as `SyncStore::put_subscription` makes it.
     fn subscription_put(
         &self,
@@ -327,33 +263,13 @@ impl DynamoStore {
         allow_tie: bool,
         review_at: Option<i64>,
     ) -> Result<TransactWriteItem> {
-        let state = &subscription.state;
-        let mut item = Item::from([
-            (
-                table::PK.to_owned(),
-                s(table::customer_pk(&state.customer_id)),
-            ),
-            (table::SK.to_owned(), s(table::subscription_sk(&state.id))),
-            (attr::STATUS.to_owned(), s(state.status.as_str())),
-            (attr::DOC.to_owned(), to_doc(state)?),
-            (
-                attr::EVENT_CREATED.to_owned(),
-                n(subscription.event_created),
-            ),
-            (attr::EVENT_ID.to_owned(), s(&subscription.event_id)),
-        ]);
-        if let Some(review_at) = review_at {
-            item.extend(review_attributes(&state.customer_id, &state.id, review_at));
-        }
-        let condition = if allow_tie {
-            "attribute_not_exists(#pk) OR #created <= :created"
-        } else {
-            "attribute_not_exists(#pk) OR #created < :created"
-        };
+        let mut item = subscription_item(&subscription.state, review_at)?;
+        item.insert(attr::EVENT_CREATED.into(), n(subscription.event_created));
+        item.insert(attr::EVENT_ID.into(), s(&subscription.event_id));
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
-            .condition_expression(condition)
+            .condition_expression(newer_only(allow_tie))
             .expression_attribute_names("#pk", table::PK)
             .expression_attribute_names("#created", attr::EVENT_CREATED)
             .expression_attribute_values(":created", n(subscription.event_created))
@@ -443,8 +359,4 @@ fn canceled(what: &str, reasons: &[CancellationReason]) -> Error {
         true,
         format!("{what} canceled: {}", codes.join(",")),
     )
-}
-
-fn build_error(error: aws_sdk_dynamodb::error::BuildError) -> Error {
-    Error::upstream(Upstream::DynamoDb, "TransactWriteItems", false, error)
 }

@@ -1,67 +1,35 @@
 //! Claims with an expiry: processed Stripe events and provisioning leases.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
+use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure};
 
 use super::DynamoStore;
-use super::items::{conditional_failed, doc_of, n, number_attr, s, to_doc};
+use super::items::{conditional_failed, doc_of, item_of_failed_put, n, number_attr, s, to_doc};
 use crate::adapters::aws::classify;
 use crate::domain::CustomerId;
 use crate::error::{Result, Upstream};
 use crate::ports::{EventClaim, EventLog, ProvisioningLeases, RecordedUnreadable, UnreadableEvent};
 use crate::table::{self, attr};
 
-const PROCESSING: &str = "processing";
-const DONE: &str = "done";
+pub(super) const PROCESSING: &str = "processing";
+pub(super) const DONE: &str = "done";
 
 #[async_trait]
 impl EventLog for DynamoStore {
     async fn claim(&self, event_id: &str, now: i64) -> Result<EventClaim> {
         let outcome = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item(table::PK, s(table::event_pk(event_id)))
-            .item(table::SK, s(table::SK_EVENT))
-            .item(attr::STATUS, s(PROCESSING))
-            .item(attr::LEASE_UNTIL, n(now + table::EVENT_LEASE_SECS))
-            .item(table::EXPIRES_AT, n(now + table::EVENT_TTL_SECS))
-            .condition_expression(
-                "attribute_not_exists(#pk) OR (#status = :processing AND #lease < :now)",
-            )
-            .expression_attribute_names("#pk", table::PK)
-            .expression_attribute_names("#status", attr::STATUS)
-            .expression_attribute_names("#lease", attr::LEASE_UNTIL)
-            .expression_attribute_values(":processing", s(PROCESSING))
-            .expression_attribute_values(":now", n(now))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .put_item_of(self.event_claim(event_id, now)?)
             .send()
             .await;
         match outcome {
             Ok(_) => Ok(EventClaim::Claimed),
             Err(e) if conditional_failed(&e) => {
                 // The stored item comes back with the failure; read it only if it did not.
-                let returned = match &e {
-                    SdkError::ServiceError(service) => match service.err() {
-                        PutItemError::ConditionalCheckFailedException(failed) => {
-                            failed.item().cloned()
-                        }
-                        _ => None,
-                    },
-                    _ => None,
-                };
-                let stored = match returned {
+                let stored = match item_of_failed_put(&e) {
                     Some(item) => Some(item),
                     None => self.get(table::event_pk(event_id), table::SK_EVENT).await?,
                 };
-                let done = stored
-                    .as_ref()
-                    .and_then(|item| item.get(attr::STATUS))
-                    .and_then(|v| v.as_s().ok())
-                    .is_some_and(|status| status == DONE);
-                Ok(if done {
+                Ok(if is_done(stored.as_ref()) {
                     EventClaim::AlreadyDone
                 } else {
                     EventClaim::InProgress
@@ -72,13 +40,7 @@ impl EventLog for DynamoStore {
     }
 
     async fn complete(&self, event_id: &str, now: i64) -> Result<()> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .item(table::PK, s(table::event_pk(event_id)))
-            .item(table::SK, s(table::SK_EVENT))
-            .item(attr::STATUS, s(DONE))
-            .item(table::EXPIRES_AT, n(now + table::EVENT_TTL_SECS))
+        self.put_item_of(self.event_done(event_id, now)?)
             .send()
             .await
             .map_err(|e| classify(Upstream::DynamoDb, "PutItem", e))?;
@@ -87,11 +49,7 @@ impl EventLog for DynamoStore {
 
     async fn is_done(&self, event_id: &str) -> Result<bool> {
         let stored = self.get(table::event_pk(event_id), table::SK_EVENT).await?;
-        Ok(stored
-            .as_ref()
-            .and_then(|item| item.get(attr::STATUS))
-            .and_then(|v| v.as_s().ok())
-            .is_some_and(|status| status == DONE))
+        Ok(is_done(stored.as_ref()))
     }
 
     async fn release(&self, event_id: &str) -> Result<()> {
@@ -136,20 +94,8 @@ impl EventLog for DynamoStore {
 #[async_trait]
 impl ProvisioningLeases for DynamoStore {
     async fn take_lease(&self, customer: &CustomerId, holder: &str, now: i64) -> Result<bool> {
-        let until = now + table::PROVISIONING_LEASE_SECS;
         let outcome = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item(table::PK, s(table::customer_pk(customer.as_str())))
-            .item(table::SK, s(table::SK_PROVISIONING))
-            .item(attr::HOLDER, s(holder))
-            .item(attr::LEASE_UNTIL, n(until))
-            .item(table::EXPIRES_AT, n(until))
-            .condition_expression("attribute_not_exists(#pk) OR #lease < :now")
-            .expression_attribute_names("#pk", table::PK)
-            .expression_attribute_names("#lease", attr::LEASE_UNTIL)
-            .expression_attribute_values(":now", n(now))
+            .put_item_of(self.lease_put(customer, holder, now)?)
             .send()
             .await;
         match outcome {
@@ -202,4 +148,71 @@ impl DynamoStore {
             Err(e) => Err(classify(Upstream::DynamoDb, "DeleteItem", e)),
         }
     }
+}
+
+/// The event log's and the lease's items, written alone (`EventLog`, `ProvisioningLeases`) or
+/// in a delivery's transactions (`DeliveryStore`).
+impl DynamoStore {
+    /// The event claimed as processing, unless it is done or another delivery's claim still runs.
+    pub(super) fn event_claim(&self, event_id: &str, now: i64) -> Result<Put> {
+        Put::builder()
+            .table_name(&self.table)
+            .item(table::PK, s(table::event_pk(event_id)))
+            .item(table::SK, s(table::SK_EVENT))
+            .item(attr::STATUS, s(PROCESSING))
+            .item(attr::LEASE_UNTIL, n(now + table::EVENT_LEASE_SECS))
+            .item(table::EXPIRES_AT, n(now + table::EVENT_TTL_SECS))
+            .condition_expression(
+                "attribute_not_exists(#pk) OR (#status = :processing AND #lease < :now)",
+            )
+            .expression_attribute_names("#pk", table::PK)
+            .expression_attribute_names("#status", attr::STATUS)
+            .expression_attribute_names("#lease", attr::LEASE_UNTIL)
+            .expression_attribute_values(":processing", s(PROCESSING))
+            .expression_attribute_values(":now", n(now))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(build_error)
+    }
+
+    pub(super) fn event_done(&self, event_id: &str, now: i64) -> Result<Put> {
+        Put::builder()
+            .table_name(&self.table)
+            .item(table::PK, s(table::event_pk(event_id)))
+            .item(table::SK, s(table::SK_EVENT))
+            .item(attr::STATUS, s(DONE))
+            .item(table::EXPIRES_AT, n(now + table::EVENT_TTL_SECS))
+            .build()
+            .map_err(build_error)
+    }
+
+    /// The customer's lease for `holder`, unless another holder's still runs.
+    pub(super) fn lease_put(&self, customer: &CustomerId, holder: &str, now: i64) -> Result<Put> {
+        let until = now + table::PROVISIONING_LEASE_SECS;
+        Put::builder()
+            .table_name(&self.table)
+            .item(table::PK, s(table::customer_pk(customer.as_str())))
+            .item(table::SK, s(table::SK_PROVISIONING))
+            .item(attr::HOLDER, s(holder))
+            .item(attr::LEASE_UNTIL, n(until))
+            .item(table::EXPIRES_AT, n(until))
+            .condition_expression("attribute_not_exists(#pk) OR #lease < :now")
+            .expression_attribute_names("#pk", table::PK)
+            .expression_attribute_names("#lease", attr::LEASE_UNTIL)
+            .expression_attribute_values(":now", n(now))
+            .build()
+            .map_err(build_error)
+    }
+}
+
+/// Whether an event's stored item says it is done.
+pub(super) fn is_done(stored: Option<&super::Item>) -> bool {
+    stored
+        .and_then(|item| item.get(attr::STATUS))
+        .and_then(|v| v.as_s().ok())
+        .is_some_and(|status| status == DONE)
+}
+
+pub(super) fn build_error(error: aws_sdk_dynamodb::error::BuildError) -> crate::error::Error {
+    crate::error::Error::upstream(Upstream::DynamoDb, "TransactWriteItems", false, error)
 }

@@ -68,6 +68,22 @@ pub(super) fn to_doc(value: &impl serde::Serialize) -> Result<AttributeValue> {
         })
 }
 
+/// The stored item a PutItem's failed condition returned (with
+/// `ReturnValuesOnConditionCheckFailure::AllOld`), if it did.
+pub(super) fn item_of_failed_put<R>(
+    error: &SdkError<aws_sdk_dynamodb::operation::put_item::PutItemError, R>,
+) -> Option<Item> {
+    match error {
+        SdkError::ServiceError(service) => match service.err() {
+            aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(
+                failed,
+            ) => failed.item().cloned(),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 pub(super) fn conditional_failed<E, R>(error: &SdkError<E, R>) -> bool
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata,

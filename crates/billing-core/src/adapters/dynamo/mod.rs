@@ -69,6 +69,24 @@ impl DynamoStore {
             .item)
     }
 
+    /// A transaction's `Put` sent on its own, as a PutItem: the item and its condition are
+    /// written once for both.
+    fn put_item_of(
+        &self,
+        put: aws_sdk_dynamodb::types::Put,
+    ) -> aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder {
+        self.client
+            .put_item()
+            .table_name(put.table_name)
+            .set_item(Some(put.item))
+            .set_condition_expression(put.condition_expression)
+            .set_expression_attribute_names(put.expression_attribute_names)
+            .set_expression_attribute_values(put.expression_attribute_values)
+            .set_return_values_on_condition_check_failure(
+                put.return_values_on_condition_check_failure,
+            )
+    }
+
     /// Deletes the item `pk` / `sk`; an absent one is not an error.
     async fn delete_key(&self, pk: String, sk: String) -> Result<()> {
         self.client
@@ -86,6 +104,16 @@ impl DynamoStore {
     /// the partition for an empty prefix: DynamoDB refuses an empty `begins_with`), all pages,
     /// consistently read.
     async fn query_prefix(&self, pk: String, sk_prefix: &str) -> Result<Vec<Item>> {
+        if sk_prefix.is_empty() {
+            self.query_keys(pk, SortKeys::All).await
+        } else {
+            self.query_keys(pk, SortKeys::Prefix(sk_prefix)).await
+        }
+    }
+
+    /// The items of the partition `pk` whose sort keys are in `range`, all pages, consistently
+    /// read.
+    async fn query_keys(&self, pk: String, range: SortKeys<'_>) -> Result<Vec<Item>> {
         let query = self
             .client
             .query()
@@ -93,13 +121,21 @@ impl DynamoStore {
             .consistent_read(true)
             .expression_attribute_names("#pk", table::PK)
             .expression_attribute_values(":pk", s(pk));
-        let query = if sk_prefix.is_empty() {
-            query.key_condition_expression("#pk = :pk")
-        } else {
-            query
+        let query = match range {
+            SortKeys::All => query.key_condition_expression("#pk = :pk"),
+            SortKeys::Prefix(prefix) => query
                 .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
                 .expression_attribute_names("#sk", table::SK)
-                .expression_attribute_values(":prefix", s(sk_prefix))
+                .expression_attribute_values(":prefix", s(prefix)),
+            SortKeys::From(from) => query
+                .key_condition_expression("#pk = :pk AND #sk >= :from")
+                .expression_attribute_names("#sk", table::SK)
+                .expression_attribute_values(":from", s(from)),
+            SortKeys::Between(from, to) => query
+                .key_condition_expression("#pk = :pk AND #sk BETWEEN :from AND :to")
+                .expression_attribute_names("#sk", table::SK)
+                .expression_attribute_values(":from", s(from))
+                .expression_attribute_values(":to", s(to)),
         };
         query
             .into_paginator()
@@ -126,4 +162,15 @@ impl DynamoStore {
             .await
             .map_err(|e| classify(Upstream::DynamoDb, "Query", e))
     }
+}
+
+/// Which sort keys of a partition a query reads.
+#[derive(Debug, Clone, Copy)]
+enum SortKeys<'a> {
+    All,
+    Prefix(&'a str),
+    /// From this key on (in sort order).
+    From(&'a str),
+    /// Both ends included.
+    Between(&'a str, &'a str),
 }

@@ -2,11 +2,11 @@
 //! events, and the stacks of subscriptions.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 
-use super::items::{conditional_failed, doc_of, n, number_attr, s, string_attr, to_doc};
+use super::items::{
+    conditional_failed, doc_of, item_of_failed_put, n, number_attr, s, string_attr, to_doc,
+};
 use super::records::record_item;
 use super::{DynamoStore, Item};
 use crate::adapters::aws::classify;
@@ -26,19 +26,7 @@ impl SyncStore for DynamoStore {
         allow_tie: bool,
         review_at: Option<i64>,
     ) -> Result<Freshness> {
-        let state = &subscription.state;
-        let mut item = Item::from([
-            (
-                table::PK.to_owned(),
-                s(table::customer_pk(&state.customer_id)),
-            ),
-            (table::SK.to_owned(), s(table::subscription_sk(&state.id))),
-            (attr::STATUS.to_owned(), s(state.status.as_str())),
-            (attr::DOC.to_owned(), to_doc(state)?),
-        ]);
-        if let Some(review_at) = review_at {
-            item.extend(review_attributes(&state.customer_id, &state.id, review_at));
-        }
+        let item = subscription_item(&subscription.state, review_at)?;
         self.put_versioned(
             item,
             subscription.event_created,
@@ -210,17 +198,12 @@ impl DynamoStore {
         let sk = string_attr(&item, table::SK)?;
         item.insert(attr::EVENT_CREATED.into(), n(event_created));
         item.insert(attr::EVENT_ID.into(), s(event_id));
-        let condition = if allow_tie {
-            "attribute_not_exists(#pk) OR #created <= :created"
-        } else {
-            "attribute_not_exists(#pk) OR #created < :created"
-        };
         let outcome = self
             .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
-            .condition_expression(condition)
+            .condition_expression(newer_only(allow_tie))
             .expression_attribute_names("#pk", table::PK)
             .expression_attribute_names("#created", attr::EVENT_CREATED)
             .expression_attribute_values(":created", n(event_created))
@@ -231,16 +214,7 @@ impl DynamoStore {
         match outcome {
             Ok(_) => Ok(Freshness::Applied),
             Err(e) if conditional_failed(&e) => {
-                let returned = match &e {
-                    SdkError::ServiceError(service) => match service.err() {
-                        PutItemError::ConditionalCheckFailedException(failed) => {
-                            failed.item().cloned()
-                        }
-                        _ => None,
-                    },
-                    _ => None,
-                };
-                let stored = match returned {
+                let stored = match item_of_failed_put(&e) {
                     Some(stored) => stored,
                     None => match self.get(pk, &sk).await? {
                         Some(stored) => stored,
@@ -309,5 +283,32 @@ fn stack_state_name(state: StackState) -> &'static str {
         StackState::Active => "active",
         StackState::Deleting => "deleting",
         StackState::Deleted => "deleted",
+    }
+}
+
+/// A subscription's item, without the version (`event_created`, `event_id`) its write adds.
+pub(super) fn subscription_item(state: &SubscriptionState, review_at: Option<i64>) -> Result<Item> {
+    let mut item = Item::from([
+        (
+            table::PK.to_owned(),
+            s(table::customer_pk(&state.customer_id)),
+        ),
+        (table::SK.to_owned(), s(table::subscription_sk(&state.id))),
+        (attr::STATUS.to_owned(), s(state.status.as_str())),
+        (attr::DOC.to_owned(), to_doc(state)?),
+    ]);
+    if let Some(review_at) = review_at {
+        item.extend(review_attributes(&state.customer_id, &state.id, review_at));
+    }
+    Ok(item)
+}
+
+/// The condition of a versioned write: the stored item's event is older (or, with `allow_tie`,
+/// of the same second), or there is none.
+pub(super) fn newer_only(allow_tie: bool) -> &'static str {
+    if allow_tie {
+        "attribute_not_exists(#pk) OR #created <= :created"
+    } else {
+        "attribute_not_exists(#pk) OR #created < :created"
     }
 }

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 
 use super::items::{conditional_failed, n, number_attr, s, string_attr};
-use super::{DynamoStore, Item};
+use super::{DynamoStore, Item, SortKeys};
 use crate::adapters::aws::classify;
 use crate::error::{Error, Result, Upstream};
 use crate::ports::UsageStore;
@@ -73,23 +73,11 @@ impl UsageStore for DynamoStore {
         from: UtcDay,
         to: UtcDay,
     ) -> Result<Vec<(UsageSlot, UsageCursor)>> {
-        let items: Vec<Item> = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .consistent_read(true)
-            .key_condition_expression("#pk = :pk AND #sk BETWEEN :from AND :to")
-            .expression_attribute_names("#pk", table::PK)
-            .expression_attribute_names("#sk", table::SK)
-            .expression_attribute_values(":pk", s(table::usage_pk(key_id)))
-            .expression_attribute_values(":from", s(table::usage_sk(&from.to_string(), "")))
-            .expression_attribute_values(":to", s(table::usage_sk(&to.to_string(), "~")))
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| classify(Upstream::DynamoDb, "Query", e))?;
+        let from = table::usage_sk(&from.to_string(), "");
+        let to = table::usage_sk(&to.to_string(), "~");
+        let items = self
+            .query_keys(table::usage_pk(key_id), SortKeys::Between(&from, &to))
+            .await?;
         items
             .iter()
             .map(|item| {

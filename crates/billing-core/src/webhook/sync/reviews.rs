@@ -5,7 +5,7 @@
 use tracing::info;
 
 use super::SyncService;
-use super::subscriptions::{Known, past_due_since};
+use super::subscriptions::past_due_since;
 use crate::error::Result;
 use crate::plans::SubscriptionState;
 use crate::ports::{
@@ -66,18 +66,9 @@ impl<P: SyncPorts> SyncService<'_, P> {
             let Some(link) = view.link else {
                 return Ok(ReviewOutcome::Unlinked);
             };
-            let subscriptions = view.subscriptions.into_iter().map(|v| v.state).collect();
             let provisioned = self
-                .provision_holding_lease(
-                    &link,
-                    subscriptions,
-                    Known::Read(view.provisioned.as_ref()),
-                    now,
-                )
+                .provision_and_record(&link, view.subscriptions, view.provisioned.as_ref(), now)
                 .await?;
-            if let Some(changed) = &provisioned.changed {
-                self.store.put_provisioned(customer_id, changed).await?;
-            }
             self.settle_stacks_holding_lease(customer_id, &state.id, now, true)
                 .await?;
             info!(customer_id = %customer_id, subscription_id = %state.id, plan = %provisioned.plan, revised, "subscription reviewed");

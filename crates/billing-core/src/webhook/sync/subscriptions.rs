@@ -359,20 +359,37 @@ impl<P: SyncPorts> SyncService<'_, P> {
                 None => return Ok(Outcome::Unmapped),
             },
         };
-        let subscriptions = view.subscriptions.into_iter().map(|v| v.state).collect();
         let provision = self
-            .provision_holding_lease(
+            .provision_and_record(
                 &link,
-                subscriptions,
-                Known::Read(view.provisioned.as_ref()),
+                view.subscriptions,
+                view.provisioned.as_ref(),
                 delivery.now,
             )
             .await?;
-        if let Some(changed) = &provision.changed {
-            self.store.put_provisioned(customer_id, changed).await?;
-        }
         info!(event_id = %delivery.event.id, customer_id = %customer_id, sub = %link.sub, plan = %provision.plan, "customer reconciled");
         Ok(Outcome::Applied)
+    }
+
+    /// Applies the plan of the customer's stored subscriptions (as `provision_holding_lease`,
+    /// from what was read with them) and records what was applied when it changed.
+    pub(super) async fn provision_and_record(
+        &self,
+        link: &CustomerLink,
+        stored: Vec<Versioned<SubscriptionState>>,
+        applied: Option<&ProvisionedState>,
+        now: i64,
+    ) -> Result<Provision> {
+        let subscriptions = stored.into_iter().map(|v| v.state).collect();
+        let provision = self
+            .provision_holding_lease(link, subscriptions, Known::Read(applied), now)
+            .await?;
+        if let Some(changed) = &provision.changed {
+            self.store
+                .put_provisioned(&link.customer_id, changed)
+                .await?;
+        }
+        Ok(provision)
     }
 
     /// Applies the plan these subscriptions (all of the customer's) entitle to, unless the
