@@ -14,11 +14,12 @@ phase() {
   echo "=== $1: $(( now - phase_started )) s (total $(( now - started )) s)"
   phase_started=$now
 }
-# The install (pip, npm, apt: mostly waiting on downloads and disks) runs while the workspace
-# builds (the CPU's work); its log is shown once both are done.
+# The install (pip, npm, apt: mostly waiting on downloads and disks) and then the template
+# checks (cfn-lint, sam validate, the alarm and policy checks) run while the workspace builds;
+# their log is shown once both are done.
 mkdir -p local/.run/logs
 install_log=local/.run/logs/install.log
-local/install.sh >"$install_log" 2>&1 &
+{ local/install.sh && local/check-template.sh; } >"$install_log" 2>&1 &
 install_pid=$!
 trap 'kill "$install_pid" 2>/dev/null || true' EXIT
 cargo fmt --all -- --check
@@ -36,18 +37,16 @@ export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
 
 # One build for everything, linted: unit tests, end-to-end tests and the functions.
 cargo build --workspace --all-targets
-phase "build with clippy (install alongside)"
+phase "build with clippy (install and template checks alongside)"
 install_status=0
 wait "$install_pid" || install_status=$?
 trap - EXIT
 cat "$install_log"
 if [ "$install_status" != 0 ]; then
-  echo "local/install.sh failed (exit $install_status); its log is above" >&2
+  echo "local/install.sh or local/check-template.sh failed (exit $install_status); the log is above" >&2
   exit "$install_status"
 fi
-phase "install (what was left after the build)"
-local/check-template.sh
-phase "template check"
+phase "install and template checks (what was left after the build)"
 cargo test --workspace
 phase "unit tests"
 local/build-functions.sh
