@@ -595,3 +595,32 @@ pub async fn deliver_signed(env: &LocalEnv, event: &Value) -> (u16, Value) {
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
 }
+
+/// Waits until the Stripe front has delivered every event about these objects (subscriptions,
+/// or what names them: invoices, checkout sessions) to the webhook, as Stripe's
+/// `pending_webhooks` counts it.
+pub async fn delivered(env: &LocalEnv, object_ids: &[String]) {
+    eventually(
+        Duration::from_secs(60),
+        "every event about them delivered",
+        || async {
+            let events = stripe_front(env, reqwest::Method::GET, "/_test/events").await;
+            let pending = events["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|event| {
+                    let object = &event["data"]["object"];
+                    let about = [object["id"].as_str(), object["subscription"].as_str()];
+                    about
+                        .into_iter()
+                        .flatten()
+                        .any(|id| object_ids.iter().any(|wanted| wanted == id))
+                        && event["pending_webhooks"].as_u64().unwrap_or(0) > 0
+                })
+                .count();
+            (pending == 0).then_some(())
+        },
+    )
+    .await;
+}

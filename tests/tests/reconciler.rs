@@ -158,6 +158,10 @@ async fn lost_deliveries_are_repaired_by_the_reconciler_like_deliveries_would_ha
     let control = three_users(&env, &c).await;
     let control_subscriptions = subscribe_renew_fail_cancel(&env, &control).await;
     wait_for_plan(&c.cognito, &env, &control[2].username, "free").await;
+    // Settled means every event about them delivered, not a status seen once: a paid checkout
+    // that comes first stores Stripe's current state (already past_due) as of its own event,
+    // and the renewal's older events that follow go over it until the failure's arrives.
+    delivered(&env, &control_subscriptions).await;
     eventually(
         Duration::from_secs(60),
         "the control group settled",
