@@ -148,6 +148,34 @@ fn provisioned_state(scope: &str, plan: &str, key: Option<&str>) -> ProvisionedS
     }
 }
 
+/// A linked customer with a subscription (its event `evt_<holder>_subscription`, created 100),
+/// a profile record and its lease taken by `holder`: an item of each kind its partition holds.
+async fn seed_customer<S>(store: &S, link: &CustomerLink, state: &SubscriptionState, holder: &str)
+where
+    S: SyncStore + CustomerLinks + ProvisioningLeases,
+{
+    store.link(link).await.unwrap();
+    let event = format!("evt_{holder}_subscription");
+    store
+        .put_subscription(&versioned(state, &event, 100), false, None)
+        .await
+        .unwrap();
+    let profile = BillingRecord::CustomerProfile {
+        customer_id: link.customer_id.to_string(),
+        profile: Default::default(),
+    };
+    store
+        .put_record(&versioned(&profile, &format!("evt_{holder}_profile"), 100))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .take_lease(&link.customer_id, holder, 1_000)
+            .await
+            .unwrap()
+    );
+}
+
 /// One read gives the link, every stored subscription with its version and the provisioned
 /// state, and none of the billing page's records.
 pub async fn customer_view_reads_link_subscriptions_and_provisioned<S>(store: &S, scope: &str)
@@ -160,22 +188,9 @@ where
         store.customer_view(&customer).await.unwrap(),
         CustomerView::default()
     );
-    store.link(&link).await.unwrap();
     let mut state = subscription(scope, SubscriptionStatus::Active);
     state.customer_id = customer.to_string();
-    store
-        .put_subscription(&versioned(&state, "evt_view", 100), false, None)
-        .await
-        .unwrap();
-    let profile = BillingRecord::CustomerProfile {
-        customer_id: customer.to_string(),
-        profile: Default::default(),
-    };
-    store
-        .put_record(&versioned(&profile, "evt_view_profile", 100))
-        .await
-        .unwrap();
-    assert!(store.take_lease(&customer, "viewer", 1_000).await.unwrap());
+    seed_customer(store, &link, &state, "viewer").await;
     let provisioned = provisioned_state(scope, "pro", Some("key_view"));
     store
         .put_provisioned(&customer, &provisioned)
@@ -184,7 +199,10 @@ where
 
     let view = store.customer_view(&customer).await.unwrap();
     assert_eq!(view.link, Some(link));
-    assert_eq!(view.subscriptions, vec![versioned(&state, "evt_view", 100)]);
+    assert_eq!(
+        view.subscriptions,
+        vec![versioned(&state, "evt_viewer_subscription", 100)]
+    );
     assert_eq!(view.provisioned, Some(provisioned));
 
     store.forget_provisioned(&customer).await.unwrap();
@@ -470,20 +488,7 @@ where
         pool_id: UserPoolId::parse("us-east-1_Contract").unwrap(),
         username: Username::parse(format!("deleted-{scope}")).unwrap(),
     };
-    store.link(&link).await.unwrap();
-    store
-        .put_subscription(&versioned(&state, "evt_1", 100), false, None)
-        .await
-        .unwrap();
-    let profile = BillingRecord::CustomerProfile {
-        customer_id: customer.to_string(),
-        profile: Default::default(),
-    };
-    store
-        .put_record(&versioned(&profile, "evt_2", 100))
-        .await
-        .unwrap();
-    assert!(store.take_lease(&customer, "deleter", 1_000).await.unwrap());
+    seed_customer(store, &link, &state, "deleter").await;
     assert!(!store.is_deleted_customer(&customer).await.unwrap());
 
     store.tombstone_customer(&customer, 1_000).await.unwrap();
