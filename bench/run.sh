@@ -36,8 +36,10 @@ cleanup() {
     local/down.sh
 }
 trap cleanup EXIT
-# cognito-local logs every request in debug: bench/lifecycle_calls.py counts ours there.
-COGNITO_DEBUG=1 local/up.sh
+# cognito-local logs every request in debug: bench/lifecycle_calls.py counts ours there. moto
+# keeps connections open as AWS's endpoints do (else every call of each runtime would pay for a
+# new connection, which production does not).
+MOTO_KEEP_ALIVE=1 COGNITO_DEBUG=1 local/up.sh
 set -a
 # shellcheck disable=SC1091
 . local/.run/env

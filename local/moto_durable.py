@@ -20,6 +20,11 @@ per account and region (MOTO_APIGW_KEY_QUOTA, default none) answered LimitExceed
 GET /_test/apigateway/limits shows them and what they refused, POST changes them at run time,
 DELETE clears the counts.
 
+With MOTO_KEEP_ALIVE=1 a connection stays open after a response, as AWS's endpoints keep
+them (werkzeug's server closes every one, so each call of a client would open a new one): the
+request's body is read whole before moto sees it, so the next request starts where it should;
+a chunked body or `Expect: 100-continue` still closes. `make bench` sets it.
+
     python local/moto_durable.py --port 5000 --state local/.run/moto-state.pickle
 """
 
@@ -839,6 +844,37 @@ def load_state(path: str) -> None:
         backend.update(accounts)
 
 
+class KeepAliveRequestHandler(MotoRequestHandler):
+    """MotoRequestHandler that keeps the connection open after a response (MOTO_KEEP_ALIVE=1).
+
+    werkzeug closes every connection, and after a response reads whatever the socket holds
+    (the next request, on a kept connection). Here the body is read whole first and werkzeug
+    reads it from memory, so nothing of the next request is touched."""
+
+    kept = False
+
+    def run_wsgi(self) -> None:
+        length = self.headers.get("Content-Length") or "0"
+        self.kept = (
+            "Transfer-Encoding" not in self.headers
+            and "Expect" not in self.headers
+            and length.isdigit()
+        )
+        if not self.kept:
+            return super().run_wsgi()
+        connection_file = self.rfile
+        self.rfile = io.BufferedReader(io.BytesIO(connection_file.read(int(length))))
+        try:
+            return super().run_wsgi()
+        finally:
+            self.rfile = connection_file
+
+    def send_header(self, keyword, value):
+        if self.kept and keyword.lower() == "connection" and value.lower() == "close":
+            return
+        super().send_header(keyword, value)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
@@ -859,7 +895,9 @@ def main() -> None:
         print(f"moto: state loaded from {args.state} in {time.monotonic() - started:.2f}s", flush=True)
 
     app = InFlight(DomainDispatcherApplication(create_backend_app))
-    server = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
+    keep_alive = os.environ.get("MOTO_KEEP_ALIVE") == "1"
+    handler = KeepAliveRequestHandler if keep_alive else MotoRequestHandler
+    server = make_server(args.host, args.port, app, threaded=True, request_handler=handler)
     stopping = threading.Event()
 
     def stop(signum, _frame):
@@ -872,7 +910,8 @@ def main() -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    print(f"moto: serving on http://{args.host}:{args.port}", flush=True)
+    print(f"moto: serving on http://{args.host}:{args.port}"
+          f"{' (keep-alive)' if keep_alive else ''}", flush=True)
     server.serve_forever()
     server.server_close()
     if not app.wait_idle(DRAIN_SECONDS):

@@ -18,7 +18,8 @@ LOCAL_DIR = Path(__file__).resolve().parent.parent
 READY_SECONDS = 30
 STOP_SECONDS = 10
 # The wrapper's own settings: a test starts it with exactly the ones it gives.
-WRAPPER_VARIABLES = ("MOTO_APIGW_KEY_RATE", "MOTO_APIGW_KEY_BURST", "MOTO_APIGW_KEY_QUOTA")
+WRAPPER_VARIABLES = ("MOTO_APIGW_KEY_RATE", "MOTO_APIGW_KEY_BURST", "MOTO_APIGW_KEY_QUOTA",
+                     "MOTO_KEEP_ALIVE")
 
 
 def free_port() -> int:
