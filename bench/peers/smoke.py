@@ -5,8 +5,9 @@ Starts moto (local/moto_durable.py: DynamoDB, Cognito, API Gateway, and the call
 and, per peer, a minimal Lambda Runtime API on 127.0.0.1, spawns the peer as
 bench/peers/peers.json says, sends it API Gateway v2 events signed like Stripe and checks the
 answers, the table, the user's attribute, the API key's usage plan and the AWS calls each event
-made (the same as ours should: a renewal 4 DynamoDB calls and nothing else). Everything runs on
-127.0.0.1 and is stopped at the end.
+made (the same as ours should: a renewal 4 DynamoDB calls and nothing else; a new product or
+invoice 1, the transaction that writes it with the event done). Everything runs on 127.0.0.1 and
+is stopped at the end.
 
 Run after bench/peers/install.sh and local/install.sh, with local/.venv's python (moto, boto3):
     local/.venv/bin/python bench/peers/smoke.py [node] [python]
@@ -353,13 +354,23 @@ def run_peer(name, spec, dynamodb_url, checks, logs_dir, world):
             answer = json.loads(raw)
             return answer.get("statusCode"), json.loads(answer.get("body") or "null"), elapsed
 
+        def send_counted(body, **kwargs):
+            """As send, with the AWS calls the event made, by service."""
+            calls_at(dynamodb_url, clear=True)
+            status, answer, elapsed = send(body, **kwargs)
+            made = {service: n for service, n in calls_at(dynamodb_url).items() if n}
+            return status, answer, elapsed, made
+
         def item(pk, sk):
             return dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": pk}, "sk": {"S": sk}}, ConsistentRead=True).get("Item")
 
+        # A new product: the product and the event done in one transaction.
         first = json.dumps(stripe_event(f"evt_{name}_1", product_id, created))
-        status, body, ms = send(first)
-        checks.check(f"{name}: signed product.updated -> 200 applied ({ms:.0f} ms, first invoke)",
-                     (status, body) == (200, {"received": True, "outcome": "applied"}), f"got {status} {body}")
+        status, body, ms, made = send_counted(first)
+        checks.check(f"{name}: signed product.updated -> 200 applied, AWS calls {{'dynamodb': 1}} "
+                     f"({ms:.0f} ms, first invoke)",
+                     (status, body) == (200, {"received": True, "outcome": "applied"}) and made == {"dynamodb": 1},
+                     f"got {status} {body}, calls {made}")
         product = item(f"PRODUCT#{product_id}", "PRODUCT")
         doc = json.loads(product["doc"]["S"]) if product else None
         checks.check(f"{name}: PRODUCT item written",
@@ -374,22 +385,36 @@ def run_peer(name, spec, dynamodb_url, checks, logs_dir, world):
                      and "lease_until" not in event_item,
                      f"got {event_item}")
 
-        status, body, ms = send(first)
-        checks.check(f"{name}: same event again -> 200 duplicate ({ms:.0f} ms)",
-                     (status, body) == (200, {"received": True, "outcome": "duplicate"}), f"got {status} {body}")
+        # Declined transaction, then step by step: claim, GetItem of the event.
+        status, body, ms, made = send_counted(first)
+        checks.check(f"{name}: same event again -> 200 duplicate, AWS calls {{'dynamodb': 3}} ({ms:.0f} ms)",
+                     (status, body) == (200, {"received": True, "outcome": "duplicate"}) and made == {"dynamodb": 3},
+                     f"got {status} {body}, calls {made}")
 
+        # Declined transaction, then claim, declined PutItem, GetItem of the product, complete.
         older = json.dumps(stripe_event(f"evt_{name}_0", product_id, created - 100, name="Old", plan="free"))
-        status, body, ms = send(older)
-        checks.check(f"{name}: older event, same product -> 200 stale ({ms:.0f} ms)",
-                     (status, body) == (200, {"received": True, "outcome": "stale"}), f"got {status} {body}")
+        status, body, ms, made = send_counted(older)
+        checks.check(f"{name}: older event, same product -> 200 stale, AWS calls {{'dynamodb': 5}} ({ms:.0f} ms)",
+                     (status, body) == (200, {"received": True, "outcome": "stale"}) and made == {"dynamodb": 5},
+                     f"got {status} {body}, calls {made}")
         product = item(f"PRODUCT#{product_id}", "PRODUCT")
         checks.check(f"{name}: PRODUCT item kept the newer event",
                      product is not None and product["event_id"]["S"] == f"evt_{name}_1", f"got {product}")
 
+        older_event = item(f"EVENT#evt_{name}_0", "EVENT")
+        checks.check(f"{name}: stale event's EVENT item status done",
+                     older_event is not None and older_event["status"]["S"] == "done"
+                     and "lease_until" not in older_event, f"got {older_event}")
+
         newer = json.dumps(stripe_event(f"evt_{name}_2", product_id, created + 100, name="Pro 2"))
-        status, body, ms = send(newer, base64_encoded=True)
-        checks.check(f"{name}: newer event, base64 body -> 200 applied ({ms:.0f} ms)",
-                     (status, body) == (200, {"received": True, "outcome": "applied"}), f"got {status} {body}")
+        status, body, ms, made = send_counted(newer, base64_encoded=True)
+        checks.check(f"{name}: newer event, base64 body -> 200 applied, AWS calls {{'dynamodb': 1}} ({ms:.0f} ms)",
+                     (status, body) == (200, {"received": True, "outcome": "applied"}) and made == {"dynamodb": 1},
+                     f"got {status} {body}, calls {made}")
+        product = item(f"PRODUCT#{product_id}", "PRODUCT")
+        checks.check(f"{name}: PRODUCT item is the newer event's",
+                     product is not None and product["event_id"]["S"] == f"evt_{name}_2"
+                     and json.loads(product["doc"]["S"])["name"] == "Pro 2", f"got {product}")
 
         bad = json.dumps(stripe_event(f"evt_{name}_3", product_id, created + 200))
         status, body, _ = send(bad, signature=sign(bad, secret="whsec_wrong"))
@@ -398,13 +423,19 @@ def run_peer(name, spec, dynamodb_url, checks, logs_dir, world):
                      f"got {status} {body}")
         checks.check(f"{name}: bad signature wrote nothing", item(f"EVENT#evt_{name}_3", "EVENT") is None)
 
-        # A product document over DynamoDB's 400 KB item limit: step 6 fails, the claim is released.
+        # A product document over DynamoDB's 400 KB item limit: the transaction that writes it
+        # with the event done fails (not cancelled: no condition declined it); nothing was
+        # claimed, nothing written.
         too_big = json.dumps(stripe_event(f"evt_{name}_6", product_id, created + 400, name="x" * 420_000))
-        status, body, _ = send(too_big)
-        checks.check(f"{name}: failing product write -> 500 retry_later",
-                     (status, body) == (500, {"error": "retry_later"}), f"got {status} {body}")
-        checks.check(f"{name}: failing product write released the event",
+        status, body, _, made = send_counted(too_big)
+        checks.check(f"{name}: failing product write -> 500 retry_later, AWS calls {{'dynamodb': 1}}",
+                     (status, body) == (500, {"error": "retry_later"}) and made == {"dynamodb": 1},
+                     f"got {status} {body}, calls {made}")
+        checks.check(f"{name}: failing product write left no EVENT item",
                      item(f"EVENT#evt_{name}_6", "EVENT") is None)
+        product = item(f"PRODUCT#{product_id}", "PRODUCT")
+        checks.check(f"{name}: failing product write kept the PRODUCT item",
+                     product is not None and product["event_id"]["S"] == f"evt_{name}_2", f"got {product}")
 
         huge = json.dumps(stripe_event(f"evt_{name}_7", product_id, created + 500, name="x" * (512 * 1024)))
         status, body, _ = send(huge)
@@ -445,8 +476,9 @@ def run_peer(name, spec, dynamodb_url, checks, logs_dir, world):
 
 
 def lifecycle_checks(name, send, item, moto_url, checks, world, created):
-    """A linked user on free: a free subscription, free -> pro, a renewal, an older event, the
-    renewal's invoices, a duplicate and the cancellation, with the AWS calls of each event."""
+    """The catalogue's products; a linked user on free: a free subscription, free -> pro, a
+    renewal, an older event, the renewal's invoices (newer, older, again, claimed by another
+    delivery), a duplicate and the cancellation, with the AWS calls of each event."""
     cognito, apigateway = aws("cognito-idp", moto_url), aws("apigateway", moto_url)
     dynamodb = aws("dynamodb", moto_url)
     free, pro = world["usage_plans"]["free"], world["usage_plans"]["pro"]
@@ -460,18 +492,21 @@ def lifecycle_checks(name, send, item, moto_url, checks, world, created):
     dynamodb.put_item(TableName=TABLE, Item={
         "pk": {"S": f"CUSTOMER#{customer}"}, "sk": {"S": "LINK"}, "sub": {"S": sub},
         "username": {"S": username}, "plan": {"S": "free"}, "key_id": {"S": key_id}})
-    for plan in ("free", "pro"):
-        status, body, _ = send(json.dumps(stripe_event(f"evt_{name}_prod_{plan}", f"prod_{name}_{plan}",
-                                                       created - 1000, name=plan, plan=plan)))
-        checks.check(f"{name}: catalogue: product {plan} stored", status == 200, f"got {status} {body}")
 
     def step(label, event, outcome, calls):
         calls_at(moto_url, clear=True)
         status, body, ms = send(json.dumps(event))
         made = {service: n for service, n in calls_at(moto_url).items() if n}
-        checks.check(f"{name}: {label} -> 200 {outcome}, AWS calls {calls} ({ms:.0f} ms)",
-                     (status, body) == (200, {"received": True, "outcome": outcome}) and made == calls,
+        expected = ((409, {"error": "in_progress", "message": "this event is being applied; retry later"})
+                    if outcome == "in_progress" else (200, {"received": True, "outcome": outcome}))
+        checks.check(f"{name}: {label} -> {expected[0]} {outcome}, AWS calls {calls} ({ms:.0f} ms)",
+                     (status, body) == expected and made == calls,
                      f"got {status} {body}, calls {made}")
+
+    for plan in ("free", "pro"):
+        step(f"catalogue: new product {plan}", stripe_event(
+            f"evt_{name}_prod_{plan}", f"prod_{name}_{plan}", created - 1000, name=plan, plan=plan),
+            "applied", {"dynamodb": 1})
 
     def plan_is(label, plan, usage_plan):
         link = item(f"CUSTOMER#{customer}", "LINK")
@@ -504,16 +539,40 @@ def lifecycle_checks(name, send, item, moto_url, checks, world, created):
         f"evt_{name}_s0", t + 15, customer, "price_free", f"prod_{name}_free"), "stale", {"dynamodb": 3})
     plan_is("older event", "pro", pro)
     invoice = f"in_{name}_1"
-    step("invoice.paid", invoice_event(f"evt_{name}_i2", t + 22, customer, invoice),
-         "applied", {"dynamodb": 2})
+    paid = invoice_event(f"evt_{name}_i2", t + 22, customer, invoice)
+    step("invoice.paid", paid, "applied", {"dynamodb": 1})
     step("invoice.payment_succeeded", invoice_event(
-        f"evt_{name}_i3", t + 23, customer, invoice, "invoice.payment_succeeded"), "applied", {"dynamodb": 2})
+        f"evt_{name}_i3", t + 23, customer, invoice, "invoice.payment_succeeded"), "applied", {"dynamodb": 1})
+    # The declined transaction, the claim, the cancelled invoice transaction, the completion.
     step("older invoice.finalized", invoice_event(
-        f"evt_{name}_i1", t + 21, customer, invoice, "invoice.finalized"), "stale", {"dynamodb": 3})
+        f"evt_{name}_i1", t + 21, customer, invoice, "invoice.finalized"), "stale", {"dynamodb": 4})
     stored = json.loads(item(f"CUSTOMER#{customer}", f"INVOICE#{invoice}")["doc"]["S"])
     checks.check(f"{name}: INVOICE item is the newest event's",
                  stored["event_type"] == "invoice.payment_succeeded" and stored["status"] == "paid"
                  and stored["delinquent"] is False, f"got {stored}")
+    # The declined transaction, the claim, the event's GetItem.
+    step("invoice.paid again", paid, "duplicate", {"dynamodb": 3})
+
+    def claimed_by_another(event_id, lease_until):
+        dynamodb.put_item(TableName=TABLE, Item={
+            "pk": {"S": f"EVENT#{event_id}"}, "sk": {"S": "EVENT"}, "status": {"S": "processing"},
+            "lease_until": {"N": str(lease_until)}, "expires_at": {"N": str(lease_until + 86_400)}})
+
+    second = f"in_{name}_2"
+    claimed_by_another(f"evt_{name}_i5", int(time.time()) + 300)
+    step("invoice.paid claimed by another delivery", invoice_event(f"evt_{name}_i5", t + 24, customer, second),
+         "in_progress", {"dynamodb": 3})
+    checks.check(f"{name}: invoice claimed by another delivery: nothing written",
+                 item(f"CUSTOMER#{customer}", f"INVOICE#{second}") is None
+                 and item(f"EVENT#evt_{name}_i5", "EVENT")["status"]["S"] == "processing")
+    claimed_by_another(f"evt_{name}_i6", int(time.time()) - 1)
+    step("invoice.paid whose other claim ran out", invoice_event(f"evt_{name}_i6", t + 25, customer, second),
+         "applied", {"dynamodb": 1})
+    stored, event_item = item(f"CUSTOMER#{customer}", f"INVOICE#{second}"), item(f"EVENT#evt_{name}_i6", "EVENT")
+    checks.check(f"{name}: invoice whose other claim ran out: INVOICE item written, EVENT item done",
+                 stored is not None and stored["event_id"]["S"] == f"evt_{name}_i6"
+                 and event_item["status"]["S"] == "done" and "lease_until" not in event_item,
+                 f"got {stored}, {event_item}")
     step("renewal again", renewal, "duplicate", {"dynamodb": 2})
     step("cancellation", subscription_event(
         f"evt_{name}_s4", t + 30, customer, "price_pro", f"prod_{name}_pro", status="canceled",

@@ -13,8 +13,8 @@ use crate::ports::{
     BillingRecord, CatalogStore, CheckoutRecord, CheckoutRecords, Committed, CustomerLinks,
     CustomerView, DeletedCustomers, DeliveryClaim, DeliveryCommit, DeliveryStore, EventClaim,
     EventLog, Freshness, KeyRotations, OperatorStore, PriceRecord, ProductRecord, ProvisionedState,
-    ProvisioningLeases, ReconcilerStore, StoredCatalog, SubscriptionWrite, SyncStore,
-    UnreadableEvent, UsageStore, Versioned,
+    ProvisioningLeases, ReconcilerStore, RecordedAtOnce, StoredCatalog, SubscriptionWrite,
+    SyncStore, UnreadableEvent, UsageStore, Versioned,
 };
 use crate::table::{EVENT_LEASE_SECS, PROVISIONING_LEASE_SECS};
 
@@ -46,6 +46,7 @@ where
     provisioning_leases(store, scope).await;
     subscription_writes_are_newer_only(store, scope).await;
     record_writes_are_newer_only(store, scope).await;
+    records_are_written_at_once_or_not_at_all(store, scope).await;
     links_are_one_to_one(store, scope).await;
     checkout_records_complete_once(store, scope).await;
     deleted_customers_are_purged(store, scope).await;
@@ -748,6 +749,130 @@ pub async fn record_writes_are_newer_only<S: SyncStore>(store: &S, scope: &str) 
     assert_eq!(put(product("v1"), "evt_1", 100).await, Freshness::Stale);
     assert_eq!(put(product("v2b"), "evt_3", 200).await, Freshness::Tie);
     assert_eq!(put(product("v3"), "evt_4", 300).await, Freshness::Applied);
+}
+
+/// An event's records with its completion at once: written when the event is neither done nor
+/// claimed, every record newer and the customer not deleted; else nothing at all.
+pub async fn records_are_written_at_once_or_not_at_all<S>(store: &S, scope: &str)
+where
+    S: DeliveryStore + SyncStore + EventLog + DeletedCustomers,
+{
+    let now = 1_000_000;
+    let customer = CustomerId::parse(format!("cus_{scope}_at_once")).unwrap();
+    let invoice = |id: &str, status: &str| BillingRecord::Invoice {
+        customer_id: customer.as_str().to_owned(),
+        invoice_id: format!("in_{scope}_{id}"),
+        invoice: crate::ports::InvoiceRecord {
+            status: Some(status.into()),
+            ..Default::default()
+        },
+    };
+    let at_once = |event: String,
+                   records: Vec<Versioned<BillingRecord>>,
+                   about: Option<CustomerId>| async move {
+        store
+            .record_at_once(&event, about.as_ref(), &records, now)
+            .await
+            .unwrap()
+    };
+    let first = format!("evt_{scope}_at_once_1");
+    let records = vec![
+        versioned(&invoice("a", "open"), &first, 200),
+        versioned(&invoice("b", "open"), &first, 200),
+    ];
+    assert_eq!(
+        at_once(first.clone(), records.clone(), Some(customer.clone())).await,
+        RecordedAtOnce::Written
+    );
+    assert_eq!(
+        store.claim(&first, now + 1).await.unwrap(),
+        EventClaim::AlreadyDone,
+        "the event is done with its records"
+    );
+    assert_eq!(
+        at_once(first.clone(), records, Some(customer.clone())).await,
+        RecordedAtOnce::Declined,
+        "a done event is not written again"
+    );
+
+    // Records not newer than the stored ones: nothing written, not even the newer one; why,
+    // for each.
+    let second = format!("evt_{scope}_at_once_2");
+    let records = vec![
+        versioned(&invoice("c", "paid"), &second, 150),
+        versioned(&invoice("a", "void"), &second, 150),
+        versioned(&invoice("b", "void"), &second, 200),
+    ];
+    assert_eq!(
+        at_once(second.clone(), records, Some(customer.clone())).await,
+        RecordedAtOnce::NotNewer(vec![Freshness::Applied, Freshness::Stale, Freshness::Tie])
+    );
+    assert_eq!(
+        store.claim(&second, now).await.unwrap(),
+        EventClaim::Claimed,
+        "the declined event is neither done nor claimed"
+    );
+    let c = versioned(&invoice("c", "paid"), "evt_probe_c", 1);
+    assert_eq!(
+        store.put_record(&c).await.unwrap(),
+        Freshness::Applied,
+        "the newer record was not written either"
+    );
+
+    // Another delivery's claim still runs: declined.
+    let claimed = format!("evt_{scope}_at_once_3");
+    assert_eq!(
+        store.claim(&claimed, now).await.unwrap(),
+        EventClaim::Claimed
+    );
+    let records = vec![versioned(&invoice("d", "paid"), &claimed, 300)];
+    assert_eq!(
+        at_once(claimed.clone(), records.clone(), Some(customer.clone())).await,
+        RecordedAtOnce::Declined
+    );
+    // ...and once it has run out, the event is written at once.
+    assert_eq!(
+        store
+            .record_at_once(
+                &claimed,
+                Some(&customer),
+                &records,
+                now + EVENT_LEASE_SECS + 1
+            )
+            .await
+            .unwrap(),
+        RecordedAtOnce::Written
+    );
+
+    // A catalogue record about no customer.
+    let product = BillingRecord::Product {
+        product_id: format!("prod_{scope}_at_once"),
+        product: ProductRecord {
+            active: true,
+            metadata: Default::default(),
+            name: None,
+            plan: PlanName::parse("pro"),
+        },
+    };
+    let catalogue = format!("evt_{scope}_at_once_4");
+    assert_eq!(
+        at_once(
+            catalogue.clone(),
+            vec![versioned(&product, &catalogue, 100)],
+            None
+        )
+        .await,
+        RecordedAtOnce::Written
+    );
+
+    // The customer's account deleted: declined.
+    store.tombstone_customer(&customer, now).await.unwrap();
+    let deleted = format!("evt_{scope}_at_once_5");
+    let records = vec![versioned(&invoice("e", "paid"), &deleted, 400)];
+    assert_eq!(
+        at_once(deleted, records, Some(customer.clone())).await,
+        RecordedAtOnce::Declined
+    );
 }
 
 /// The catalogue read holds every product and the active prices with a lookup key; a price

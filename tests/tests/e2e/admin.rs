@@ -3,7 +3,6 @@
 //! verified e-mail, some matching nobody) imported, linked and provisioned, a second import that
 //! changes nothing; an audit that finds a key moved to the wrong usage plan by hand and puts it
 //! back; a parked customer linked by hand; a user shown.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -1,7 +1,6 @@
 //! Checkout, the success return, /me, the portal and account deletion end to end: the functions
 //! run under `cargo lambda watch` and are invoked with the API Gateway events the HTTP API would
 //! send, carrying the claims of a real ID token from cognito-local.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use billing_core::table;
 use integration_tests::*;

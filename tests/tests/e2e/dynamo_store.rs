@@ -1,7 +1,6 @@
 //! The DynamoDB adapter against the emulator, where the in-memory fake cannot speak for it:
 //! the store contract (claims, leases, newer-only writes and their ties, links, checkout
 //! completion) that billing-core's tests also run against the fake.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use billing_core::adapters::dynamo::DynamoStore;
 use integration_tests::*;

@@ -3,7 +3,6 @@
 //! the pro price gives pro; checkout answers Stripe's refusals and bad locales with 400s; an
 //! unverified sign-up with a payer's e-mail does not capture the payer; DELETE /me racing the
 //! webhook leaves nothing.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 
@@ -50,7 +49,7 @@ async fn verified_events_we_cannot_read_are_recorded_and_acknowledged_on_both_in
 
     let eventbridge_id = unique("evt_unreadable_eb_");
     let mut envelope: Value = serde_json::from_str(include_str!(
-        "../../events/webhook/eventbridge/subscription-created.json"
+        "../../../events/webhook/eventbridge/subscription-created.json"
     ))
     .unwrap();
     envelope["detail"]["id"] = json!(eventbridge_id);

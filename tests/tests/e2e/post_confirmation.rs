@@ -1,6 +1,5 @@
 //! The post-confirmation trigger end to end: cognito-local invokes the function running under
 //! `cargo lambda watch`, which talks to the Stripe emulator, moto's DynamoDB and cognito-local.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 

@@ -2,7 +2,6 @@
 //! users subscribe, renew, fall past due and cancel; the scheduled function and
 //! `billing-admin reconcile` then leave each user as a control group with deliveries on; a
 //! past-due grace that passes with no event revokes access.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 
@@ -197,7 +196,7 @@ async fn lost_deliveries_are_repaired_by_the_reconciler_like_deliveries_would_ha
 
     // The scheduled function's handler repairs it.
     let schedule: Value = serde_json::from_str(include_str!(
-        "../../events/webhook/eventbridge/scheduled-reconcile.json"
+        "../../../events/webhook/eventbridge/scheduled-reconcile.json"
     ))
     .unwrap();
     let answer = env.invoke("webhook-eventbridge", &schedule).await;

@@ -3,7 +3,6 @@
 //! the reporter sends them to the Stripe front's meter once; a second run sends nothing; runs
 //! killed between their steps are finished by the next, counted once; the meter's summaries
 //! equal the calls made; GET /me shows the period's usage; the renewal invoice bills it.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 

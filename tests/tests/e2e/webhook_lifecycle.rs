@@ -2,7 +2,6 @@
 //! function under `cargo lambda watch`: a paid checkout provisions without the success
 //! return, duplicates and replayed old signatures are refused, an AWS outage answers 5xx and
 //! the retry converges, and cancelling through the portal downgrades and deletes the stack.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

@@ -6,17 +6,59 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 
 use super::store::EventEntry;
+use super::sync_store::freshness;
 use super::{InMemoryStore, lock};
 use crate::domain::CustomerId;
 use crate::error::Result;
 use crate::ports::{
     BillingRecord, Committed, CustomerView, DeliveryClaim, DeliveryCommit, DeliveryStore,
-    ProductRecord, ProvisionedState, RecordKind,
+    Freshness, ProductRecord, ProvisionedState, RecordKind, RecordedAtOnce, Versioned,
 };
 use crate::table::{EVENT_LEASE_SECS, PROVISIONING_LEASE_SECS};
 
 #[async_trait]
 impl DeliveryStore for InMemoryStore {
+    async fn record_at_once(
+        &self,
+        event_id: &str,
+        customer: Option<&CustomerId>,
+        records: &[Versioned<BillingRecord>],
+        now: i64,
+    ) -> Result<RecordedAtOnce> {
+        self.enter("TransactWriteItems")?;
+        let mut tables = lock(&self.tables);
+        let claimed_or_done = match tables.events.get(event_id) {
+            Some(EventEntry::Done) => true,
+            Some(EventEntry::Processing { lease_until }) => *lease_until >= now,
+            None => false,
+        };
+        let deleted = customer.is_some_and(|customer| tables.deleted_customers.contains(customer));
+        if claimed_or_done || deleted {
+            return Ok(RecordedAtOnce::Declined);
+        }
+        // DynamoDB's condition on each record: absent, or stored by an older event.
+        let each: Vec<Freshness> = records
+            .iter()
+            .map(|record| {
+                let key = (record.state.kind(), record.state.id().to_owned());
+                let stored = tables
+                    .records
+                    .get(&key)
+                    .map(|v| (v.event_created, v.event_id.as_str()));
+                freshness(stored, record.event_created, &record.event_id, false)
+            })
+            .collect();
+        if each.iter().any(|fresh| *fresh != Freshness::Applied) {
+            return Ok(RecordedAtOnce::NotNewer(each));
+        }
+        for record in records {
+            let key = (record.state.kind(), record.state.id().to_owned());
+            tables.records.insert(key, record.clone());
+        }
+        tables.events.insert(event_id.to_owned(), EventEntry::Done);
+        Ok(RecordedAtOnce::Written)
+    }
+
     async fn claim_delivery(
         &self,
         event_id: &str,

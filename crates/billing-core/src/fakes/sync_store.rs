@@ -12,7 +12,7 @@ use crate::ports::{
 
 /// The ordering rule of versioned writes: newer applies, same event or older is stale, another
 /// event of the same second is a tie (applied when allowed).
-fn freshness(
+pub(super) fn freshness(
     stored: Option<(i64, &str)>,
     created: i64,
     event_id: &str,

@@ -10,8 +10,8 @@ use crate::domain::{CustomerId, CustomerLink, UserSub};
 use crate::error::Result;
 use crate::plans::{PlanName, SubscriptionState};
 
-use super::records::ProductRecord;
-use super::sync_store::Versioned;
+use super::records::{BillingRecord, ProductRecord};
+use super::sync_store::{Freshness, Versioned};
 
 /// Whether this delivery may process an event about a customer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,8 +85,32 @@ pub enum Committed {
     SubscriptionNotNewer,
 }
 
+/// How writing an event's records at once went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordedAtOnce {
+    /// Every record written, the event done.
+    Written,
+    /// Nothing written: some records are not newer than the stored ones. Each record's
+    /// freshness, in order (`Applied` for those that are newer).
+    NotNewer(Vec<Freshness>),
+    /// Nothing written: the event is done or claimed by another delivery, the customer's
+    /// account is deleted, or another write met these items; the step-by-step path tells which.
+    Declined,
+}
+
 #[async_trait]
 pub trait DeliveryStore: Send + Sync {
+    /// For an event whose whole effect is `records`: writes each (newer than the stored state
+    /// only) and the event done (unless claimed or done before), checking that `customer`, when
+    /// given, has no tombstone, in one write; all or nothing.
+    async fn record_at_once(
+        &self,
+        event_id: &str,
+        customer: Option<&CustomerId>,
+        records: &[Versioned<BillingRecord>],
+        now: i64,
+    ) -> Result<RecordedAtOnce>;
+
     /// Claims the event (as `EventLog::claim`) if the customer has no tombstone, and with
     /// `lease_holder`, takes the customer's provisioning lease too, in one write.
     async fn claim_delivery(

@@ -32,7 +32,7 @@ pub use checkout::{
 pub use deleted_customers::DeletedCustomers;
 pub use delivery::{
     Committed, CustomerView, DeliveryClaim, DeliveryCommit, DeliveryStore, ProvisionedState,
-    SubscriptionWrite,
+    RecordedAtOnce, SubscriptionWrite,
 };
 pub use directory::Directory;
 pub use events::{EventClaim, EventLog, RecordedUnreadable, UnreadableEvent};

@@ -231,7 +231,7 @@ pub struct DelinquencyRecord {
     pub invoice: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InvoiceRecord {
     pub amount_due: Option<i64>,
     pub amount_paid: Option<i64>,

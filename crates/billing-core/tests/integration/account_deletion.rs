@@ -1,18 +1,15 @@
 //! DELETE /me against the webhook: the account's deletion leaves nothing about the customer,
 //! the events it causes are acknowledged without being kept or parked, and a webhook delivery
 //! holding the customer's provisioning lease is waited for.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::time::Duration;
 
+use crate::common::*;
 use billing_core::domain::{CognitoUser, CustomerId};
 use billing_core::fakes::{FakeApiKeys, FakeDirectory, FakeStripe, InMemoryStore};
 use billing_core::portal::PortalService;
 use billing_core::ports::{DeletedCustomers, ProvisioningLeases};
 use billing_core::webhook::sync::Outcome;
-use common::*;
 use serde_json::json;
 
 fn alice() -> CognitoUser {

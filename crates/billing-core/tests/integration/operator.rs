@@ -1,10 +1,8 @@
 //! The operator's tools over the fakes: an import of an account that existed before the
 //! deployment (links by sub then verified e-mail, stores, provisions, changes nothing the second
 //! time), its dry run, and an audit that finds drift and repairs it.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
+use crate::common::*;
 use billing_core::domain::{CustomerId, UserSub};
 use billing_core::import::{ImportReport, ImportStep, Importer};
 use billing_core::plans::SubscriptionState;
@@ -13,7 +11,6 @@ use billing_core::ports::{
 };
 use billing_core::ports::{CognitoUserRef, Directory};
 use billing_core::webhook::sync::{Drift, HandLink, LinkResult, Outcome, Writes};
-use common::*;
 use serde_json::json;
 
 fn subscription_of(customer: &CustomerId, id: &str, status: &str) -> SubscriptionState {

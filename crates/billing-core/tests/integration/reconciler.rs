@@ -1,13 +1,11 @@
 //! The scheduled reconciler over the fakes: missed events applied once and in order, a cursor
 //! that only passes what was handled, a budget that stops and resumes, and reviews that act
 //! on time with no event.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use crate::common::*;
 use billing_core::fakes::FakePorts;
 use billing_core::plans::SubscriptionStatus;
 use billing_core::ports::{
@@ -17,7 +15,6 @@ use billing_core::reconciler::{
     EVENT_OVERLAP_SECS, Reconciler, RunLimits, RunOptions, RunReport, STRIPE_EVENT_RETENTION_SECS,
 };
 use billing_core::webhook::parse_event;
-use common::*;
 use serde_json::{Value, json};
 
 const DAY: i64 = 24 * 3600;

@@ -1,14 +1,15 @@
 //! What the events production sends most cost: a renewal of a linked user whose plan does not
-//! change makes at most 4 DynamoDB calls and no Stripe, Cognito or API Gateway call; a plan
-//! change makes only the writes that change something. Counted on the fakes' ports.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
+//! change makes at most 4 DynamoDB calls and no Stripe, Cognito or API Gateway call (an invoice's
+//! event one); a plan change makes only the writes that change something. Counted on the fakes'
+//! ports.
 
 use std::sync::atomic::Ordering;
 
+use crate::common::*;
+use billing_core::domain::CustomerId;
+use billing_core::ports::{BillingRecord, DeletedCustomers, EventLog, RecordKind};
 use billing_core::telemetry::capture;
-use common::*;
+use billing_core::webhook::sync::Outcome;
 use serde_json::{Value, json};
 
 /// The calls one event made to each service.
@@ -314,4 +315,99 @@ async fn when_a_pro_user_with_a_stack_renews_should_read_no_stack_and_a_paid_aga
     .await;
     assert_within_budget(&renewed);
     assert_eq!(fakes.stacks.creates.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn an_event_whose_whole_effect_is_its_records_should_be_one_write_with_its_completion() {
+    let fakes = subscribed_to("prod_pro", current_shape).await;
+    let payment = event(
+        "evt_payment",
+        "payment_intent.succeeded",
+        205,
+        json!({"id": "pi_1", "object": "payment_intent", "customer": CUSTOMER, "amount": 1000,
+               "amount_received": 1000, "currency": "usd", "status": "succeeded"}),
+    );
+    let events = [
+        invoice("evt_finalized", "invoice.finalized", 200),
+        invoice("evt_paid", "invoice.paid", 201),
+        payment,
+        product_event("evt_prod_new", "prod_new", "pro"),
+    ];
+    for event in &events {
+        let calls = calls_of(&fakes, event).await;
+        assert_eq!(calls.dynamo, ["TransactWriteItems"], "{}", event["type"]);
+        assert_eq!((calls.stripe, calls.cognito, calls.api_gateway), (0, 0, 0));
+    }
+    let invoice = fakes.store.record(RecordKind::Invoice, "in_2");
+    assert!(
+        matches!(&invoice, Some(BillingRecord::Invoice { invoice, .. }) if invoice.last_event == "invoice.paid"),
+        "{invoice:?}"
+    );
+    assert!(matches!(
+        fakes.store.record(RecordKind::Delinquency, CUSTOMER),
+        Some(BillingRecord::Delinquency { delinquency, .. }) if !delinquency.delinquent
+    ));
+    assert!(fakes.store.record(RecordKind::Payment, "pi_1").is_some());
+    assert!(
+        fakes
+            .store
+            .record(RecordKind::Product, "prod_new")
+            .is_some()
+    );
+}
+
+#[tokio::test]
+async fn when_the_write_at_once_is_declined_the_step_by_step_path_should_say_why() {
+    let fakes = subscribed_to("prod_pro", current_shape).await;
+    let paid = invoice("evt_paid", "invoice.paid", 201);
+    assert_eq!(apply(&fakes, &paid).await.unwrap(), Outcome::Applied);
+
+    // The same event again: a duplicate, nothing written twice.
+    let calls = calls_of(&fakes, &paid).await;
+    assert_eq!(calls.dynamo, ["TransactWriteItems", "TransactWriteItems"]);
+    assert_eq!(apply(&fakes, &paid).await.unwrap(), Outcome::Duplicate);
+
+    // Its twin of the same second: the invoice as the first left it, the event done, in a
+    // second write without the records that are not newer.
+    let twin = invoice("evt_twin", "invoice.payment_succeeded", 201);
+    let calls = calls_of(&fakes, &twin).await;
+    assert_eq!(calls.dynamo, ["TransactWriteItems", "TransactWriteItems"]);
+    assert!(matches!(
+        fakes.store.record(RecordKind::Invoice, "in_2"),
+        Some(BillingRecord::Invoice { invoice, .. }) if invoice.last_event == "invoice.paid"
+    ));
+    assert_eq!(apply(&fakes, &twin).await.unwrap(), Outcome::Duplicate);
+
+    // An older event about the same invoice: stale, the newer state kept, in two writes.
+    let older = invoice("evt_finalized", "invoice.finalized", 150);
+    let calls = calls_of(&fakes, &older).await;
+    assert_eq!(calls.dynamo, ["TransactWriteItems", "TransactWriteItems"]);
+    assert_eq!(apply(&fakes, &older).await.unwrap(), Outcome::Duplicate);
+    let older = invoice("evt_finalized_again", "invoice.finalized", 150);
+    assert_eq!(apply(&fakes, &older).await.unwrap(), Outcome::Stale);
+    assert!(matches!(
+        fakes.store.record(RecordKind::Invoice, "in_2"),
+        Some(BillingRecord::Invoice { invoice, .. }) if invoice.last_event == "invoice.paid"
+    ));
+
+    // Another delivery holds the event: in progress, for Stripe to retry.
+    let claimed = invoice("evt_claimed", "invoice.paid", 300);
+    fakes.store.claim("evt_claimed", now()).await.unwrap();
+    assert_eq!(apply(&fakes, &claimed).await.unwrap(), Outcome::InProgress);
+
+    // The customer's account deleted: acknowledged, nothing kept.
+    fakes
+        .store
+        .tombstone_customer(&CustomerId::parse(CUSTOMER).unwrap(), now())
+        .await
+        .unwrap();
+    let after_deletion = invoice("evt_after", "invoice.paid", 400);
+    assert_eq!(
+        apply(&fakes, &after_deletion).await.unwrap(),
+        Outcome::Ignored
+    );
+    assert!(matches!(
+        fakes.store.record(RecordKind::Invoice, "in_2"),
+        Some(BillingRecord::Invoice { invoice, .. }) if invoice.last_event == "invoice.paid"
+    ));
 }

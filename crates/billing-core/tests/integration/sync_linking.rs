@@ -1,14 +1,11 @@
 //! The user of a customer: parked when nobody can be linked, linked from what a checkout
 //! session says (provisioned once paid), created from the payer's email when allowed, and a
 //! deleted customer's subscriptions ended.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
+use crate::common::*;
 use billing_core::domain::CustomerId;
 use billing_core::ports::CustomerLinks;
 use billing_core::webhook::sync::Outcome;
-use common::*;
 use serde_json::json;
 
 #[tokio::test]

@@ -1,14 +1,11 @@
 //! Order and duplicates do not matter: older events are stale, events of the same second are
 //! settled by Stripe's current state, and any permutation with duplicates of a customer's events
 //! ends in the state of the ordered sequence.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
+use crate::common::*;
 use billing_core::domain::CustomerId;
 use billing_core::ports::{StackState, SyncStore, Versioned};
 use billing_core::webhook::sync::Outcome;
-use common::*;
 use proptest::prelude::*;
 use serde_json::Value;
 

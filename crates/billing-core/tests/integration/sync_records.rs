@@ -1,14 +1,11 @@
 //! What a billing page shows is recorded small: invoices and delinquency, prices (found by
 //! lookup key), checkout sessions with their line items; and the sample events all parse.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
+use crate::common::*;
 use billing_core::domain::CustomerId;
 use billing_core::ports::{BillingRecord, Checkout, CheckoutMode, NewCheckoutSession, RecordKind};
 use billing_core::webhook::sync::Outcome;
 use billing_core::webhook::{EventObject, parse_event};
-use common::*;
 use serde_json::{Value, json};
 
 #[tokio::test]

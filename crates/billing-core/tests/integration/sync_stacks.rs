@@ -1,15 +1,12 @@
 //! The stacks subscriptions pay for: created once while entitled, torn down when the
 //! subscription ends or stays unpaid.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::sync::atomic::Ordering;
 
+use crate::common::*;
 use billing_core::ports::CustomerLinks;
 use billing_core::ports::StackState;
 use billing_core::webhook::sync::Outcome;
-use common::*;
 
 #[tokio::test]
 async fn when_subscription_ends_should_downgrade_and_delete_its_stacks() {

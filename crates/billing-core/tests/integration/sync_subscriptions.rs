@@ -1,14 +1,11 @@
 //! Subscription events: dunning, grace periods counted from the right failure, and a delivery
 //! that fails half way.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::sync::atomic::Ordering;
 
+use crate::common::*;
 use billing_core::ports::CustomerLinks;
 use billing_core::webhook::sync::Outcome;
-use common::*;
 use serde_json::{Value, json};
 
 #[tokio::test]

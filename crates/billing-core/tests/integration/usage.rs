@@ -1,13 +1,11 @@
 //! The usage reporter over the fakes: API calls counted per key and day reach Stripe's meter
 //! once, whatever happens between the steps (a lost answer, overlapping runs, late counts, a key
 //! moved between usage plans, a price not stored yet, usage too old to bill).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use crate::common::*;
 use billing_core::domain::{CustomerId, CustomerLink, UserSub};
 use billing_core::fakes::{FakeApiKeys, FakeStripe, InMemoryStore};
 use billing_core::ports::{
@@ -19,7 +17,6 @@ use billing_core::usage::{
     UsageSettings, UsageSlot, UtcDay,
 };
 use billing_core::webhook::sync::Writes;
-use common::*;
 
 const API_PLAN: &str = "up_api";
 const DAY: i64 = 24 * 3600;

@@ -1,5 +1,6 @@
-//! A delivery's round trips: the claim (event, tombstone check, lease) in one
-//! TransactWriteItems, the customer's partition from `PROVISIONED` on in one Query, the
+//! A delivery's round trips: an event whose whole effect is its records in one
+//! TransactWriteItems (the event done, the tombstone check, the records); else the claim (event,
+//! tombstone check, lease) in one TransactWriteItems, the customer's partition from `PROVISIONED` on in one Query, the
 //! products in one BatchGetItem, and the commit (subscription, provisioned state, event done,
 //! lease released) in one TransactWriteItems.
 
@@ -9,23 +10,25 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::builders::PutBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeValue, CancellationReason, ConditionCheck, Delete, KeysAndAttributes, Put,
-    TransactWriteItem,
+    ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
 
 use super::events::{build_error, is_done};
 use super::items::{doc_of, n, number_attr, s, string_attr};
 use super::links::link_of;
-use super::sync_store::{newer_only, subscription_item};
+use super::records::record_item;
+use super::sync_store::{newer_only, not_newer, subscription_item};
 use super::{DynamoStore, Item, SortKeys};
 use crate::adapters::aws::classify;
 use crate::domain::{CustomerId, UserSub};
 use crate::error::{Error, Result, Upstream};
 use crate::plans::PlanName;
 use crate::ports::{
-    Committed, CustomerView, DeliveryClaim, DeliveryCommit, DeliveryStore, EventLog, ProductRecord,
-    ProvisionedState, Versioned,
+    BillingRecord, Committed, CustomerView, DeliveryClaim, DeliveryCommit, DeliveryStore, EventLog,
+    Freshness, ProductRecord, ProvisionedState, RecordedAtOnce, Versioned,
 };
 use crate::table::{self, attr};
 
@@ -36,6 +39,70 @@ const COMMIT_ATTEMPTS: u32 = 3;
 
 #[async_trait]
 impl DeliveryStore for DynamoStore {
+    async fn record_at_once(
+        &self,
+        event_id: &str,
+        customer: Option<&CustomerId>,
+        records: &[Versioned<BillingRecord>],
+        now: i64,
+    ) -> Result<RecordedAtOnce> {
+        let mut request = self.client.transact_write_items().transact_items(
+            TransactWriteItem::builder()
+                .put(self.event_done_unless_claimed(event_id, now)?)
+                .build(),
+        );
+        if let Some(customer) = customer {
+            request = request.transact_items(
+                TransactWriteItem::builder()
+                    .condition_check(self.not_deleted(customer)?)
+                    .build(),
+            );
+        }
+        let first_record = usize::from(customer.is_some()) + 1;
+        for record in records {
+            let put = self
+                .versioned_put(
+                    record_item(&record.state)?,
+                    record.event_created,
+                    &record.event_id,
+                    false,
+                )
+                // The stored item comes back with a failed condition: why it is not newer.
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
+                .build()
+                .map_err(build_error)?;
+            request = request.transact_items(TransactWriteItem::builder().put(put).build());
+        }
+        let reasons = match request.send().await {
+            Ok(_) => return Ok(RecordedAtOnce::Written),
+            Err(error) => cancellation_reasons(error, "TransactWriteItems")?,
+        };
+        let code = |index: usize| reason_code(&reasons, index);
+        if (0..reasons.len()).any(|index| !matches!(code(index), "None" | CONDITION_FAILED)) {
+            return if (0..reasons.len()).any(|index| code(index) == CONFLICT) {
+                Ok(RecordedAtOnce::Declined)
+            } else {
+                Err(canceled("records", &reasons))
+            };
+        }
+        if (0..first_record).any(|index| code(index) == CONDITION_FAILED) {
+            return Ok(RecordedAtOnce::Declined);
+        }
+        let mut freshness = Vec::with_capacity(records.len());
+        for (index, record) in records.iter().enumerate() {
+            let reason = reasons.get(first_record + index);
+            freshness.push(match reason.and_then(CancellationReason::item) {
+                _ if code(first_record + index) != CONDITION_FAILED => Freshness::Applied,
+                Some(stored) => not_newer(stored, record.event_created, &record.event_id)?,
+                // An emulator that does not return the stored item: the step-by-step path.
+                None => return Ok(RecordedAtOnce::Declined),
+            });
+        }
+        Ok(RecordedAtOnce::NotNewer(freshness))
+    }
+
     async fn claim_delivery(
         &self,
         event_id: &str,
@@ -44,14 +111,7 @@ impl DeliveryStore for DynamoStore {
         now: i64,
     ) -> Result<DeliveryClaim> {
         let event = self.event_claim(event_id, now)?;
-        let not_deleted = ConditionCheck::builder()
-            .table_name(&self.table)
-            .key(table::PK, s(table::deleted_customer_pk(customer.as_str())))
-            .key(table::SK, s(table::SK_CUSTOMER))
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", table::PK)
-            .build()
-            .map_err(build_error)?;
+        let not_deleted = self.not_deleted(customer)?;
         let mut request = self
             .client
             .transact_write_items()
@@ -263,19 +323,47 @@ impl DynamoStore {
         allow_tie: bool,
         review_at: Option<i64>,
     ) -> Result<TransactWriteItem> {
-        let mut item = subscription_item(&subscription.state, review_at)?;
-        item.insert(attr::EVENT_CREATED.into(), n(subscription.event_created));
-        item.insert(attr::EVENT_ID.into(), s(&subscription.event_id));
-        let put = Put::builder()
+        let put = self
+            .versioned_put(
+                subscription_item(&subscription.state, review_at)?,
+                subscription.event_created,
+                &subscription.event_id,
+                allow_tie,
+            )
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// An object's state as of its event, written only over an older event's state.
+    fn versioned_put(
+        &self,
+        mut item: Item,
+        event_created: i64,
+        event_id: &str,
+        allow_tie: bool,
+    ) -> PutBuilder {
+        item.insert(attr::EVENT_CREATED.into(), n(event_created));
+        item.insert(attr::EVENT_ID.into(), s(event_id));
+        Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
             .condition_expression(newer_only(allow_tie))
             .expression_attribute_names("#pk", table::PK)
             .expression_attribute_names("#created", attr::EVENT_CREATED)
-            .expression_attribute_values(":created", n(subscription.event_created))
+            .expression_attribute_values(":created", n(event_created))
+    }
+
+    /// The check that the customer's account was not deleted (no tombstone).
+    fn not_deleted(&self, customer: &CustomerId) -> Result<ConditionCheck> {
+        ConditionCheck::builder()
+            .table_name(&self.table)
+            .key(table::PK, s(table::deleted_customer_pk(customer.as_str())))
+            .key(table::SK, s(table::SK_CUSTOMER))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", table::PK)
             .build()
-            .map_err(build_error)?;
-        Ok(TransactWriteItem::builder().put(put).build())
+            .map_err(build_error)
     }
 
     fn provisioned_put(

@@ -1,6 +1,7 @@
 //! Claims with an expiry: processed Stripe events and provisioning leases.
 
 use async_trait::async_trait;
+use aws_sdk_dynamodb::types::builders::PutBuilder;
 use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure};
 
 use super::DynamoStore;
@@ -155,35 +156,33 @@ impl DynamoStore {
 impl DynamoStore {
     /// The event claimed as processing, unless it is done or another delivery's claim still runs.
     pub(super) fn event_claim(&self, event_id: &str, now: i64) -> Result<Put> {
-        Put::builder()
-            .table_name(&self.table)
-            .item(table::PK, s(table::event_pk(event_id)))
-            .item(table::SK, s(table::SK_EVENT))
-            .item(attr::STATUS, s(PROCESSING))
+        claimable(self.event_put(event_id, PROCESSING, now), now)
             .item(attr::LEASE_UNTIL, n(now + table::EVENT_LEASE_SECS))
-            .item(table::EXPIRES_AT, n(now + table::EVENT_TTL_SECS))
-            .condition_expression(
-                "attribute_not_exists(#pk) OR (#status = :processing AND #lease < :now)",
-            )
-            .expression_attribute_names("#pk", table::PK)
-            .expression_attribute_names("#status", attr::STATUS)
-            .expression_attribute_names("#lease", attr::LEASE_UNTIL)
-            .expression_attribute_values(":processing", s(PROCESSING))
-            .expression_attribute_values(":now", n(now))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(build_error)
     }
 
     pub(super) fn event_done(&self, event_id: &str, now: i64) -> Result<Put> {
+        self.event_put(event_id, DONE, now)
+            .build()
+            .map_err(build_error)
+    }
+
+    /// The event done at once, where `event_claim` would claim it.
+    pub(super) fn event_done_unless_claimed(&self, event_id: &str, now: i64) -> Result<Put> {
+        claimable(self.event_put(event_id, DONE, now), now)
+            .build()
+            .map_err(build_error)
+    }
+
+    fn event_put(&self, event_id: &str, status: &str, now: i64) -> PutBuilder {
         Put::builder()
             .table_name(&self.table)
             .item(table::PK, s(table::event_pk(event_id)))
             .item(table::SK, s(table::SK_EVENT))
-            .item(attr::STATUS, s(DONE))
+            .item(attr::STATUS, s(status))
             .item(table::EXPIRES_AT, n(now + table::EVENT_TTL_SECS))
-            .build()
-            .map_err(build_error)
     }
 
     /// The customer's lease for `holder`, unless another holder's still runs.
@@ -203,6 +202,18 @@ impl DynamoStore {
             .build()
             .map_err(build_error)
     }
+}
+
+/// Written only where the event has no item, or another delivery's claim ran out.
+fn claimable(put: PutBuilder, now: i64) -> PutBuilder {
+    put.condition_expression(
+        "attribute_not_exists(#pk) OR (#status = :processing AND #lease < :now)",
+    )
+    .expression_attribute_names("#pk", table::PK)
+    .expression_attribute_names("#status", attr::STATUS)
+    .expression_attribute_names("#lease", attr::LEASE_UNTIL)
+    .expression_attribute_values(":processing", s(PROCESSING))
+    .expression_attribute_values(":now", n(now))
 }
 
 /// Whether an event's stored item says it is done.

@@ -228,25 +228,30 @@ impl DynamoStore {
                         }
                     },
                 };
-                let same_event = stored
-                    .get(attr::EVENT_ID)
-                    .and_then(|v| v.as_s().ok())
-                    .map(String::as_str)
-                    == Some(event_id);
-                let tie = number_attr(&stored, attr::EVENT_CREATED)? == event_created;
-                Ok(if same_event {
-                    // A retry of a delivery that failed after storing this state: what follows
-                    // the write (provisioning) must still run.
-                    Freshness::Same
-                } else if tie {
-                    Freshness::Tie
-                } else {
-                    Freshness::Stale
-                })
+                not_newer(&stored, event_created, event_id)
             }
             Err(e) => Err(classify(Upstream::DynamoDb, "PutItem", e)),
         }
     }
+}
+
+/// Why a versioned write's condition failed over `stored`.
+pub(super) fn not_newer(stored: &Item, event_created: i64, event_id: &str) -> Result<Freshness> {
+    let same_event = stored
+        .get(attr::EVENT_ID)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+        == Some(event_id);
+    let tie = number_attr(stored, attr::EVENT_CREATED)? == event_created;
+    Ok(if same_event {
+        // A retry of a delivery that failed after storing this state: what follows the write
+        // (provisioning) must still run.
+        Freshness::Same
+    } else if tie {
+        Freshness::Tie
+    } else {
+        Freshness::Stale
+    })
 }
 
 /// The attributes that put a subscription in the reconciler's review index.

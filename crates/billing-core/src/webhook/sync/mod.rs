@@ -26,7 +26,8 @@ use crate::domain::{CustomerId, UserPoolId};
 use crate::error::{Error, Result, Upstream};
 use crate::plans::{AccessPolicy, PlanCatalog};
 use crate::ports::{
-    DeletedCustomers, DeliveryClaim, DeliveryStore, EventClaim, EventLog, SyncPorts, Versioned,
+    DeletedCustomers, DeliveryClaim, DeliveryStore, EventClaim, EventLog, Freshness,
+    RecordedAtOnce, SyncPorts, Versioned,
 };
 use crate::provisioning::{Provisioner, lease_holder};
 use crate::webhook::event::{EventObject, ReadEvent, StripeEvent, is_used, read_event};
@@ -181,13 +182,21 @@ impl<P: SyncPorts> SyncService<'_, P> {
 
     /// Applies the event once. An `Err` means "retry later": the event is released.
     ///
-    /// An event about a customer is claimed together with the check that the customer's
+    /// An event whose whole effect is its records (invoices, payment intents, the catalogue)
+    /// is written with its completion in one write when nothing stands in the way. Otherwise an
+    /// event about a customer is claimed together with the check that the customer's
     /// account was not deleted, and a subscription event with the customer's provisioning
     /// lease too, in one write; a subscription event then commits its state, what it applied,
     /// the event's completion and the lease's release in one more.
     pub async fn apply(&self, event: &StripeEvent, now: i64) -> Result<Outcome> {
         if !is_used(&event.event_type) {
             return Ok(Outcome::Ignored);
+        }
+        let delivery = Delivery { event, now };
+        if let Some((customer, records)) = records::records_alone(event)
+            && let Some(outcome) = self.record_at_once(delivery, customer, records).await?
+        {
+            return Ok(outcome);
         }
         let Some(customer) = event
             .object
@@ -212,7 +221,6 @@ impl<P: SyncPorts> SyncService<'_, P> {
             DeliveryClaim::CustomerDeleted => return self.apply_claimed_alone(event, now).await,
             DeliveryClaim::Claimed { leased } => leased,
         };
-        let delivery = Delivery { event, now };
         let outcome = match (subscription, &holder) {
             (Some(subscription), Some(holder)) => {
                 self.on_subscription(delivery, &customer, subscription.clone(), holder, leased)
@@ -227,6 +235,44 @@ impl<P: SyncPorts> SyncService<'_, P> {
             self.release_event(&event.id).await;
         }
         outcome
+    }
+
+    /// Writes an event whose whole effect is its records, with its completion, in one write; a
+    /// second one without the records that are not newer than the stored ones (a stale event,
+    /// or one of the same second: its twin `invoice.paid` and `invoice.payment_succeeded`).
+    /// `None` when the store declines: the step-by-step path tells a duplicate, an event in
+    /// progress and a deleted account apart.
+    async fn record_at_once(
+        &self,
+        delivery: Delivery<'_>,
+        customer: Option<CustomerId>,
+        records: Vec<crate::ports::BillingRecord>,
+    ) -> Result<Option<Outcome>> {
+        let mut records: Vec<_> = records
+            .into_iter()
+            .map(|record| delivery.versioned(record))
+            .collect();
+        // As `put_record` says of the last record (the invoice after its delinquency).
+        let mut outcome = Outcome::Applied;
+        for _ in 0..2 {
+            let event = delivery.event;
+            match self
+                .store
+                .record_at_once(&event.id, customer.as_ref(), &records, delivery.now)
+                .await?
+            {
+                RecordedAtOnce::Written => return Ok(Some(outcome)),
+                RecordedAtOnce::Declined => return Ok(None),
+                RecordedAtOnce::NotNewer(freshness) => {
+                    if freshness.last() == Some(&Freshness::Stale) {
+                        outcome = Outcome::Stale;
+                    }
+                    let mut each = freshness.into_iter();
+                    records.retain(|_| each.next() == Some(Freshness::Applied));
+                }
+            }
+        }
+        Ok(None)
     }
 
     /// The event claimed on its own, then dispatched (its customer's tombstone read apart).

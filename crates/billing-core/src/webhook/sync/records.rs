@@ -4,6 +4,7 @@
 use tracing::info;
 
 use super::{Delivery, Outcome, SyncService};
+use crate::domain::CustomerId;
 use crate::error::Result;
 use crate::ports::{
     Billing, BillingRecord, CheckoutPaymentRecord, CheckoutSessionRecord, CustomerProfile,
@@ -13,7 +14,8 @@ use crate::ports::{
 };
 use crate::webhook::event::{
     CheckoutLineItem, CheckoutSessionObject, CustomerObject, EventObject, InvoiceObject,
-    InvoicePaymentObject, PaymentIntentObject, PriceObject, ProductObject, TaxRateObject,
+    InvoicePaymentObject, PaymentIntentObject, PriceObject, ProductObject, StripeEvent,
+    TaxRateObject,
 };
 
 impl<P: SyncPorts> SyncService<'_, P> {
@@ -91,36 +93,11 @@ impl<P: SyncPorts> SyncService<'_, P> {
         let Some(customer) = &invoice.customer_id else {
             return Ok(Outcome::Ignored);
         };
-        let event_type = delivery.event.event_type.as_str();
-        let failed = matches!(
-            event_type,
-            "invoice.payment_failed"
-                | "invoice.payment_action_required"
-                | "invoice.marked_uncollectible"
-        );
-        let paid = matches!(event_type, "invoice.paid" | "invoice.payment_succeeded");
-        if failed || paid {
-            self.put_record(
-                delivery,
-                BillingRecord::Delinquency {
-                    customer_id: customer.clone(),
-                    delinquency: DelinquencyRecord {
-                        delinquent: failed,
-                        invoice: invoice.id.clone(),
-                    },
-                },
-            )
-            .await?;
+        let mut outcome = Outcome::Ignored;
+        for record in invoice_records(customer, invoice, &delivery.event.event_type) {
+            outcome = self.put_record(delivery, record).await?;
         }
-        self.put_record(
-            delivery,
-            BillingRecord::Invoice {
-                customer_id: customer.clone(),
-                invoice_id: invoice.id.clone(),
-                invoice: invoice_record(invoice, event_type),
-            },
-        )
-        .await
+        Ok(outcome)
     }
 
     /// Which invoice a payment paid. The event names no customer: the payment intent's is read
@@ -166,15 +143,8 @@ impl<P: SyncPorts> SyncService<'_, P> {
         let Some(customer) = &payment.customer_id else {
             return Ok(Outcome::Ignored);
         };
-        self.put_record(
-            delivery,
-            BillingRecord::Payment {
-                customer_id: customer.clone(),
-                payment_intent_id: payment.id.clone(),
-                payment: PaymentRecord::Intent(payment_intent_record(payment)),
-            },
-        )
-        .await
+        self.put_record(delivery, payment_intent_record(customer, payment))
+            .await
     }
 
     pub(super) async fn on_catalogue(
@@ -206,6 +176,60 @@ pub fn catalogue_record(object: &EventObject) -> Option<BillingRecord> {
         },
         _ => return None,
     })
+}
+
+/// The records that are the whole of an event's effect, with the customer they are about:
+/// invoices, payment intents and catalogue objects. `None` for any other event, and for one
+/// without a customer or whose customer id does not read (the step-by-step path has its say).
+pub(super) fn records_alone(
+    event: &StripeEvent,
+) -> Option<(Option<CustomerId>, Vec<BillingRecord>)> {
+    let about = |customer: &str| CustomerId::parse(customer).ok();
+    match &event.object {
+        EventObject::Invoice(invoice) => {
+            let customer = invoice.customer_id.as_deref()?;
+            let records = invoice_records(customer, invoice, &event.event_type);
+            Some((Some(about(customer)?), records))
+        }
+        EventObject::PaymentIntent(payment) => {
+            let customer = payment.customer_id.as_deref()?;
+            let record = payment_intent_record(customer, payment);
+            Some((Some(about(customer)?), vec![record]))
+        }
+        object => catalogue_record(object).map(|record| (None, vec![record])),
+    }
+}
+
+/// What an invoice's event leaves: the invoice, and after a payment or a failed one, whether
+/// the customer is delinquent (written first).
+fn invoice_records(
+    customer: &str,
+    invoice: &InvoiceObject,
+    event_type: &str,
+) -> Vec<BillingRecord> {
+    let failed = matches!(
+        event_type,
+        "invoice.payment_failed"
+            | "invoice.payment_action_required"
+            | "invoice.marked_uncollectible"
+    );
+    let paid = matches!(event_type, "invoice.paid" | "invoice.payment_succeeded");
+    let mut records = Vec::with_capacity(2);
+    if failed || paid {
+        records.push(BillingRecord::Delinquency {
+            customer_id: customer.to_owned(),
+            delinquency: DelinquencyRecord {
+                delinquent: failed,
+                invoice: invoice.id.clone(),
+            },
+        });
+    }
+    records.push(BillingRecord::Invoice {
+        customer_id: customer.to_owned(),
+        invoice_id: invoice.id.clone(),
+        invoice: invoice_record(invoice, event_type),
+    });
+    records
 }
 
 fn checkout_session_record(
@@ -272,14 +296,18 @@ fn invoice_record(invoice: &InvoiceObject, event_type: &str) -> InvoiceRecord {
     }
 }
 
-fn payment_intent_record(payment: &PaymentIntentObject) -> PaymentIntentRecord {
-    PaymentIntentRecord {
-        amount: payment.amount,
-        amount_received: payment.amount_received,
-        currency: payment.currency.clone(),
-        invoice: payment.invoice_id.clone(),
-        metadata: payment.metadata.clone(),
-        status: payment.status.clone(),
+fn payment_intent_record(customer: &str, payment: &PaymentIntentObject) -> BillingRecord {
+    BillingRecord::Payment {
+        customer_id: customer.to_owned(),
+        payment_intent_id: payment.id.clone(),
+        payment: PaymentRecord::Intent(PaymentIntentRecord {
+            amount: payment.amount,
+            amount_received: payment.amount_received,
+            currency: payment.currency.clone(),
+            invoice: payment.invoice_id.clone(),
+            metadata: payment.metadata.clone(),
+            status: payment.status.clone(),
+        }),
     }
 }
 
@@ -507,8 +535,14 @@ mod tests {
             created: Some(1),
             invoice_id: None,
         };
+        let BillingRecord::Payment {
+            payment: intent, ..
+        } = payment_intent_record("cus_1", &payment)
+        else {
+            panic!("a payment intent's record is a payment");
+        };
         same(
-            &PaymentRecord::Intent(payment_intent_record(&payment)),
+            &intent,
             json!({"amount": payment.amount, "amount_received": payment.amount_received, "currency": payment.currency, "status": payment.status, "invoice": payment.invoice_id, "metadata": payment.metadata}),
         );
     }

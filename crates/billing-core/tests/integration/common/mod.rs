@@ -1,6 +1,6 @@
 //! What the sync tests share: the webhook's ports in memory, Stripe events as JSON, and the
 //! customer's observable state.
-#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+#![allow(dead_code)]
 
 use billing_core::domain::{CustomerId, CustomerLink, UserPoolId, UserSub, Username};
 use billing_core::fakes::{
