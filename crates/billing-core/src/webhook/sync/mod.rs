@@ -193,7 +193,7 @@ impl<P: SyncPorts> SyncService<'_, P> {
             return Ok(Outcome::Ignored);
         }
         let delivery = Delivery { event, now };
-        if let Some((customer, records)) = records::records_alone(event)
+        if let Some((customer, records)) = records::records_of(event)
             && let Some(outcome) = self.record_at_once(delivery, customer, records).await?
         {
             return Ok(outcome);
@@ -240,14 +240,19 @@ impl<P: SyncPorts> SyncService<'_, P> {
     /// Writes an event whose whole effect is its records, with its completion, in one write; a
     /// second one without the records that are not newer than the stored ones (a stale event,
     /// or one of the same second: its twin `invoice.paid` and `invoice.payment_succeeded`).
-    /// `None` when the store declines: the step-by-step path tells a duplicate, an event in
-    /// progress and a deleted account apart.
+    /// `None` when the store declines (or the customer id does not read): the step-by-step
+    /// path tells a duplicate, an event in progress and a deleted account apart.
     async fn record_at_once(
         &self,
         delivery: Delivery<'_>,
-        customer: Option<CustomerId>,
+        customer: Option<&str>,
         records: Vec<crate::ports::BillingRecord>,
     ) -> Result<Option<Outcome>> {
+        let customer = match customer.map(CustomerId::parse) {
+            Some(Ok(customer)) => Some(customer),
+            Some(Err(_)) => return Ok(None),
+            None => None,
+        };
         let mut records: Vec<_> = records
             .into_iter()
             .map(|record| delivery.versioned(record))
@@ -328,12 +333,12 @@ impl<P: SyncPorts> SyncService<'_, P> {
                 self.on_checkout_session(delivery, session).await
             }
             EventObject::Customer(customer) => self.on_customer(delivery, customer).await,
-            EventObject::Invoice(invoice) => self.on_invoice(delivery, invoice).await,
-            EventObject::PaymentIntent(payment) => self.on_payment_intent(delivery, payment).await,
             EventObject::InvoicePayment(paid) => self.on_invoice_payment(delivery, paid).await,
-            EventObject::Product(_) | EventObject::Price(_) | EventObject::TaxRate(_) => {
-                self.on_catalogue(delivery, &delivery.event.object).await
-            }
+            EventObject::Invoice(_)
+            | EventObject::PaymentIntent(_)
+            | EventObject::Product(_)
+            | EventObject::Price(_)
+            | EventObject::TaxRate(_) => self.put_records(delivery).await,
             EventObject::Other { .. } => Ok(Outcome::Ignored),
         }
     }

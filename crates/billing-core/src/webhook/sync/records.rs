@@ -4,7 +4,6 @@
 use tracing::info;
 
 use super::{Delivery, Outcome, SyncService};
-use crate::domain::CustomerId;
 use crate::error::Result;
 use crate::ports::{
     Billing, BillingRecord, CheckoutPaymentRecord, CheckoutSessionRecord, CustomerProfile,
@@ -85,16 +84,14 @@ impl<P: SyncPorts> SyncService<'_, P> {
         Ok(())
     }
 
-    pub(super) async fn on_invoice(
-        &self,
-        delivery: Delivery<'_>,
-        invoice: &InvoiceObject,
-    ) -> Result<Outcome> {
-        let Some(customer) = &invoice.customer_id else {
+    /// An event whose whole effect is its records (`records_of`), one record after the other:
+    /// what `put_record` says of the last one (the invoice after its delinquency).
+    pub(super) async fn put_records(&self, delivery: Delivery<'_>) -> Result<Outcome> {
+        let Some((_, records)) = records_of(delivery.event) else {
             return Ok(Outcome::Ignored);
         };
         let mut outcome = Outcome::Ignored;
-        for record in invoice_records(customer, invoice, &delivery.event.event_type) {
+        for record in records {
             outcome = self.put_record(delivery, record).await?;
         }
         Ok(outcome)
@@ -134,29 +131,6 @@ impl<P: SyncPorts> SyncService<'_, P> {
         )
         .await
     }
-
-    pub(super) async fn on_payment_intent(
-        &self,
-        delivery: Delivery<'_>,
-        payment: &PaymentIntentObject,
-    ) -> Result<Outcome> {
-        let Some(customer) = &payment.customer_id else {
-            return Ok(Outcome::Ignored);
-        };
-        self.put_record(delivery, payment_intent_record(customer, payment))
-            .await
-    }
-
-    pub(super) async fn on_catalogue(
-        &self,
-        delivery: Delivery<'_>,
-        object: &EventObject,
-    ) -> Result<Outcome> {
-        match catalogue_record(object) {
-            Some(record) => self.put_record(delivery, record).await,
-            None => Ok(Outcome::Ignored),
-        }
-    }
 }
 
 /// The record of a catalogue object (product, price, tax rate); `None` for any other object.
@@ -179,22 +153,21 @@ pub fn catalogue_record(object: &EventObject) -> Option<BillingRecord> {
 }
 
 /// The records that are the whole of an event's effect, with the customer they are about:
-/// invoices, payment intents and catalogue objects. `None` for any other event, and for one
-/// without a customer or whose customer id does not read (the step-by-step path has its say).
-pub(super) fn records_alone(
-    event: &StripeEvent,
-) -> Option<(Option<CustomerId>, Vec<BillingRecord>)> {
-    let about = |customer: &str| CustomerId::parse(customer).ok();
+/// invoices and payment intents with a customer, and catalogue objects. `None` for any other
+/// event.
+pub(super) fn records_of(event: &StripeEvent) -> Option<(Option<&str>, Vec<BillingRecord>)> {
     match &event.object {
         EventObject::Invoice(invoice) => {
             let customer = invoice.customer_id.as_deref()?;
             let records = invoice_records(customer, invoice, &event.event_type);
-            Some((Some(about(customer)?), records))
+            Some((Some(customer), records))
         }
         EventObject::PaymentIntent(payment) => {
             let customer = payment.customer_id.as_deref()?;
-            let record = payment_intent_record(customer, payment);
-            Some((Some(about(customer)?), vec![record]))
+            Some((
+                Some(customer),
+                vec![payment_intent_record(customer, payment)],
+            ))
         }
         object => catalogue_record(object).map(|record| (None, vec![record])),
     }
