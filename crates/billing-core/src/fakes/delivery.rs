@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 
 use super::store::EventEntry;
-use super::sync_store::freshness;
+use super::sync_store::{insert_record, record_freshness};
 use super::{InMemoryStore, lock};
 use crate::domain::CustomerId;
 use crate::error::Result;
@@ -39,21 +39,13 @@ impl DeliveryStore for InMemoryStore {
         // DynamoDB's condition on each record: absent, or stored by an older event.
         let each: Vec<Freshness> = records
             .iter()
-            .map(|record| {
-                let key = (record.state.kind(), record.state.id().to_owned());
-                let stored = tables
-                    .records
-                    .get(&key)
-                    .map(|v| (v.event_created, v.event_id.as_str()));
-                freshness(stored, record.event_created, &record.event_id, false)
-            })
+            .map(|record| record_freshness(&tables, record))
             .collect();
         if each.iter().any(|fresh| *fresh != Freshness::Applied) {
             return Ok(RecordedAtOnce::NotNewer(each));
         }
         for record in records {
-            let key = (record.state.kind(), record.state.id().to_owned());
-            tables.records.insert(key, record.clone());
+            insert_record(&mut tables, record);
         }
         tables.events.insert(event_id.to_owned(), EventEntry::Done);
         Ok(RecordedAtOnce::Written)

@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 
+use super::store::StoreTables;
 use super::{InMemoryStore, lock};
 use crate::domain::CustomerId;
 use crate::error::Result;
@@ -12,7 +13,7 @@ use crate::ports::{
 
 /// The ordering rule of versioned writes: newer applies, same event or older is stale, another
 /// event of the same second is a tie (applied when allowed).
-pub(super) fn freshness(
+fn freshness(
     stored: Option<(i64, &str)>,
     created: i64,
     event_id: &str,
@@ -32,6 +33,23 @@ pub(super) fn freshness(
         Some((stored_created, _)) if created == stored_created && allow_tie => Freshness::Applied,
         _ => Freshness::Stale,
     }
+}
+
+/// How a record's versioned write would go over what is stored (no tie allowed).
+pub(super) fn record_freshness(
+    tables: &StoreTables,
+    record: &Versioned<BillingRecord>,
+) -> Freshness {
+    let stored = tables
+        .records
+        .get(&(record.state.kind(), record.state.id().to_owned()))
+        .map(|v| (v.event_created, v.event_id.as_str()));
+    freshness(stored, record.event_created, &record.event_id, false)
+}
+
+pub(super) fn insert_record(tables: &mut StoreTables, record: &Versioned<BillingRecord>) {
+    let key = (record.state.kind(), record.state.id().to_owned());
+    tables.records.insert(key, record.clone());
 }
 
 #[async_trait]
@@ -99,15 +117,10 @@ impl SyncStore for InMemoryStore {
 
     async fn put_record(&self, record: &Versioned<BillingRecord>) -> Result<Freshness> {
         self.enter("PutItem")?;
-        let key = (record.state.kind(), record.state.id().to_owned());
         let mut tables = lock(&self.tables);
-        let stored = tables
-            .records
-            .get(&key)
-            .map(|v| (v.event_created, v.event_id.as_str()));
-        let outcome = freshness(stored, record.event_created, &record.event_id, false);
+        let outcome = record_freshness(&tables, record);
         if outcome == Freshness::Applied {
-            tables.records.insert(key, record.clone());
+            insert_record(&mut tables, record);
         }
         Ok(outcome)
     }

@@ -91,14 +91,17 @@ impl DeliveryStore for DynamoStore {
             return Ok(RecordedAtOnce::Declined);
         }
         let mut freshness = Vec::with_capacity(records.len());
-        for (index, record) in records.iter().enumerate() {
-            let reason = reasons.get(first_record + index);
-            freshness.push(match reason.and_then(CancellationReason::item) {
-                _ if code(first_record + index) != CONDITION_FAILED => Freshness::Applied,
-                Some(stored) => not_newer(stored, record.event_created, &record.event_id)?,
+        for (offset, record) in records.iter().enumerate() {
+            let index = first_record + offset;
+            if code(index) != CONDITION_FAILED {
+                freshness.push(Freshness::Applied);
+                continue;
+            }
+            let Some(stored) = reasons.get(index).and_then(CancellationReason::item) else {
                 // An emulator that does not return the stored item: the step-by-step path.
-                None => return Ok(RecordedAtOnce::Declined),
-            });
+                return Ok(RecordedAtOnce::Declined);
+            };
+            freshness.push(not_newer(stored, record.event_created, &record.event_id)?);
         }
         Ok(RecordedAtOnce::NotNewer(freshness))
     }
