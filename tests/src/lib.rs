@@ -408,6 +408,20 @@ pub async fn keys_of(
         .collect()
 }
 
+/// The user's one API key once the webhook has made it: it sets `custom:plan_type` first and
+/// the key after, so a plan seen in Cognito does not mean the key exists yet.
+pub async fn provisioned_key(
+    apigw: &aws_sdk_apigateway::Client,
+    sub: &str,
+) -> aws_sdk_apigateway::types::ApiKey {
+    eventually(Duration::from_secs(30), "the user's API key", || async {
+        let mut keys = keys_of(apigw, sub).await;
+        assert!(keys.len() <= 1, "one key per user, found {}", keys.len());
+        keys.pop()
+    })
+    .await
+}
+
 /// The usage plans of the user's one key and whether it is enabled (`None`: no key).
 pub async fn key_usage_plans(
     apigw: &aws_sdk_apigateway::Client,

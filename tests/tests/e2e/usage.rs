@@ -119,7 +119,7 @@ async fn calls_on_two_days_reach_the_stripe_meter_once() {
     let customer = user_attribute(&cognito, &env, &user.username, "custom:stripe_customer_id")
         .await
         .unwrap();
-    let key = keys_of(&apigw, &user.sub).await.remove(0);
+    let key = provisioned_key(&apigw, &user.sub).await;
     let key_id = key.id().unwrap().to_owned();
     let settings = UsageSettings {
         metered_usage_plans: vec![usage_plan("pro")],
@@ -392,9 +392,8 @@ async fn a_flat_fee_plus_usage_is_one_checkout_and_its_calls_reach_the_metered_i
         .await
         .unwrap();
     let apigw = aws_sdk_apigateway::Client::new(&sdk);
-    let key_id = keys_of(&apigw, &user.sub)
+    let key_id = provisioned_key(&apigw, &user.sub)
         .await
-        .remove(0)
         .id()
         .unwrap()
         .to_owned();
