@@ -46,7 +46,10 @@ impl LocalEnv {
     }
 
     pub async fn sdk(&self) -> SdkConfig {
-        aws_config::defaults(BehaviorVersion::latest()).load().await
+        aws_config::defaults(BehaviorVersion::latest())
+            .http_client(billing_core::adapters::aws::https_client())
+            .load()
+            .await
     }
 
     pub fn stripe(&self) -> stripe::Client {

@@ -376,6 +376,7 @@ mod tests {
                 "test", "test", None, None, "test",
             ))
             .endpoint_url(url)
+            .http_client(crate::adapters::aws::https_client())
             .interceptor(XrayInterceptor::new(tracer))
             .build();
         aws_sdk_dynamodb::Client::from_conf(config)

@@ -665,6 +665,7 @@ mod tests {
                 "test", "test", None, None, "test",
             ))
             .endpoint_url(url)
+            .http_client(crate::adapters::aws::https_client())
             .retry_config(limits.retry_config())
             .timeout_config(limits.timeout_config())
             .build();
