@@ -13,7 +13,34 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from localstripe import resources
+from localstripe import webhooks
 from localstripe.server import app
+
+OUTSTANDING_PATH = "/_config/webhooks_outstanding"  # /_config/: no API key asked
+
+
+def count_outstanding_webhooks():
+    """localstripe sends each event a second after the call that made it (schedule_webhook
+    starts _send_webhook in the background): count the ones scheduled and not yet posted, so
+    the front can tell when nothing more is on its way (GET OUTSTANDING_PATH)."""
+    state = {"outstanding": 0}
+    send = webhooks._send_webhook
+
+    def counted_send(event):
+        state["outstanding"] += 1  # at scheduling, before the coroutine first runs
+
+        async def run():
+            try:
+                await send(event)
+            finally:
+                state["outstanding"] -= 1
+        return run()
+
+    webhooks._send_webhook = counted_send
+
+    async def outstanding(request):
+        return web.json_response({"outstanding": state["outstanding"]})
+    app.router.add_get(OUTSTANDING_PATH, outstanding)
 
 
 class PathLogger(AbstractAccessLogger):
@@ -30,6 +57,7 @@ def main():
 
     resources.Store.dump_to_disk = lambda self: None
     resources.store.clear()
+    count_outstanding_webhooks()
 
     logging.basicConfig(stream=sys.stderr, level=logging.INFO,
                         format="localstripe %(levelname)s %(message)s")

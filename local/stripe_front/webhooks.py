@@ -16,6 +16,10 @@ back on: lost deliveries, for testing a reconciler (resend still sends them). Sw
 also drops every delivery not yet attempted: retries waiting for their turn and events waiting
 for an earlier one of their chain (a POST already under way finishes). Each event's
 `pending_webhooks` counts the endpoints that have not accepted it yet, as on Stripe.
+
+`GET /_test/webhooks/settled` says whether nothing more is on its way: no delivery under way
+or waiting for a retry, no localstripe event not yet relayed, and no event emitted while it
+looked; tests wait on it instead of sleeping.
 """
 import asyncio
 import hashlib
@@ -65,6 +69,7 @@ class Webhooks:
         self._epoch = 0  # bumped by each switch-off: older deliveries are dropped
         self._pending = {}  # event id -> (event, ids of endpoints that have not accepted it)
         self._tasks = set()
+        self.emitted = 0  # events emitted since start: a settled check sees none were added
         self._chains = {}  # (endpoint id, chain key) -> the chain's latest delivery task
         self._http = None
 
@@ -108,6 +113,7 @@ class Webhooks:
         """Record an event and deliver it in the background to every matching endpoint
         (after the previous event of the same `chain`, if given, for each endpoint). `about`:
         the subscription it is about, when its object does not say (subscription_of)."""
+        self.emitted += 1
         event = {"id": event_id or new_id("evt_"), "object": "event", "account": None,
                  "api_version": API_VERSION, "context": None, "created": created or now(),
                  "data": {"object": obj}, "livemode": False, "pending_webhooks": 1,
@@ -140,6 +146,10 @@ class Webhooks:
                 task.add_done_callback(
                     lambda t, k=key: self._chains.pop(k) if self._chains.get(k) is t else None)
         return event
+
+    def activity(self):
+        """(events emitted, deliveries under way or waiting to retry)."""
+        return self.emitted, len(self._tasks)
 
     def _targets(self, type):
         return [(i, ep) for i, ep in self.endpoints.items()
@@ -269,6 +279,25 @@ async def delivery(request):
     return json_response({"enabled": hooks.delivery_enabled})
 
 
+async def settled(request):
+    """Whether every event made so far has been delivered (or given up) and nothing more is
+    on its way. Read in this order: the front's activity, localstripe's unsent events, the
+    front's activity again. Whatever a delivery under way makes at localstripe is scheduled
+    before that delivery ends (the function answers after its calls); a localstripe event sent
+    is emitted here before localstripe counts it sent. So an idle front, then nothing unsent
+    at localstripe, then the same idle front means nothing is left anywhere."""
+    front = request.app["front"]
+    hooks = front.webhooks
+    before = hooks.activity()
+    session = await front.upstream.session()
+    async with session.get(front.upstream.base + "/_config/webhooks_outstanding") as r:
+        outstanding = (await r.json())["outstanding"]
+    after = hooks.activity()
+    done = before == after and before[1] == 0 and outstanding == 0
+    return json_response({"settled": done, "emitted": after[0], "deliveries": after[1],
+                          "localstripe_outstanding": outstanding})
+
+
 async def resend_event(request):
     front = request.app["front"]
     ts = request.query.get("timestamp")
@@ -284,5 +313,6 @@ def setup(app):
     app.router.add_post(RELAY_PATH, relay)
     app.router.add_get("/_test/events", list_events)
     app.router.add_post("/_test/events/{id}/resend", resend_event)
+    app.router.add_get("/_test/webhooks/settled", settled)
     app.router.add_get("/_test/webhooks/delivery", delivery)
     app.router.add_post("/_test/webhooks/delivery", delivery)

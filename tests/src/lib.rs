@@ -360,6 +360,21 @@ pub async fn stripe_front(env: &LocalEnv, method: reqwest::Method, path: &str) -
     stripe_front_form(env, method, path, &[]).await
 }
 
+/// Waits until the Stripe emulator has nothing more on its way: every event delivered or given
+/// up, none still to come from localstripe (the front's `GET /_test/webhooks/settled`).
+pub async fn deliveries_settled(env: &LocalEnv) {
+    eventually(
+        Duration::from_secs(60),
+        "the Stripe emulator's deliveries settled",
+        || async {
+            (stripe_front(env, reqwest::Method::GET, "/_test/webhooks/settled").await["settled"]
+                == true)
+                .then_some(())
+        },
+    )
+    .await;
+}
+
 /// `stripe_front` with a form body (Stripe's parameters); asserts a 2xx answer.
 pub async fn stripe_front_form(
     env: &LocalEnv,

@@ -288,3 +288,31 @@ def test_reset_should_turn_delivery_back_on(front, hooks):
     assert (status, err["error"]["param"]) == (400, "enabled")
     status, err = front.call("POST", "/_test/webhooks/delivery", {"enabled": "off"}, key=None)[:2]
     assert (status, err["error"]["param"]) == (400, "enabled")
+
+
+def test_settled_should_wait_for_localstripes_late_events_and_for_retries(front, world, hooks):
+    def settled():
+        return front.ok("GET", "/_test/webhooks/settled", key=None)
+
+    status, _, _ = front.call("POST", "/_config/webhooks/flaky", {
+        "url": hooks.url + "/flaky", "secret": SECRET, "events[]": "customer.updated"}, key=None)
+    assert status == 200
+    customer = new_customer(front, "settled@example.com")
+    # localstripe posts customer.created a second after the call: not settled before that
+    state = settled()
+    assert state["settled"] is False and state["localstripe_outstanding"] >= 1, state
+    assert wait_until(lambda: settled()["settled"], timeout=10)
+    created = [d for d in hooks.deliveries if d["event"]["type"] == "customer.created"
+               and d["event"]["data"]["object"]["id"] == customer["id"]]
+    assert len(created) == 1
+
+    # /flaky answers the first try with 500: settled only once the retry has been accepted
+    front.ok("POST", "/v1/customers/" + customer["id"], {"name": "Settled"})
+    first = hooks.find("customer.updated", customer["id"], path="/flaky")
+    event_id = first[0]["event"]["id"]
+    state = settled()
+    if len(delivered(hooks, event_id, "/flaky")) == 1:  # the retry (0.5 s on) not yet made
+        assert state["settled"] is False, state
+    assert wait_until(lambda: settled()["settled"], timeout=10)
+    assert len(delivered(hooks, event_id, "/flaky")) == 2
+    assert front.get("/v1/events/" + event_id)["pending_webhooks"] == 0

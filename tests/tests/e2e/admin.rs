@@ -194,7 +194,7 @@ async fn account_before_deployment(env: &LocalEnv, cognito: &CognitoClient) -> V
     }
     // localstripe's events reach the list a moment after the calls: let them land while
     // deliveries are still off.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    deliveries_settled(env).await;
     drop(back_on);
     old
 }

@@ -267,7 +267,7 @@ async fn signing_up_with_a_payers_email_without_verifying_it_does_not_capture_th
         &[("name", "Payer")],
     )
     .await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    deliveries_settled(&env).await;
     assert!(
         get_item(
             &dynamo,
@@ -366,7 +366,7 @@ async fn deleting_the_account_while_the_webhook_works_leaves_nothing() {
 
     // Everything the deletion caused (cancellation, customer.deleted) and the renewal's events
     // have been delivered; none of them brought anything back.
-    tokio::time::sleep(Duration::from_secs(8)).await;
+    deliveries_settled(&env).await;
     assert_eq!(
         customer_items(&dynamo, &env, &customer_id).await,
         Vec::<String>::new()

@@ -6,7 +6,6 @@
 //! Stripe, Cognito, API Gateway or CloudFormation; a free user's move to pro makes the writes that change something.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use integration_tests::*;
 use reqwest::Method;
@@ -55,15 +54,15 @@ fn moto_calls_url() -> String {
     )
 }
 
-/// Delivers the event signed as Stripe would, and counts what the function called for it.
-async fn calls_for(env: &LocalEnv, event: &Value) -> Calls {
+/// Delivers the event, created at `created`, signed as Stripe would, and counts what the
+/// function called for it.
+async fn calls_for(env: &LocalEnv, event: &Value, created: i64) -> Calls {
     json_of(Method::DELETE, &moto_calls_url()).await;
     stripe_front(env, Method::DELETE, "/_test/calls").await;
     let log_start = std::fs::metadata(cognito_log()).unwrap().len();
 
-    // Created when sent: each event is newer than the one before.
     let mut event = event.clone();
-    event["created"] = json!(now());
+    event["created"] = json!(created);
     let (status, _) = deliver_signed(env, &event).await;
     assert_eq!(status, 200, "{event}");
 
@@ -169,7 +168,7 @@ async fn a_renewal_should_cost_at_most_4_dynamodb_requests_and_nothing_else() {
     let subscription_id = buy_pro(&env, &user).await;
     wait_for_plan(&cognito, &env, &user.username, "pro").await;
     // The purchase's own deliveries settle (its stack made), then the emulator sends nothing.
-    tokio::time::sleep(Duration::from_secs(8)).await;
+    deliveries_settled(&env).await;
     let back_on = lost_deliveries(&env).await;
 
     let subscription = stripe_front(
@@ -193,10 +192,10 @@ async fn a_renewal_should_cost_at_most_4_dynamodb_requests_and_nothing_else() {
         ),
     ];
     let mut counted = Vec::new();
-    for renewal in &renewals {
-        counted.push(calls_for(&env, renewal).await);
-        // A second apart: each event is newer than the one before.
-        tokio::time::sleep(Duration::from_millis(1_100)).await;
+    // A second apart, after everything the purchase sent: each event newer than the one before.
+    let first = now() + 1;
+    for (later, renewal) in (0..).zip(&renewals) {
+        counted.push(calls_for(&env, renewal, first + later).await);
     }
     counted.iter().for_each(assert_renewal_within_budget);
     // An invoice's event is its records: written with the event's completion in one request.
@@ -219,7 +218,12 @@ async fn a_renewal_should_cost_at_most_4_dynamodb_requests_and_nothing_else() {
     let mut upgraded = current_shape(&subscription, period_end);
     upgraded["id"] = json!(unique("sub_calls"));
     upgraded["customer"] = json!(free_customer);
-    let calls = calls_for(&env, &event("customer.subscription.created", upgraded)).await;
+    let calls = calls_for(
+        &env,
+        &event("customer.subscription.created", upgraded),
+        now(),
+    )
+    .await;
     assert_eq!(calls.stripe, 0, "{calls:?}");
     assert!(calls.aws("apigateway") > 0, "the key: {calls:?}");
     if let Some(cognito) = calls.cognito {
