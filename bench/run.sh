@@ -44,7 +44,7 @@ set -a
 # shellcheck disable=SC1091
 . local/.run/env
 set +a
-target/release/bench-harness 9301 3 9390 9391 &
+target/harness/release/bench-harness 9301 3 9390 9391 &
 harness_pid=$!
 export BENCH_DYNAMODB=$AWS_ENDPOINT_URL_DYNAMODB
 

@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # Builds each function the way `cargo lambda watch` runs it, so the first invocation starts at
-# once instead of compiling; and bench-harness (its own workspace, release), the Runtime API the
-# soak run's concurrent webhook processes and `make bench` poll.
+# once instead of compiling; then bench-harness (local/build-harness.sh) unless --no-harness.
 #
 # cargo lambda watch runs `cargo run --bin <name>` at the workspace root: `--bin` without `-p`
 # resolves features over the whole workspace, so `cargo build -p <name>` would build dependencies
@@ -14,6 +13,10 @@
 # release build instead of each building its own beside the debug one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+harness=true
+if [ "${1:-}" = "--no-harness" ]; then
+    harness=false
+fi
 case ${FUNCTIONS_PROFILE:-debug} in
 debug) profile=() ;;
 release) profile=(--release) ;;
@@ -24,4 +27,6 @@ release) profile=(--release) ;;
 esac
 cargo build "${profile[@]}" --bin post-confirmation --bin checkout --bin portal --bin webhook \
     --bin billing-admin
-(cd bench/harness && CARGO_TARGET_DIR="$PWD/../../target" cargo build --release --locked)
+if $harness; then
+    local/build-harness.sh
+fi

@@ -225,7 +225,7 @@ class Functions:
     function at a time, so races between deliveries never meet there)."""
 
     def __init__(self, count: int) -> None:
-        harness = ROOT / "target" / "release" / "bench-harness"
+        harness = ROOT / "target" / "harness" / "release" / "bench-harness"
         # The build local/build-functions.sh made: FUNCTIONS_PROFILE, debug unless set.
         binary = ROOT / "target" / os.environ.get("FUNCTIONS_PROFILE", "debug") / "webhook"
         for needed in (harness, binary):

@@ -47,12 +47,18 @@ if [ "$install_status" != 0 ]; then
   exit "$install_status"
 fi
 phase "install and template checks (what was left after the build)"
+# bench-harness (its own workspace and target directory) builds while the unit and end-to-end
+# tests run; the soak is the first to need it.
+harness_log=local/.run/logs/build-harness.log
+local/build-harness.sh >"$harness_log" 2>&1 &
+harness_pid=$!
+trap 'kill "$harness_pid" 2>/dev/null || true' EXIT
 cargo test --workspace
 phase "unit tests"
-local/build-functions.sh
+local/build-functions.sh --no-harness
 phase "function binaries"
 
-trap 'local/down.sh' EXIT
+trap 'kill "$harness_pid" 2>/dev/null || true; local/down.sh' EXIT
 local/up.sh
 phase "emulators up"
 set -a
@@ -65,7 +71,7 @@ set +a
 pytest_log=local/.run/logs/pytest.log
 local/.venv/bin/python -m pytest -q local/stripe_front/tests local/tests >"$pytest_log" 2>&1 &
 pytest_pid=$!
-trap 'kill "$pytest_pid" 2>/dev/null || true; local/down.sh' EXIT
+trap 'kill "$pytest_pid" "$harness_pid" 2>/dev/null || true; local/down.sh' EXIT
 
 # The end-to-end tests are the workspace's only ignored tests. `--workspace`, not
 # `-p integration-tests`: the same features as the build above, so nothing is compiled again.
@@ -75,6 +81,14 @@ phase "end-to-end tests"
 # so, where local/install.sh could not install Debian's chromium).
 local/.venv/bin/python local/browser_test.py
 phase "browser test"
+harness_status=0
+wait "$harness_pid" || harness_status=$?
+if [ "$harness_status" != 0 ]; then
+    cat "$harness_log"
+    echo "local/build-harness.sh failed (exit $harness_status); its log is above" >&2
+    exit "$harness_status"
+fi
+phase "bench-harness build (what was left after the browser test)"
 # The soak run, short: 200 deliveries for 20 customers, with the AWS emulator restarted mid-run.
 local/.venv/bin/python local/soak.py --customers 20 --events 200
 phase soak

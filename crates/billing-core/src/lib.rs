@@ -7,7 +7,7 @@ pub mod checkout;
 pub mod config;
 pub mod domain;
 pub mod error;
-#[cfg(feature = "test-util")]
+#[cfg(any(test, feature = "test-util"))]
 pub mod fakes;
 pub mod http;
 pub mod ids;
@@ -20,7 +20,7 @@ pub mod ports;
 pub mod provisioning;
 pub mod reconciler;
 pub mod stack_templates;
-#[cfg(feature = "test-util")]
+#[cfg(any(test, feature = "test-util"))]
 pub mod store_contract;
 pub mod table;
 pub mod telemetry;
