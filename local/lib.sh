@@ -79,7 +79,10 @@ ensure_venv() {
     } | sha256sum | cut -d' ' -f1)
     if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
         log "pip install -r ${requirements#"$ROOT_DIR"/}"
-        "$venv/bin/python" -m pip install -q -r "$requirements" "$@"
+        # --no-compile: Python compiles what it imports on first use, instead of pip compiling
+        # every module of every package (botocore, moto and the SAM CLI are thousands) while
+        # make test's build needs the cores: 34 -> 14 s and 26 -> 11 s of CPU for the two venvs.
+        "$venv/bin/python" -m pip install -q --no-compile -r "$requirements" "$@"
         printf '%s\n' "$want" >"$stamp"
     else
         log "${venv#"$ROOT_DIR"/} up to date with ${requirements#"$ROOT_DIR"/}"
