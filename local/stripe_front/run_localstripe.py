@@ -16,13 +16,13 @@ from localstripe import resources
 from localstripe import webhooks
 from localstripe.server import app
 
-OUTSTANDING_PATH = "/_config/webhooks_outstanding"  # /_config/: no API key asked
+from upstream import OUTSTANDING_WEBHOOKS_PATH
 
 
 def count_outstanding_webhooks():
     """localstripe sends each event a second after the call that made it (schedule_webhook
     starts _send_webhook in the background): count the ones scheduled and not yet posted, so
-    the front can tell when nothing more is on its way (GET OUTSTANDING_PATH)."""
+    the front can tell when nothing more is on its way (GET OUTSTANDING_WEBHOOKS_PATH)."""
     state = {"outstanding": 0}
     send = webhooks._send_webhook
 
@@ -40,7 +40,7 @@ def count_outstanding_webhooks():
 
     async def outstanding(request):
         return web.json_response({"outstanding": state["outstanding"]})
-    app.router.add_get(OUTSTANDING_PATH, outstanding)
+    app.router.add_get(OUTSTANDING_WEBHOOKS_PATH, outstanding)
 
 
 class PathLogger(AbstractAccessLogger):

@@ -7,6 +7,8 @@ import forms
 from errors import StripeError
 
 INTERNAL_KEY = "sk_test_stripe_front_internal"
+# Added to localstripe by run_localstripe.py (/_config/: localstripe asks no API key there).
+OUTSTANDING_WEBHOOKS_PATH = "/_config/webhooks_outstanding"
 
 
 def localstripe_error(status, body, kind=None, id=None, param=None):
@@ -64,6 +66,10 @@ class Upstream:
             if r.status >= 300:
                 raise localstripe_error(r.status, payload, kind, id, param)
             return payload
+
+    async def outstanding_webhooks(self):
+        """How many of localstripe's events are scheduled and not yet posted to the front."""
+        return (await self.call("GET", OUTSTANDING_WEBHOOKS_PATH))["outstanding"]
 
     async def list_all(self, path, key=None, query=None):
         """Every item of a localstripe list, paginated with starting_after."""

@@ -289,9 +289,7 @@ async def settled(request):
     front = request.app["front"]
     hooks = front.webhooks
     before = hooks.activity()
-    session = await front.upstream.session()
-    async with session.get(front.upstream.base + "/_config/webhooks_outstanding") as r:
-        outstanding = (await r.json())["outstanding"]
+    outstanding = await front.upstream.outstanding_webhooks()
     after = hooks.activity()
     done = before == after and before[1] == 0 and outstanding == 0
     return json_response({"settled": done, "emitted": after[0], "deliveries": after[1],
