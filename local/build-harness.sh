@@ -5,4 +5,5 @@
 # build: local/test.sh builds it alongside the tests.
 set -euo pipefail
 cd "$(dirname "$0")/../bench/harness"
-CARGO_TARGET_DIR="$PWD/../../target/harness" cargo build --release --locked
+# exec: the pid local/test.sh holds is cargo's, so stopping it on a failure stops the build.
+CARGO_TARGET_DIR="$PWD/../../target/harness" exec cargo build --release --locked
