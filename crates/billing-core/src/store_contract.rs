@@ -6,6 +6,8 @@
 //! other tests (or earlier runs) use too.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::collections::HashSet;
+
 use crate::domain::{CustomerId, CustomerLink, UserPoolId, UserSub, Username};
 use crate::error::Error;
 use crate::plans::{PlanName, SubscriptionState, SubscriptionStatus};
@@ -625,6 +627,24 @@ pub async fn event_claims<S: EventLog>(store: &S, scope: &str) {
         EventClaim::Claimed,
         "a claim whose holder died is taken over"
     );
+
+    // Past a request's hundred keys, and with a key named twice.
+    let unknown: Vec<String> = (0..105)
+        .map(|i| format!("evt_{scope}_unknown_{i}"))
+        .collect();
+    let mut asked: Vec<&str> = unknown.iter().map(String::as_str).collect();
+    asked.extend([
+        done.as_str(),
+        failed.as_str(),
+        abandoned.as_str(),
+        done.as_str(),
+    ]);
+    assert_eq!(
+        store.done_among(&asked).await.unwrap(),
+        HashSet::from([done.clone()]),
+        "only the completed event is done"
+    );
+    assert!(store.done_among(&[]).await.unwrap().is_empty());
 }
 
 /// One holder per customer until it releases the lease or the lease runs out; only the holder

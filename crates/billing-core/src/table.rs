@@ -112,6 +112,9 @@ pub const EVENT_LEASE_SECS: i64 = 30;
 /// A provisioning whose holder died is taken over after this long (see `provisioning::under_lease`).
 pub const PROVISIONING_LEASE_SECS: i64 = 30;
 
+/// DynamoDB's limit on the keys of one BatchGetItem.
+pub const BATCH_GET_MAX_KEYS: usize = 100;
+
 pub fn event_pk(event_id: &str) -> String {
     format!("EVENT#{event_id}")
 }

@@ -1,12 +1,14 @@
 //! The event log in the in-memory store.
 
+use std::collections::HashSet;
+
 use async_trait::async_trait;
 
 use super::store::EventEntry;
 use super::{InMemoryStore, lock};
 use crate::error::Result;
 use crate::ports::{EventClaim, EventLog, RecordedUnreadable, UnreadableEvent};
-use crate::table::EVENT_LEASE_SECS;
+use crate::table::{BATCH_GET_MAX_KEYS, EVENT_LEASE_SECS};
 
 #[async_trait]
 impl EventLog for InMemoryStore {
@@ -36,12 +38,16 @@ impl EventLog for InMemoryStore {
         Ok(())
     }
 
-    async fn is_done(&self, event_id: &str) -> Result<bool> {
-        self.enter("GetItem")?;
-        Ok(matches!(
-            lock(&self.tables).events.get(event_id),
-            Some(EventEntry::Done)
-        ))
+    async fn done_among(&self, event_ids: &[&str]) -> Result<HashSet<String>> {
+        for _ in event_ids.chunks(BATCH_GET_MAX_KEYS) {
+            self.enter("BatchGetItem")?;
+        }
+        let tables = lock(&self.tables);
+        Ok(event_ids
+            .iter()
+            .filter(|id| matches!(tables.events.get(**id), Some(EventEntry::Done)))
+            .map(|id| (*id).to_owned())
+            .collect())
     }
 
     async fn release(&self, event_id: &str) -> Result<()> {

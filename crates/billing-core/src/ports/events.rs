@@ -1,5 +1,7 @@
 //! The log of processed Stripe events.
 
+use std::collections::HashSet;
+
 use async_trait::async_trait;
 
 use crate::error::Result;
@@ -45,8 +47,9 @@ pub trait EventLog: Send + Sync {
 
     async fn complete(&self, event_id: &str, now: i64) -> Result<()>;
 
-    /// Whether the event was applied (or acknowledged) before; a read only, for rehearsals.
-    async fn is_done(&self, event_id: &str) -> Result<bool>;
+    /// Which of these events were applied (or acknowledged) before: reads only, a hundred
+    /// events a request. An event it cannot tell about is left out (its claim decides).
+    async fn done_among(&self, event_ids: &[&str]) -> Result<HashSet<String>>;
 
     /// Gives the event up after a failure, so Stripe's retry redoes it.
     async fn release(&self, event_id: &str) -> Result<()>;

@@ -1,11 +1,15 @@
 //! Claims with an expiry: processed Stripe events and provisioning leases.
 
+use std::collections::{BTreeSet, HashMap, HashSet};
+
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::builders::PutBuilder;
-use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure};
 
 use super::DynamoStore;
-use super::items::{conditional_failed, doc_of, item_of_failed_put, n, number_attr, s, to_doc};
+use super::items::{
+    conditional_failed, doc_of, item_of_failed_put, n, number_attr, s, string_attr, to_doc,
+};
 use crate::adapters::aws::classify;
 use crate::domain::CustomerId;
 use crate::error::{Result, Upstream};
@@ -48,9 +52,46 @@ impl EventLog for DynamoStore {
         Ok(())
     }
 
-    async fn is_done(&self, event_id: &str) -> Result<bool> {
-        let stored = self.get(table::event_pk(event_id), table::SK_EVENT).await?;
-        Ok(is_done(stored.as_ref()))
+    async fn done_among(&self, event_ids: &[&str]) -> Result<HashSet<String>> {
+        // BatchGetItem refuses a request that names a key twice.
+        let unique: BTreeSet<&str> = event_ids.iter().copied().collect();
+        let unique: Vec<&str> = unique.into_iter().collect();
+        let mut done = HashSet::new();
+        for chunk in unique.chunks(table::BATCH_GET_MAX_KEYS) {
+            // Eventually consistent is enough: a done event never becomes undone, so a stale
+            // read can only miss one, and a missed one goes through its claim.
+            let mut keys = KeysAndAttributes::builder()
+                .projection_expression("#pk, #status")
+                .expression_attribute_names("#pk", table::PK)
+                .expression_attribute_names("#status", attr::STATUS);
+            for id in chunk {
+                keys = keys.keys(HashMap::from([
+                    (table::PK.to_owned(), s(table::event_pk(id))),
+                    (table::SK.to_owned(), s(table::SK_EVENT)),
+                ]));
+            }
+            let answer = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, keys.build().map_err(build_error)?)
+                .send()
+                .await
+                .map_err(|e| classify(Upstream::DynamoDb, "BatchGetItem", e))?;
+            // Keys DynamoDB left unprocessed are left out: not known to be done.
+            for item in answer
+                .responses()
+                .and_then(|tables| tables.get(&self.table))
+                .into_iter()
+                .flatten()
+                .filter(|item| is_done(Some(item)))
+            {
+                let pk = string_attr(item, table::PK)?;
+                if let Some(id) = pk.strip_prefix(&table::event_pk("")) {
+                    done.insert(id.to_owned());
+                }
+            }
+        }
+        Ok(done)
     }
 
     async fn release(&self, event_id: &str) -> Result<()> {
