@@ -9,6 +9,10 @@
 # has another); its processes are exactly the ones whose environment holds its tag, which down.sh
 # signals, and nothing else.
 
+# Python may keep the modules it compiles (in our venvs and git-ignored __pycache__ folders),
+# as the Makefile lets it: every process after the first starts from them.
+unset PYTHONDONTWRITEBYTECODE
+
 LOCAL_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT_DIR=$(dirname "$LOCAL_DIR")
 VENV=$LOCAL_DIR/.venv
@@ -57,20 +61,49 @@ load_defaults() {
     done
 }
 
-# ensure_venv DIR REQUIREMENTS [PIP_ARGS...]: a venv in DIR (made again when broken) where `pip
-# install -r REQUIREMENTS PIP_ARGS...` has run, run again only when that file or the Python version
-# changed (a hash stamp per requirements file in DIR).
+# uv (pinned in local/requirements-uv.txt) makes the venvs below and installs into them: it is
+# pip-installed once into local/.venv-uv (made again when that file or the Python version
+# changes). Measured here, from uv's and pip's warm caches: local/.venv 4 s of CPU against 19 s
+# with pip, local/.venv-sam 2 s against 25 s; both ran beside make test's build.
+UV_VENV=$LOCAL_DIR/.venv-uv
+UV=$UV_VENV/bin/uv
+ensure_uv() {
+    local requirements=$LOCAL_DIR/requirements-uv.txt want staging
+    want=$({
+        cat "$requirements"
+        python3 -VV
+    } | sha256sum | cut -d' ' -f1)
+    if [ "$(cat "$UV_VENV/.stamp" 2>/dev/null)" = "$want" ] && "$UV" --version >/dev/null 2>&1; then
+        return 0
+    fi
+    log "pip install -r ${requirements#"$ROOT_DIR"/} into ${UV_VENV#"$ROOT_DIR"/}"
+    # Made aside and moved in whole, so that a script running beside this one never sees half.
+    staging=$(mktemp -d "$LOCAL_DIR/.venv-uv.XXXXXX")
+    python3 -m venv "$staging"
+    "$staging/bin/python" -m pip install -q -r "$requirements"
+    printf '%s\n' "$want" >"$staging/.stamp"
+    printf '*\n' >"$staging/.gitignore"
+    rm -rf "$UV_VENV"
+    mv -T "$staging" "$UV_VENV"
+}
+
+# ensure_venv DIR REQUIREMENTS [INSTALL_ARGS...]: a venv in DIR (made again when broken, with
+# pip in it for the scripts that call it) where `uv pip install -r REQUIREMENTS INSTALL_ARGS...`
+# has run, run again only when that file or the Python version changed (a hash stamp per
+# requirements file in DIR). Like pip with --no-compile, uv leaves compiling the modules to
+# their first import.
 ensure_venv() {
     local venv=$1 requirements=$2 stamp want
     shift 2
+    ensure_uv
+    # The system's python3, never one uv would download.
+    export UV_PYTHON_DOWNLOADS=never
     if ! "$venv/bin/python" -c 'import sys' >/dev/null 2>&1; then
         [ ! -e "$venv" ] || log "${venv#"$ROOT_DIR"/} is broken: recreating it"
         rm -rf "$venv"
         log "creating ${venv#"$ROOT_DIR"/}"
-        python3 -m venv "$venv"
-        # The folder ignores itself, like the venvs of Python 3.13+.
+        "$UV" venv --quiet --seed --python "$(command -v python3)" "$venv"
         printf '*\n' >"$venv/.gitignore"
-        "$venv/bin/python" -m pip install -q --upgrade pip
     fi
     stamp=$venv/.$(basename "$requirements" .txt).sha256
     want=$({
@@ -78,11 +111,8 @@ ensure_venv() {
         "$venv/bin/python" -VV
     } | sha256sum | cut -d' ' -f1)
     if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-        log "pip install -r ${requirements#"$ROOT_DIR"/}"
-        # --no-compile: Python compiles what it imports on first use, instead of pip compiling
-        # every module of every package (botocore, moto and the SAM CLI are thousands) while
-        # make test's build needs the cores: 34 -> 14 s and 26 -> 11 s of CPU for the two venvs.
-        "$venv/bin/python" -m pip install -q --no-compile -r "$requirements" "$@"
+        log "uv pip install -r ${requirements#"$ROOT_DIR"/}"
+        "$UV" pip install --quiet --python "$venv/bin/python" -r "$requirements" "$@"
         printf '%s\n' "$want" >"$stamp"
     else
         log "${venv#"$ROOT_DIR"/} up to date with ${requirements#"$ROOT_DIR"/}"

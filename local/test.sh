@@ -6,6 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Python keeps the modules it compiles (see the Makefile), also when this runs without make.
+unset PYTHONDONTWRITEBYTECODE
+
 started=$(date +%s)
 phase_started=$started
 # How long each phase took, so the total's breakdown is in the log.
