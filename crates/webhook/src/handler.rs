@@ -12,7 +12,7 @@ use billing_core::webhook::{DEFAULT_TOLERANCE_SECS, verify};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
 use serde_json::json;
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
 use crate::Deps;
 
@@ -75,8 +75,13 @@ pub async fn handle<P: SyncPorts>(
             event_id,
             event_type,
             outcome,
-        }) => respond(&event_id, &event_type, Ok(outcome)),
-        Err(failure) => respond("-", "-", Err(failure)),
+        }) => respond(&event_id, &event_type, outcome),
+        // Logged by `receive`, with the event's id and type.
+        Err(_) => error_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "retry_later",
+            "the event could not be applied now",
+        ),
     })
 }
 
@@ -102,50 +107,27 @@ pub fn record_outcome(receipt: &billing_core::Result<Receipt>, started: std::tim
     );
 }
 
-/// The answer for an applied (or failed) event, shared with the EventBridge function's logging.
-pub fn respond(
-    event_id: &str,
-    event_type: &str,
-    outcome: billing_core::Result<Outcome>,
-) -> Response<Body> {
-    match outcome {
-        Ok(Outcome::InProgress) => {
-            info!(
-                event_id,
-                event_type, "event in progress in another delivery"
-            );
-            error_response(
-                StatusCode::CONFLICT,
-                "in_progress",
-                "this event is being applied; retry later",
-            )
-        }
-        Ok(outcome) => {
-            info!(
-                event_id,
-                event_type,
-                outcome = outcome.as_str(),
-                "event handled"
-            );
-            json_response(
-                StatusCode::OK,
-                &json!({"received": true, "outcome": outcome.as_str()}),
-            )
-        }
-        Err(failure) => {
-            error!(
-                event_id,
-                event_type,
-                error_kind = failure.kind(),
-                retryable = failure.is_retryable(),
-                error = %billing_core::error::Chain(&failure),
-                "event failed; Stripe will retry"
-            );
-            error_response(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "retry_later",
-                "the event could not be applied now",
-            )
-        }
+/// The answer for a handled event.
+fn respond(event_id: &str, event_type: &str, outcome: Outcome) -> Response<Body> {
+    if outcome == Outcome::InProgress {
+        info!(
+            event_id,
+            event_type, "event in progress in another delivery"
+        );
+        return error_response(
+            StatusCode::CONFLICT,
+            "in_progress",
+            "this event is being applied; retry later",
+        );
     }
+    info!(
+        event_id,
+        event_type,
+        outcome = outcome.as_str(),
+        "event handled"
+    );
+    json_response(
+        StatusCode::OK,
+        &json!({"received": true, "outcome": outcome.as_str()}),
+    )
 }

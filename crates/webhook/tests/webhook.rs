@@ -352,6 +352,37 @@ async fn when_an_event_is_delivered_twice_should_do_the_work_once() {
     assert_eq!(deps.keys.creates.load(Ordering::SeqCst), 1);
 }
 
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The delivery's answer, with what it logged as JSON lines.
+async fn deliver_capturing_logs(deps: &FakeDeps, event: &Value) -> (StatusCode, Vec<Value>) {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let (status, _) = deliver(deps, event).await;
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let lines = logs
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    (status, lines)
+}
+
 #[tokio::test]
 async fn when_the_store_is_down_should_answer_5xx() {
     let deps = linked_deps().await;
@@ -363,6 +394,27 @@ async fn when_the_store_is_down_should_answer_5xx() {
     .await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(body["error"]["code"], "retry_later");
+}
+
+/// An operator finds a failed event in Stripe by its id: the one error line names it.
+#[tokio::test]
+async fn a_failed_event_should_be_logged_once_with_its_id_and_type() {
+    let deps = linked_deps().await;
+    deps.store.failing.store(true, Ordering::SeqCst);
+    let event = sub_event("evt_failing", "customer.subscription.updated", 10, "active");
+
+    let (status, lines) = deliver_capturing_logs(&deps, &event).await;
+
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    let errors: Vec<&Value> = lines
+        .iter()
+        .filter(|line| line["level"] == "ERROR")
+        .collect();
+    assert_eq!(errors.len(), 1, "{lines:?}");
+    let fields = &errors[0]["fields"];
+    assert_eq!(fields["event_id"], "evt_failing");
+    assert_eq!(fields["event_type"], "customer.subscription.updated");
+    assert_eq!(fields["retryable"], true, "{fields}");
 }
 
 // --- EventBridge ---------------------------------------------------------------------------

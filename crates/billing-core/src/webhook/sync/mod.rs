@@ -130,11 +130,24 @@ pub enum Receipt {
     },
 }
 
+/// The one log line of an event that failed, wherever it came from (a delivery, EventBridge,
+/// the reconciler): its id and type are what an operator looks it up by in Stripe.
+fn log_failed(event_id: &str, event_type: &str, failure: &crate::error::Error) {
+    error!(
+        event_id,
+        event_type,
+        error_kind = failure.kind(),
+        retryable = failure.is_retryable(),
+        error = %crate::error::Chain(failure),
+        "event failed; it is retried later"
+    );
+}
+
 impl<P: SyncPorts> SyncService<'_, P> {
     /// Reads a verified body and applies it. A type we do not use is acknowledged before its
     /// object is read; one we use but cannot read is recorded and acknowledged: Stripe retries
     /// any non-2xx answer for three days, and the same body would fail every time. An `Err`
-    /// means "retry later".
+    /// means "retry later", and is logged here with the event's id and type.
     pub async fn receive(&self, raw: &[u8], livemode: bool, now: i64) -> Result<Receipt> {
         let read = match read_event(raw) {
             Ok(read) => read,
@@ -154,13 +167,22 @@ impl<P: SyncPorts> SyncService<'_, P> {
         }
         let (event_id, event_type, outcome) = match read {
             ReadEvent::Used(event) => {
-                let outcome = self.apply(&event, now).await?;
+                let outcome = self
+                    .apply(&event, now)
+                    .await
+                    .inspect_err(|failure| log_failed(&event.id, &event.event_type, failure))?;
                 let StripeEvent { id, event_type, .. } = *event;
                 (id, event_type, outcome)
             }
             ReadEvent::NotUsed(envelope) => (envelope.id, envelope.event_type, Outcome::Ignored),
             ReadEvent::Unreadable(unreadable) => {
-                self.store.record_unreadable(&unreadable, now).await?;
+                self.store
+                    .record_unreadable(&unreadable, now)
+                    .await
+                    .inspect_err(|failure| {
+                        let event_type = unreadable.event_type.as_deref().unwrap_or("-");
+                        log_failed(&unreadable.event_id, event_type, failure);
+                    })?;
                 error!(
                     event_id = %unreadable.event_id,
                     event_type = unreadable.event_type.as_deref().unwrap_or("-"),
