@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every test, from a fresh clone: installs the local tools, runs the unit tests, then starts the
 # emulators and the functions, runs the end-to-end tests, the example site's browser test, a short
-# soak run and the Stripe front's tests, and stops
+# soak run, the Stripe front's tests and the template checks, and stops
 # everything it started, whether the tests pass or not.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,12 +17,11 @@ phase() {
   echo "=== $1: $(( now - phase_started )) s (total $(( now - started )) s)"
   phase_started=$now
 }
-# The install (pip, npm, apt: mostly waiting on downloads and disks) and then the template
-# checks (cfn-lint, sam validate, the alarm and policy checks) run while the workspace builds;
-# their log is shown once both are done.
+# The install (uv, npm, apt: mostly waiting on downloads and disks) runs while the workspace
+# builds; its log is shown once both are done.
 mkdir -p local/.run/logs
 install_log=local/.run/logs/install.log
-{ local/install.sh && local/check-template.sh; } >"$install_log" 2>&1 &
+local/install.sh >"$install_log" 2>&1 &
 install_pid=$!
 trap 'kill "$install_pid" 2>/dev/null || true' EXIT
 cargo fmt --all -- --check
@@ -52,10 +51,10 @@ wait "$install_pid" || install_status=$?
 trap - EXIT
 cat "$install_log"
 if [ "$install_status" != 0 ]; then
-  echo "local/install.sh or local/check-template.sh failed (exit $install_status); the log is above" >&2
+  echo "local/install.sh failed (exit $install_status); the log is above" >&2
   exit "$install_status"
 fi
-phase "install and template checks (what was left after the build)"
+phase "install (what was left after the build)"
 # bench-harness (its own workspace and target directory) builds while the unit and end-to-end
 # tests run; the soak is the first to need it.
 harness_log=local/.run/logs/build-harness.log
@@ -80,7 +79,12 @@ set +a
 pytest_log=local/.run/logs/pytest.log
 local/.venv/bin/python -m pytest -q local/stripe_front/tests local/tests >"$pytest_log" 2>&1 &
 pytest_pid=$!
-trap 'kill "$pytest_pid" "$harness_pid" 2>/dev/null || true; local/down.sh' EXIT
+# So do the template checks (cfn-lint, sam validate, the alarm and policy checks): 20 s of CPU
+# that beside the build made it about as much longer.
+template_log=local/.run/logs/check-template.log
+local/check-template.sh >"$template_log" 2>&1 &
+template_pid=$!
+trap 'kill "$pytest_pid" "$template_pid" "$harness_pid" 2>/dev/null || true; local/down.sh' EXIT
 
 # The end-to-end tests are the workspace's only ignored tests. `--workspace`, not
 # `-p integration-tests`: the same features as the build above, so nothing is compiled again.
@@ -113,6 +117,14 @@ if [ "$pytest_status" != 0 ]; then
   exit "$pytest_status"
 fi
 phase "Stripe front and scripts' tests (what was left after the burst)"
+template_status=0
+wait "$template_pid" || template_status=$?
+cat "$template_log"
+if [ "$template_status" != 0 ]; then
+  echo "local/check-template.sh found something (exit $template_status); its log is above" >&2
+  exit "$template_status"
+fi
+phase "template checks (what was left)"
 # What the functions, cargo lambda watch and the emulators logged during all of that.
 local/.venv/bin/python local/check-logs-for-secrets.py
 
