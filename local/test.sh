@@ -45,7 +45,7 @@ export CARGO_INCREMENTAL=0
 
 # One build for everything, linted: unit tests, end-to-end tests and the functions.
 cargo build --workspace --all-targets
-phase "build with clippy (install and template checks alongside)"
+phase "build with clippy (install alongside)"
 install_status=0
 wait "$install_pid" || install_status=$?
 trap - EXIT
