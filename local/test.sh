@@ -9,6 +9,20 @@ cd "$(dirname "$0")/.."
 # Python keeps the modules it compiles (see the Makefile), also when this runs without make.
 unset PYTHONDONTWRITEBYTECODE
 
+# Waits for a job started in the background and shows its log (with "failures-only", only when
+# it failed); a failure ends the run with the job's exit status.
+await_job() {
+  local pid=$1 log=$2 what=$3 show=${4:-always} status=0
+  wait "$pid" || status=$?
+  if [ "$status" != 0 ] || [ "$show" = always ]; then
+    cat "$log"
+  fi
+  if [ "$status" != 0 ]; then
+    echo "$what failed (exit $status); its log is above" >&2
+    exit "$status"
+  fi
+}
+
 started=$(date +%s)
 phase_started=$started
 # How long each phase took, so the total's breakdown is in the log.
@@ -46,14 +60,8 @@ export CARGO_INCREMENTAL=0
 # One build for everything, linted: unit tests, end-to-end tests and the functions.
 cargo build --workspace --all-targets
 phase "build with clippy (install alongside)"
-install_status=0
-wait "$install_pid" || install_status=$?
+await_job "$install_pid" "$install_log" local/install.sh
 trap - EXIT
-cat "$install_log"
-if [ "$install_status" != 0 ]; then
-  echo "local/install.sh failed (exit $install_status); the log is above" >&2
-  exit "$install_status"
-fi
 phase "install (what was left after the build)"
 # bench-harness (its own workspace and target directory) builds while the unit and end-to-end
 # tests run; the soak is the first to need it.
@@ -94,13 +102,7 @@ phase "end-to-end tests"
 # so, where local/install.sh could not install Debian's chromium).
 local/.venv/bin/python local/browser_test.py
 phase "browser test"
-harness_status=0
-wait "$harness_pid" || harness_status=$?
-if [ "$harness_status" != 0 ]; then
-    cat "$harness_log"
-    echo "local/build-harness.sh failed (exit $harness_status); its log is above" >&2
-    exit "$harness_status"
-fi
+await_job "$harness_pid" "$harness_log" local/build-harness.sh failures-only
 phase "bench-harness build (what was left after the browser test)"
 # The soak run, short: 200 deliveries for 20 customers, with the AWS emulator restarted mid-run.
 local/.venv/bin/python local/soak.py --customers 20 --events 200
@@ -109,21 +111,9 @@ phase soak
 # rate (make burst runs 500): every payer ends with one key, no user with two.
 local/.venv/bin/python local/burst.py --users 40 --buyers 20 --webhook-processes 4
 phase burst
-pytest_status=0
-wait "$pytest_pid" || pytest_status=$?
-cat "$pytest_log"
-if [ "$pytest_status" != 0 ]; then
-  echo "the Stripe front's and scripts' tests failed (exit $pytest_status); their log is above" >&2
-  exit "$pytest_status"
-fi
+await_job "$pytest_pid" "$pytest_log" "the Stripe front's and scripts' tests"
 phase "Stripe front and scripts' tests (what was left after the burst)"
-template_status=0
-wait "$template_pid" || template_status=$?
-cat "$template_log"
-if [ "$template_status" != 0 ]; then
-  echo "local/check-template.sh found something (exit $template_status); its log is above" >&2
-  exit "$template_status"
-fi
+await_job "$template_pid" "$template_log" local/check-template.sh
 phase "template checks (what was left)"
 # What the functions, cargo lambda watch and the emulators logged during all of that.
 local/.venv/bin/python local/check-logs-for-secrets.py

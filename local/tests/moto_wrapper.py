@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -12,7 +13,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import boto3
 import pytest
+from botocore.config import Config
 
 LOCAL_DIR = Path(__file__).resolve().parent.parent
 READY_SECONDS = 30
@@ -65,6 +68,12 @@ class Wrapper:
             return False
         return True
 
+    def client(self, service: str, **config):
+        """boto3's client for `service` at this moto; `config`: botocore's Config (retries...)."""
+        return boto3.client(service, endpoint_url=self.url, region_name="us-east-1",
+                            aws_access_key_id="test", aws_secret_access_key="test",
+                            config=Config(**config))
+
     def stop(self) -> None:
         """SIGTERM (the wrapper saves its state), SIGKILL if it does not end in time."""
         if self.process is None or self.process.poll() is not None:
@@ -80,3 +89,23 @@ class Wrapper:
         self.stop()
         assert self.state.exists(), self.log.read_text()
         self.start()
+
+
+@contextlib.contextmanager
+def dynamodb_table(directory: Path, table: str, indexes: tuple[str, ...] = (), **create):
+    """A moto of its own with one table keyed by pk and sk: its DynamoDB client (no retries).
+    `indexes`: string attributes the `create` arguments' indexes are keyed by."""
+    running = Wrapper(directory)
+    running.start()
+    try:
+        client = running.client("dynamodb", retries={"max_attempts": 1})
+        client.create_table(
+            TableName=table, BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                       {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"}
+                                  for name in ("pk", "sk", *indexes)],
+            **create)
+        yield client
+    finally:
+        running.stop()

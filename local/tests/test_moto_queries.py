@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import time
 
-import boto3
 import pytest
-from botocore.config import Config
 
 import moto_wrapper
 
@@ -17,25 +15,11 @@ TABLE = "queries"
 
 @pytest.fixture(scope="module")
 def dynamodb(tmp_path_factory):
-    running = moto_wrapper.Wrapper(tmp_path_factory.mktemp("moto"))
-    running.start()
-    try:
-        client = boto3.client(
-            "dynamodb", endpoint_url=running.url, region_name="us-east-1",
-            aws_access_key_id="test", aws_secret_access_key="test",
-            config=Config(retries={"max_attempts": 1}),
-        )
-        client.create_table(
-            TableName=TABLE, BillingMode="PAY_PER_REQUEST",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"}
-                                  for name in ("pk", "sk", "gpk", "gsk")],
-            GlobalSecondaryIndexes=[{
-                "IndexName": "gsi1",
-                "KeySchema": [{"AttributeName": "gpk", "KeyType": "HASH"},
-                              {"AttributeName": "gsk", "KeyType": "RANGE"}],
-                "Projection": {"ProjectionType": "ALL"}}],
-        )
+    gsi1 = {"IndexName": "gsi1", "Projection": {"ProjectionType": "ALL"},
+            "KeySchema": [{"AttributeName": "gpk", "KeyType": "HASH"},
+                          {"AttributeName": "gsk", "KeyType": "RANGE"}]}
+    with moto_wrapper.dynamodb_table(tmp_path_factory.mktemp("moto"), TABLE, ("gpk", "gsk"),
+                                     GlobalSecondaryIndexes=[gsi1]) as client:
         fill = [{"PutRequest": {"Item": {"pk": {"S": f"fill-{i}"}, "sk": {"S": "A"},
                                          "doc": {"S": "x" * 200}}}} for i in range(3000)]
         for start in range(0, len(fill), 25):
@@ -45,8 +29,6 @@ def dynamodb(tmp_path_factory):
                 "pk": {"S": "customer"}, "sk": {"S": sk}, "n": {"N": str(ord(sk))},
                 "gpk": {"S": "REVIEW"}, "gsk": {"S": f"due-{sk}"}})
         yield client
-    finally:
-        running.stop()
 
 
 def sks(answer: dict) -> list[str]:

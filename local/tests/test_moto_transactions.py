@@ -6,9 +6,7 @@ from __future__ import annotations
 import threading
 import time
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 import moto_wrapper
@@ -18,23 +16,8 @@ TABLE = "transactions"
 
 @pytest.fixture(scope="module")
 def dynamodb(tmp_path_factory):
-    running = moto_wrapper.Wrapper(tmp_path_factory.mktemp("moto"))
-    running.start()
-    try:
-        client = boto3.client(
-            "dynamodb", endpoint_url=running.url, region_name="us-east-1",
-            aws_access_key_id="test", aws_secret_access_key="test",
-            config=Config(retries={"max_attempts": 1}),
-        )
-        client.create_table(
-            TableName=TABLE, BillingMode="PAY_PER_REQUEST",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                  {"AttributeName": "sk", "AttributeType": "S"}],
-        )
+    with moto_wrapper.dynamodb_table(tmp_path_factory.mktemp("moto"), TABLE) as client:
         yield client
-    finally:
-        running.stop()
 
 
 def put(pk: str, sk: str = "A", condition: str | None = None) -> dict:

@@ -2,13 +2,12 @@
 //! events/post-confirmation.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::Write;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use billing_core::adapters::cognito::CUSTOMER_ID_ATTRIBUTE;
 use billing_core::domain::{CustomerId, CustomerLink, UserPoolId, UserSub, Username};
+use billing_core::fakes::logs::capture_json;
 use billing_core::fakes::{FakeDirectory, FakeStripe, InMemoryStore};
 use billing_core::ports::CustomerLinks;
 use lambda_runtime::{Context, LambdaEvent};
@@ -45,31 +44,10 @@ fn alice() -> Username {
     Username::parse("alice").unwrap()
 }
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// Runs the handler with logs captured as JSON lines.
 async fn handle_capturing_logs(deps: &FakeDeps, json: &str) -> (Value, String) {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-    let returned = handle(deps, event(json)).await.unwrap();
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    (returned, logs)
+    let (returned, logs) = capture_json(handle(deps, event(json))).await;
+    (returned.unwrap(), logs)
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@
 use std::sync::atomic::Ordering;
 
 use billing_core::domain::{CustomerId, CustomerLink, UserPoolId, UserSub, Username};
+use billing_core::fakes::logs::capture_json;
 use billing_core::fakes::{
     FakeApiKeys, FakeDirectory, FakePorts, FakeStacks, FakeStripe, InMemoryStore,
 };
@@ -352,30 +353,9 @@ async fn when_an_event_is_delivered_twice_should_do_the_work_once() {
     assert_eq!(deps.keys.creates.load(Ordering::SeqCst), 1);
 }
 
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// The delivery's answer, with what it logged as JSON lines.
 async fn deliver_capturing_logs(deps: &FakeDeps, event: &Value) -> (StatusCode, Vec<Value>) {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-    let (status, _) = deliver(deps, event).await;
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let ((status, _), logs) = capture_json(deliver(deps, event)).await;
     let lines = logs
         .lines()
         .map(|line| serde_json::from_str(line).unwrap())

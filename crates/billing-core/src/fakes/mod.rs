@@ -18,6 +18,8 @@ mod directory;
 mod events;
 mod leases;
 mod links;
+#[cfg(feature = "test-util")]
+pub mod logs;
 mod operator;
 mod reconciler;
 mod rotations;

@@ -206,24 +206,11 @@ impl DeliveryStore for DynamoStore {
                 (table::SK.to_owned(), s(table::SK_PRODUCT)),
             ]));
         }
-        let keys = keys.build().map_err(build_error)?;
-        let answer = self
-            .client
-            .batch_get_item()
-            .request_items(&self.table, keys)
-            .send()
-            .await
-            .map_err(|e| classify(Upstream::DynamoDb, "BatchGetItem", e))?;
         // Keys DynamoDB left unprocessed are misses: their plan is read from Stripe.
-        for item in answer
-            .responses()
-            .and_then(|tables| tables.get(&self.table))
-            .into_iter()
-            .flatten()
-        {
-            let pk = string_attr(item, table::PK)?;
+        for item in self.batch_get(keys.build().map_err(build_error)?).await? {
+            let pk = string_attr(&item, table::PK)?;
             if let Some(id) = pk.strip_prefix(&table::product_pk("")) {
-                found.insert(id.to_owned(), doc_of(item)?);
+                found.insert(id.to_owned(), doc_of(&item)?);
             }
         }
         Ok(found)

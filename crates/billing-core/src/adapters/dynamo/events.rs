@@ -70,21 +70,9 @@ impl EventLog for DynamoStore {
                     (table::SK.to_owned(), s(table::SK_EVENT)),
                 ]));
             }
-            let answer = self
-                .client
-                .batch_get_item()
-                .request_items(&self.table, keys.build().map_err(build_error)?)
-                .send()
-                .await
-                .map_err(|e| classify(Upstream::DynamoDb, "BatchGetItem", e))?;
             // Keys DynamoDB left unprocessed are left out: not known to be done.
-            for item in answer
-                .responses()
-                .and_then(|tables| tables.get(&self.table))
-                .into_iter()
-                .flatten()
-                .filter(|item| is_done(Some(item)))
-            {
+            let found = self.batch_get(keys.build().map_err(build_error)?).await?;
+            for item in found.iter().filter(|item| is_done(Some(item))) {
                 let pk = string_attr(item, table::PK)?;
                 if let Some(id) = pk.strip_prefix(&table::event_pk("")) {
                     done.insert(id.to_owned());

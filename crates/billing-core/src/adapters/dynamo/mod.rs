@@ -19,7 +19,7 @@ mod usage;
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 
 use crate::adapters::aws::classify;
 use crate::error::{Result, Upstream};
@@ -55,6 +55,23 @@ impl DynamoStore {
     }
 
     /// A consistent read of one item.
+    /// One BatchGetItem on the table: the items found. Keys DynamoDB leaves unprocessed are
+    /// left out, so callers read them as misses.
+    async fn batch_get(&self, keys: KeysAndAttributes) -> Result<Vec<Item>> {
+        let mut answer = self
+            .client
+            .batch_get_item()
+            .request_items(&self.table, keys)
+            .send()
+            .await
+            .map_err(|e| classify(Upstream::DynamoDb, "BatchGetItem", e))?;
+        Ok(answer
+            .responses
+            .as_mut()
+            .and_then(|tables| tables.remove(&self.table))
+            .unwrap_or_default())
+    }
+
     async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>> {
         Ok(self
             .client
