@@ -324,7 +324,8 @@ impl<P: SyncPorts> Reconciler<'_, P> {
                 Ok(true) => {}
                 Ok(false) => return (handled_through, WindowEnd::Stopped),
                 Err(failure) => {
-                    error!(event_id = %event.id, error = %Chain(&failure), "reconciler could not apply a listed event; the cursor stays before it, the next events are applied");
+                    // receive() logged the failure itself (at error, with the event's type).
+                    warn!(event_id = %event.id, error = %Chain(&failure), "reconciler could not apply a listed event; the cursor stays before it, the next events are applied");
                     report.events_failed += 1;
                     first_failure.get_or_insert(failure);
                 }
