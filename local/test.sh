@@ -69,14 +69,18 @@ harness_log=local/.run/logs/build-harness.log
 local/build-harness.sh >"$harness_log" 2>&1 &
 harness_pid=$!
 trap 'kill "$harness_pid" 2>/dev/null || true' EXIT
-cargo test --workspace
-phase "unit tests"
 local/build-functions.sh --no-harness
 phase "function binaries"
 
-trap 'kill "$harness_pid" 2>/dev/null || true; local/down.sh' EXIT
-local/up.sh
-phase "emulators up"
+# The emulators and the functions start while the unit tests run: neither needs the other.
+up_log=local/.run/logs/start-emulators.log
+local/up.sh >"$up_log" 2>&1 &
+up_pid=$!
+trap 'kill "$up_pid" "$harness_pid" 2>/dev/null || true; local/down.sh' EXIT
+cargo test --workspace
+phase "unit tests (the emulators starting alongside)"
+await_job "$up_pid" "$up_log" local/up.sh
+phase "emulators up (what was left after the unit tests)"
 set -a
 # shellcheck disable=SC1091
 . local/.run/env
