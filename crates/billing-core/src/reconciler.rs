@@ -5,9 +5,9 @@
 //!    the stored cursor less `EVENT_OVERLAP_SECS`, an hour's window at a time, and applies them
 //!    oldest first through the webhook's own `SyncService::receive`; the event log, read a
 //!    hundred events at a time first, makes an event already delivered a no-op. The cursor
-//!    moves only past events that were handled. Stripe keeps events 30 days: an older cursor is reported (`cursor_too_old`) and listing
-//!    starts at the oldest events Stripe still has; the customers whose events are gone need
-//!    a full resync (`billing-admin import`).
+//!    moves only past events that were handled. Stripe keeps events 30 days: an older cursor
+//!    is reported (`cursor_too_old`) and listing starts at the oldest events Stripe still has;
+//!    the customers whose events are gone need a full resync (`billing-admin import`).
 //! 2. Reviews: stored subscriptions whose review time has come (`AccessPolicy::review_at`: a
 //!    grace that ends, a trial or cancellation past its period end), only once the events are
 //!    caught up, so a payment that was missed is applied before a grace is judged.
@@ -312,14 +312,10 @@ impl<P: SyncPorts> Reconciler<'_, P> {
             if limits.exhausted(report) || report.events_failed >= MAX_FAILED_EVENTS_PER_RUN {
                 return (handled_through, WindowEnd::Stopped);
             }
-            let handled = if done.contains(&event.id) {
-                report.events_handled += 1;
-                count(report, Outcome::Duplicate.as_str());
-                Ok(true)
-            } else {
-                self.handle(&event, now, report).await
-            };
-            match handled {
+            match self
+                .handle(&event, done.contains(&event.id), now, report)
+                .await
+            {
                 Ok(true) if first_failure.is_none() => handled_through = Some(event.created),
                 Ok(true) => {}
                 Ok(false) => return (handled_through, WindowEnd::Stopped),
@@ -376,9 +372,23 @@ impl<P: SyncPorts> Reconciler<'_, P> {
         self.sync.store.done_among(&ids).await
     }
 
-    /// Applies one listed event; `false` when another delivery holds it (so the cursor must
-    /// not pass it).
-    async fn handle(&self, event: &ListedEvent, now: i64, report: &mut RunReport) -> Result<bool> {
+    /// Applies one listed event (one the event log has done is a duplicate without asking it
+    /// again); `false` when another delivery holds it (so the cursor must not pass it).
+    async fn handle(
+        &self,
+        event: &ListedEvent,
+        already_done: bool,
+        now: i64,
+        report: &mut RunReport,
+    ) -> Result<bool> {
+        if already_done {
+            report.events_handled += 1;
+            *report
+                .outcomes
+                .entry(Outcome::Duplicate.as_str().to_owned())
+                .or_default() += 1;
+            return Ok(true);
+        }
         let receipt = self.sync.receive(&event.body, self.livemode, now).await?;
         report.events_handled += 1;
         let outcome = match receipt {
@@ -398,7 +408,7 @@ impl<P: SyncPorts> Reconciler<'_, P> {
             Receipt::NotJson => "not_json",
             Receipt::LivemodeMismatch { .. } => "livemode_mismatch",
         };
-        count(report, outcome);
+        *report.outcomes.entry(outcome.to_owned()).or_default() += 1;
         Ok(true)
     }
 
@@ -466,8 +476,4 @@ impl<P: SyncPorts> Reconciler<'_, P> {
             }
         }
     }
-}
-
-fn count(report: &mut RunReport, outcome: &str) {
-    *report.outcomes.entry(outcome.to_owned()).or_default() += 1;
 }

@@ -54,7 +54,6 @@ impl DynamoStore {
         }
     }
 
-    /// A consistent read of one item.
     /// One BatchGetItem on the table: the items found. Keys DynamoDB leaves unprocessed are
     /// left out, so callers read them as misses.
     async fn batch_get(&self, keys: KeysAndAttributes) -> Result<Vec<Item>> {
@@ -72,6 +71,7 @@ impl DynamoStore {
             .unwrap_or_default())
     }
 
+    /// A consistent read of one item.
     async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>> {
         Ok(self
             .client

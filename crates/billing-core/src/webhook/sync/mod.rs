@@ -176,16 +176,14 @@ impl<P: SyncPorts> SyncService<'_, P> {
             }
             ReadEvent::NotUsed(envelope) => (envelope.id, envelope.event_type, Outcome::Ignored),
             ReadEvent::Unreadable(unreadable) => {
+                let shown_type = unreadable.event_type.as_deref().unwrap_or("-");
                 self.store
                     .record_unreadable(&unreadable, now)
                     .await
-                    .inspect_err(|failure| {
-                        let event_type = unreadable.event_type.as_deref().unwrap_or("-");
-                        log_failed(&unreadable.event_id, event_type, failure);
-                    })?;
+                    .inspect_err(|failure| log_failed(&unreadable.event_id, shown_type, failure))?;
                 error!(
                     event_id = %unreadable.event_id,
-                    event_type = unreadable.event_type.as_deref().unwrap_or("-"),
+                    event_type = shown_type,
                     api_version = unreadable.api_version.as_deref().unwrap_or("-"),
                     field = %unreadable.field,
                     reason = %unreadable.reason,
