@@ -34,7 +34,7 @@ import base64
 import binascii
 import copy
 import copyreg
-from collections import defaultdict
+from collections import defaultdict, deque
 from datetime import date, datetime, timedelta, timezone
 import io
 import json
@@ -80,24 +80,36 @@ TEST_KEY_LIMITS_PATH = "/_test/apigateway/limits"
 
 class Calls:
     """Calls received, by the caller's User-Agent product and the signed service (the benchmark
-    counts a lifecycle's calls at the emulator): GET /_local/calls, DELETE clears."""
+    counts a lifecycle's calls at the emulator): GET /_local/calls, DELETE clears.
+    GET /_local/calls?operations lists the last OPERATIONS_KEPT calls in order, each with its
+    operation (the X-Amz-Target's, else the method and path), so a count can be explained."""
+
+    OPERATIONS_KEPT = 1000
 
     def __init__(self) -> None:
         self.counts: dict[str, int] = {}
+        self.operations: deque[str] = deque(maxlen=self.OPERATIONS_KEPT)
         self.lock = threading.Lock()
 
     def count(self, environ) -> None:
         caller = environ.get("HTTP_USER_AGENT", "").split("/", 1)[0] or "unknown"
         scope = re.search(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/", environ.get("HTTP_AUTHORIZATION", ""))
         key = f"{caller} {scope.group(1) if scope else 'unsigned'}"
+        target = environ.get("HTTP_X_AMZ_TARGET", "").rsplit(".", 1)[-1]
+        operation = target or f"{environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')}"
         with self.lock:
             self.counts[key] = self.counts.get(key, 0) + 1
+            self.operations.append(f"{key} {operation}")
 
     def answer(self, environ, start_response):
         with self.lock:
             if environ.get("REQUEST_METHOD") == "DELETE":
                 self.counts.clear()
-            body = json.dumps(dict(sorted(self.counts.items()))).encode()
+                self.operations.clear()
+            if environ.get("QUERY_STRING") == "operations":
+                body = json.dumps(list(self.operations)).encode()
+            else:
+                body = json.dumps(dict(sorted(self.counts.items()))).encode()
         start_response("200 OK", [("Content-Type", "application/json")])
         return [body]
 

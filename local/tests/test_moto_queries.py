@@ -4,7 +4,9 @@ the table's size."""
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.request
 
 import pytest
 
@@ -81,3 +83,13 @@ def test_a_query_costs_its_partition_not_the_table(dynamodb):
         assert len(query(dynamodb)["Items"]) == 5
     # moto's own sorts the table's 3,005 items for each query: about 0.05 s a query here.
     assert (time.monotonic() - started) / 20 < 0.02
+
+
+def test_the_calls_endpoint_names_each_calls_operation_in_order(dynamodb):
+    calls = f"{dynamodb.meta.endpoint_url}/_local/calls"
+    urllib.request.urlopen(urllib.request.Request(calls, method="DELETE"), timeout=5).close()
+    dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": "customer"}, "sk": {"S": "a"}})
+    query(dynamodb, Limit=1)
+    operations = json.loads(urllib.request.urlopen(f"{calls}?operations", timeout=5).read())
+    assert operations == ["Boto3 dynamodb GetItem", "Boto3 dynamodb Query"]
+    assert json.loads(urllib.request.urlopen(calls, timeout=5).read()) == {"Boto3 dynamodb": 2}

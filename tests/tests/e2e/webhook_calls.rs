@@ -19,6 +19,8 @@ struct Calls {
     /// runs it).
     cognito: Option<u64>,
     stripe: u64,
+    /// Our calls at moto in order, each with its operation: what a count is made of.
+    operations: Vec<String>,
 }
 
 impl Calls {
@@ -75,6 +77,15 @@ async fn calls_for(env: &LocalEnv, event: &Value, created: i64) -> Calls {
                 .insert(service.to_owned(), count.as_u64().unwrap());
         }
     }
+    let operations = json_of(Method::GET, &format!("{}?operations", moto_calls_url())).await;
+    calls.operations = operations
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .filter(|call| call.starts_with("aws-sdk-rust "))
+        .map(str::to_owned)
+        .collect();
     let log = std::fs::read(cognito_log()).unwrap();
     let completed: Vec<String> = String::from_utf8_lossy(&log[log_start as usize..])
         .lines()
@@ -96,11 +107,12 @@ async fn calls_for(env: &LocalEnv, event: &Value, created: i64) -> Calls {
         .map(|(_, count)| count.as_u64().unwrap_or(0))
         .sum();
     eprintln!(
-        "{:<32} {:?} cognito {:?} stripe {}",
+        "{:<32} {:?} cognito {:?} stripe {} {:?}",
         event["type"].as_str().unwrap_or_default(),
         calls.aws,
         calls.cognito,
-        calls.stripe
+        calls.stripe,
+        calls.operations
     );
     calls
 }

@@ -317,6 +317,49 @@ async fn when_a_pro_user_with_a_stack_renews_should_read_no_stack_and_a_paid_aga
     assert_eq!(fakes.stacks.creates.load(Ordering::SeqCst), 2);
 }
 
+/// A paid checkout applied before its subscription's events (Stripe does not order them)
+/// makes the stack and records it known: the subscription's own event is stale by then, and the
+/// first renewal still reads no stack.
+#[tokio::test]
+async fn when_the_checkout_made_the_stack_before_the_subscription_events_a_renewal_should_read_no_stack()
+ {
+    let fakes = fakes();
+    fakes
+        .directory
+        .add_user("alice", SUB, Some("alice@example.com"));
+    fakes.stripe.set_stack_template(
+        "prod_pro",
+        "https://s3.amazonaws.com/billing-templates/pro.yaml",
+    );
+    fakes
+        .stripe
+        .set_subscription(current_subscription("active"));
+    apply(&fakes, &product_with_stack("evt_prod"))
+        .await
+        .unwrap();
+    let paid = checkout_completed("evt_checkout", 110, "paid", Some(SUB), "alice@example.com");
+    assert_eq!(apply(&fakes, &paid).await.unwrap(), Outcome::Applied);
+    let created = event(
+        "evt_created",
+        "customer.subscription.created",
+        100,
+        with_status("active", 1_000_000),
+    );
+    assert_eq!(apply(&fakes, &created).await.unwrap(), Outcome::Stale);
+    assert_eq!(fakes.stacks.creates.load(Ordering::SeqCst), 1);
+    assert_eq!(plan(&fakes).as_deref(), Some("pro"));
+
+    let renewal = event(
+        "evt_renewed",
+        "customer.subscription.updated",
+        200,
+        with_status("active", 3_600_000),
+    );
+    let calls = calls_of(&fakes, &renewal).await;
+    assert_within_budget(&calls);
+    assert_eq!(fakes.stacks.creates.load(Ordering::SeqCst), 1);
+}
+
 #[tokio::test]
 async fn an_event_whose_whole_effect_is_its_records_should_be_one_write_with_its_completion() {
     let fakes = subscribed_to("prod_pro", current_shape).await;

@@ -55,14 +55,16 @@ impl<P: SyncPorts> SyncService<'_, P> {
             }
             None => None,
         };
-        let outcome = self.reconcile(&customer_id, hints, delivery).await?;
-        // The subscription's own events may now be stale: its resources start here.
-        let now = delivery.now;
-        if let Some(subscription) = subscription.filter(|s| self.settings.policy.entitles(s, now)) {
-            self.provision_stack(&subscription, now, &Default::default())
-                .await?;
-            // Not recorded as known: the subscription's next event looks at its stack again.
-        }
+        // The subscription's own events may now be stale: its resources start here, its stack
+        // recorded known so its renewals read none.
+        let outcome = self
+            .reconcile(
+                &customer_id,
+                hints,
+                subscription.as_ref().map(|s| s.id.as_str()),
+                delivery,
+            )
+            .await?;
         Ok(outcome)
     }
 
@@ -76,7 +78,7 @@ impl<P: SyncPorts> SyncService<'_, P> {
         if customer.deleted {
             self.end_subscriptions_of(&customer_id, delivery).await?;
             return self
-                .reconcile(&customer_id, LinkHints::default(), delivery)
+                .reconcile(&customer_id, LinkHints::default(), None, delivery)
                 .await;
         }
         let hints = LinkHints {

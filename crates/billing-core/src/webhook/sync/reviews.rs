@@ -67,9 +67,13 @@ impl<P: SyncPorts> SyncService<'_, P> {
                 return Ok(ReviewOutcome::Unlinked);
             };
             let provisioned = self
-                .provision_and_record(&link, view.subscriptions, view.provisioned.as_ref(), now)
-                .await?;
-            self.settle_stacks_holding_lease(customer_id, &state.id, now, true)
+                .provision_and_record(
+                    &link,
+                    view.subscriptions,
+                    view.provisioned.as_ref(),
+                    Some(&state.id),
+                    now,
+                )
                 .await?;
             info!(customer_id = %customer_id, subscription_id = %state.id, plan = %provisioned.plan, revised, "subscription reviewed");
             Ok(ReviewOutcome::Applied {

@@ -337,10 +337,11 @@ impl<P: SyncPorts> SyncService<'_, P> {
         &self,
         customer_id: &CustomerId,
         hints: LinkHints,
+        stack_of: Option<&str>,
         delivery: Delivery<'_>,
     ) -> Result<Outcome> {
         under_lease(self.store, customer_id, delivery.now, || {
-            self.reconcile_holding_lease(customer_id, hints, delivery)
+            self.reconcile_holding_lease(customer_id, hints, stack_of, delivery)
         })
         .await
     }
@@ -349,6 +350,7 @@ impl<P: SyncPorts> SyncService<'_, P> {
         &self,
         customer_id: &CustomerId,
         hints: LinkHints,
+        stack_of: Option<&str>,
         delivery: Delivery<'_>,
     ) -> Result<Outcome> {
         let view = self.store.customer_view(customer_id).await?;
@@ -364,6 +366,7 @@ impl<P: SyncPorts> SyncService<'_, P> {
                 &link,
                 view.subscriptions,
                 view.provisioned.as_ref(),
+                stack_of,
                 delivery.now,
             )
             .await?;
@@ -372,21 +375,53 @@ impl<P: SyncPorts> SyncService<'_, P> {
     }
 
     /// Applies the plan of the customer's stored subscriptions (as `provision_holding_lease`,
-    /// from what was read with them) and records what was applied when it changed.
+    /// from what was read with them), settles the stack of the stored subscription `stack_of`
+    /// (torn down when it ended, made when it entitles), and records what was applied when it
+    /// changed, that stack known active included: its renewals then read no stack.
     pub(super) async fn provision_and_record(
         &self,
         link: &CustomerLink,
         stored: Vec<Versioned<SubscriptionState>>,
         applied: Option<&ProvisionedState>,
+        stack_of: Option<&str>,
         now: i64,
     ) -> Result<Provision> {
-        let subscriptions = stored.into_iter().map(|v| v.state).collect();
+        let subscriptions: Vec<SubscriptionState> = stored.into_iter().map(|v| v.state).collect();
+        let settled = stack_of.and_then(|id| subscriptions.iter().find(|s| s.id == id).cloned());
         let provision = self
             .provision_holding_lease(link, subscriptions, Known::Read(applied), now)
             .await?;
-        if let Some(changed) = &provision.changed {
+        let mut recorded = provision
+            .changed
+            .clone()
+            .or_else(|| applied.filter(|applied| applied.sub == link.sub).cloned());
+        // A teardown forgets what was applied: written again after it.
+        let mut forgotten = provision.changed.is_some();
+        if let Some(subscription) = settled {
+            let known = recorded
+                .as_ref()
+                .is_some_and(|recorded| recorded.stacks.contains(&subscription.id));
+            if subscription.status.is_ended() {
+                self.deprovision(Some(&link.customer_id), &subscription.id, now)
+                    .await?;
+                forgotten = true;
+                if let Some(recorded) = recorded.as_mut() {
+                    recorded.stacks.retain(|id| id != &subscription.id);
+                }
+            } else if self.settings.policy.entitles(&subscription, now)
+                && !known
+                && self
+                    .provision_stack(&subscription, now, &BTreeMap::new())
+                    .await?
+                && let Some(recorded) = recorded.as_mut()
+            {
+                recorded.stacks.push(subscription.id.clone());
+                recorded.stacks.sort();
+            }
+        }
+        if let Some(recorded) = recorded.filter(|recorded| forgotten || Some(recorded) != applied) {
             self.store
-                .put_provisioned(&link.customer_id, changed)
+                .put_provisioned(&link.customer_id, &recorded)
                 .await?;
         }
         Ok(provision)
