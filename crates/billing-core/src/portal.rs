@@ -228,7 +228,7 @@ where
             let new = self.keys.create(sub).await?;
             let usage_plan = old.usage_plan_ids.first();
             self.keys
-                .attach_only(&new.id, usage_plan.map(String::as_str))
+                .attach_only(&new, usage_plan.map(String::as_str))
                 .await?;
             if let Some(usage_plan) = usage_plan {
                 self.keys

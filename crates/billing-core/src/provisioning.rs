@@ -181,7 +181,7 @@ impl<B: Billing, D: Directory, K: ApiKeys> Provisioner<'_, B, D, K> {
             None => key.usage_plan_ids.is_empty(),
         };
         if !attached_as_wanted {
-            self.keys.attach_only(&key.id, target).await?;
+            self.keys.attach_only(&key, target).await?;
             if !created {
                 provisioning_action("key_moved");
             }

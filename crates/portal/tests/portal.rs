@@ -286,10 +286,7 @@ async fn me_should_show_a_metered_items_usage_this_period_reported_and_not_yet()
         .create(&UserSub::parse(SUB).unwrap())
         .await
         .unwrap();
-    deps.keys
-        .attach_only(&key.id, Some("up_pro"))
-        .await
-        .unwrap();
+    deps.keys.attach_only(&key, Some("up_pro")).await.unwrap();
     // Stripe has 7 calls of the last period and 20 of this one.
     for (identifier, value, timestamp) in [("old", 7, period_start - 600), ("new", 20, now - 60)] {
         deps.stripe

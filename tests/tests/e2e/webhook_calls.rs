@@ -238,6 +238,13 @@ async fn a_renewal_should_cost_at_most_4_dynamodb_requests_and_nothing_else() {
     .await;
     assert_eq!(calls.stripe, 0, "{calls:?}");
     assert!(calls.aws("apigateway") > 0, "the key: {calls:?}");
+    // The key's usage plans are read with the key, not again to attach it.
+    let usage_plan_reads = calls
+        .operations
+        .iter()
+        .filter(|call| call.ends_with("apigateway GET /usageplans"))
+        .count();
+    assert_eq!(usage_plan_reads, 1, "{calls:?}");
     if let Some(cognito) = calls.cognito {
         assert_eq!(cognito, 1, "the plan attribute: {calls:?}");
     }

@@ -374,8 +374,8 @@ impl ApiKeys for ApiGatewayKeys {
         self.to_port(id_of(survivor)?, None).await
     }
 
-    async fn attach_only(&self, key_id: &str, usage_plan_id: Option<&str>) -> Result<()> {
-        let current = self.usage_plans_of(key_id).await?;
+    async fn attach_only(&self, key: &ApiKey, usage_plan_id: Option<&str>) -> Result<()> {
+        let (key_id, current) = (&key.id, &key.usage_plan_ids);
         for other in current
             .iter()
             .filter(|plan| Some(plan.as_str()) != usage_plan_id)

@@ -132,9 +132,13 @@ impl ApiKeys for FakeApiKeys {
         Ok(Self::to_port(&key, false))
     }
 
-    async fn attach_only(&self, key_id: &str, usage_plan_id: Option<&str>) -> Result<()> {
+    async fn attach_only(&self, key: &ApiKey, usage_plan_id: Option<&str>) -> Result<()> {
         self.enter("CreateUsagePlanKey")?;
-        if let Some(key) = lock(&self.keys).iter_mut().find(|key| key.id == key_id) {
+        let key_id = &key.id;
+        if let Some(key) = lock(&self.keys)
+            .iter_mut()
+            .find(|stored| &stored.id == key_id)
+        {
             key.usage_plan_ids = usage_plan_id.map(str::to_owned).into_iter().collect();
         }
         Ok(())

@@ -54,9 +54,10 @@ pub trait ApiKeys: Send + Sync {
     /// survives and is returned.
     async fn create(&self, owner: &UserSub) -> Result<ApiKey>;
 
-    /// Attaches the key to this usage plan only (detached from every other); `None` detaches it
-    /// from all.
-    async fn attach_only(&self, key_id: &str, usage_plan_id: Option<&str>) -> Result<()>;
+    /// Attaches the key to this usage plan only, detached from every other it is on as
+    /// `key.usage_plan_ids` says (read with the key: not read again); `None` detaches it from
+    /// all.
+    async fn attach_only(&self, key: &ApiKey, usage_plan_id: Option<&str>) -> Result<()>;
 
     async fn set_enabled(&self, key_id: &str, enabled: bool) -> Result<()>;
 

@@ -277,11 +277,7 @@ async fn audit_should_find_a_key_moved_by_hand_and_repair_put_it_back() {
     import(&fakes, now(), Writes::Apply).await;
     let ann = UserSub::parse("sub-ann").unwrap();
     let key = fakes.keys.find(&ann).await.unwrap().unwrap();
-    fakes
-        .keys
-        .attach_only(&key.id, Some("up_free"))
-        .await
-        .unwrap();
+    fakes.keys.attach_only(&key, Some("up_free")).await.unwrap();
     let ann_link = fakes.store.customer_of_user(&ann).await.unwrap().unwrap();
     let sync = fakes.sync();
 
