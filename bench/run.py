@@ -323,6 +323,16 @@ class Emulators:
         with urllib.request.urlopen(url, timeout=30) as answer:
             return json.load(answer)
 
+    def start(self) -> dict:
+        """Clears moto's counters (its list of operations with them), then snapshots."""
+        urllib.request.urlopen(urllib.request.Request(self.moto, method="DELETE"), timeout=30).close()
+        return self.snapshot()
+
+    def operations(self) -> list[str]:
+        """moto's calls since `start`, in order, each "caller service operation"."""
+        with urllib.request.urlopen(f"{self.moto}?operations", timeout=30) as answer:
+            return json.load(answer)
+
     def snapshot(self) -> dict:
         # cognito-local writes its log as it answers: wait for it to settle.
         size, deadline = self.cognito_log.stat().st_size, time.monotonic() + 0.2
@@ -347,6 +357,27 @@ class Emulators:
             text = log.read(after["cognito"] - before["cognito"]).decode(errors="replace")
         calls["cognito-idp"] += text.count("request completed")
         return calls
+
+    def writes_since_start(self) -> dict[str, int]:
+        """Writes among moto's calls since `start`, per service (DynamoDB's by operation, API
+        Gateway's by HTTP method)."""
+        writes: dict[str, int] = {}
+        for call in self.operations():
+            _, service, operation = call.split(" ", 2)
+            if is_write(service, operation):
+                writes[service] = writes.get(service, 0) + 1
+        return writes
+
+
+DYNAMODB_WRITES = {"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"}
+
+
+def is_write(service: str, operation: str) -> bool:
+    if service == "dynamodb":
+        return operation in DYNAMODB_WRITES
+    if service == "apigateway":
+        return operation.split(" ", 1)[0] in {"POST", "PUT", "PATCH", "DELETE"}
+    return True  # CloudFormation's query protocol names no operation here: counted as writes
 
 
 class Mix:
@@ -465,7 +496,8 @@ def mix_round(runtime: str, lane: int, mix: Mix, emulators: Emulators, renewals:
     from free to pro, each event on its own: calls, CPU, latency, outcome."""
     control("POST", f"/reset?lane={lane}")
     process = spawn(runtime, lane, "emulators")
-    figures: dict = {kind: {"cpu_us": [], "latency_ms": [], "calls": [], "outcomes": {}}
+    figures: dict = {kind: {"cpu_us": [], "latency_ms": [], "calls": [], "writes": [],
+                            "outcomes": {}}
                      for kind in WORKLOAD_EVENTS}
     try:
         wait_first_next(lane, process)
@@ -483,7 +515,7 @@ def mix_round(runtime: str, lane: int, mix: Mix, emulators: Emulators, renewals:
         measured = [event for n in range(renewals) for event in mix.renewal(renewing, n + 1)]
         measured += [(PLAN_CHANGE, mix.subscription(user, "pro")) for user in changing]
         for kind, event in measured:
-            before = emulators.snapshot()
+            before = emulators.start()
             cpu_before = cpu_ns(process.pid)
             answer = invoke(lane, event)
             cpu_after = cpu_ns(process.pid)
@@ -492,6 +524,7 @@ def mix_round(runtime: str, lane: int, mix: Mix, emulators: Emulators, renewals:
             kind_figures["cpu_us"].append((cpu_after - cpu_before) / 1e3)
             kind_figures["latency_ms"].append(int(answer["latency_ns"]) / 1e6)
             kind_figures["calls"].append(emulators.calls_between(before, after))
+            kind_figures["writes"].append(emulators.writes_since_start())
             outcome = outcome_of(answer)
             kind_figures["outcomes"][outcome] = kind_figures["outcomes"].get(outcome, 0) + 1
         figures["rss_mb"] = peak_rss_mb(process.pid)
@@ -597,8 +630,9 @@ def main() -> int:
                     mix_samples[runtime].setdefault("rss_mb", []).append(values)
                     continue
                 into = mix_samples[runtime].setdefault(kind, {"cpu_us": [], "latency_ms": [],
-                                                               "calls": [], "outcomes": {}})
-                for name in ("cpu_us", "latency_ms", "calls"):
+                                                               "calls": [], "writes": [],
+                                                               "outcomes": {}})
+                for name in ("cpu_us", "latency_ms", "calls", "writes"):
                     into[name] += values[name]
                 for outcome, count in values["outcomes"].items():
                     into["outcomes"][outcome] = into["outcomes"].get(outcome, 0) + count
