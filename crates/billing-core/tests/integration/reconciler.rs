@@ -526,6 +526,51 @@ async fn a_trial_past_its_end_without_an_event_should_be_read_from_stripe() {
     assert_eq!(plan(&fakes).as_deref(), Some("pro"));
 }
 
+/// A review that finds the subscription ended tears its stack down and stops counting it known:
+/// a later event that entitles again makes the stack anew.
+#[tokio::test]
+async fn a_review_that_ends_a_subscription_should_tear_its_stack_down_and_forget_it_known() {
+    let fakes = linked_fakes().await;
+    fakes.stripe.set_stack_template(
+        "prod_pro",
+        "https://s3.amazonaws.com/billing-templates/pro.yaml",
+    );
+    let t0 = now();
+    let trial_end = t0 + 14 * DAY;
+    deliver(
+        &fakes,
+        &sub_event_until("evt_1", t0, "trialing", trial_end),
+        t0,
+    )
+    .await;
+    assert_eq!(fakes.stacks.creates.load(Ordering::SeqCst), 1);
+
+    let mut ended = current_subscription("incomplete_expired");
+    ended.current_period_end = Some(trial_end);
+    fakes.stripe.set_subscription(ended);
+    let check = trial_end + billing_core::plans::PERIOD_END_SLACK_SECS;
+    let report = run(&fakes, check).await;
+    assert_eq!((report.reviews, report.reviews_revised), (1, 1));
+    assert_eq!(
+        fakes.stacks.status_of("billing-sub-1").as_deref(),
+        Some("DELETE_COMPLETE")
+    );
+    fakes.sync().sweep(check).await.unwrap();
+
+    deliver(
+        &fakes,
+        &sub_event_until("evt_2", trial_end + 5, "active", trial_end + 30 * DAY),
+        trial_end + 5,
+    )
+    .await;
+    assert_eq!(plan(&fakes).as_deref(), Some("pro"));
+    assert_eq!(
+        fakes.stacks.creates.load(Ordering::SeqCst),
+        2,
+        "made anew, not taken for known"
+    );
+}
+
 #[tokio::test]
 async fn a_rehearsal_should_count_the_missed_events_and_apply_none() {
     let fakes = linked_fakes().await;
