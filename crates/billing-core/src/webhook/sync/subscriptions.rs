@@ -1,6 +1,6 @@
 //! Subscription events, and reconciling a customer from all of their stored subscriptions.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use tracing::{info, warn};
 
@@ -164,36 +164,20 @@ impl<P: SyncPorts> SyncService<'_, P> {
                 now,
             )
             .await?;
-        // The stacks known active (from what was applied to this user) need no read; an ended
-        // subscription's are torn down, an entitled one's made if the catalogue names one.
         let applied_before = view
             .provisioned
             .as_ref()
             .filter(|stored| stored.sub == link.sub);
-        let mut known_stacks: BTreeSet<String> = applied_before
-            .map(|stored| stored.stacks.iter().cloned().collect())
-            .unwrap_or_default();
-        if latest.status.is_ended() {
-            self.deprovision(Some(customer_id), &latest.id, now).await?;
-            known_stacks.remove(&latest.id);
-        } else if self.settings.policy.entitles(&latest, now)
-            && !known_stacks.contains(&latest.id)
-            && self.provision_stack(&latest, now, &products).await?
-        {
-            known_stacks.insert(latest.id.clone());
-        }
-        let applied = provision
+        let mut applied = provision
             .changed
             .clone()
-            .or_else(|| applied_before.cloned())
-            .map(|applied| ProvisionedState {
-                stacks: known_stacks.into_iter().collect(),
-                ..applied
-            });
+            .or_else(|| applied_before.cloned());
+        let torn_down = self
+            .settle_known_stack(customer_id, &latest, applied.as_mut(), &products, now)
+            .await?;
         // Written when it says something new, and after a teardown (which may have forgotten it).
-        let provisioned = applied.filter(|applied| {
-            latest.status.is_ended() || Some(applied) != view.provisioned.as_ref()
-        });
+        let provisioned =
+            applied.filter(|applied| torn_down || Some(applied) != view.provisioned.as_ref());
         let review_at = self.settings.policy.review_at(&versioned.state, now);
         let state_write = write.then_some(SubscriptionWrite {
             subscription: &versioned,
@@ -241,6 +225,40 @@ impl<P: SyncPorts> SyncService<'_, P> {
                 now: delivery.now,
             })
             .await
+    }
+
+    /// Settles the subscription's stack under the customer's lease, keeping the stacks known
+    /// active in `recorded` (what was applied) in step: an ended subscription's is torn down and
+    /// no longer known; an entitled one's is made, unless known already (then nothing is read).
+    /// `true` after a teardown, which forgets what was applied: the caller writes it again.
+    async fn settle_known_stack(
+        &self,
+        customer_id: &CustomerId,
+        subscription: &SubscriptionState,
+        recorded: Option<&mut ProvisionedState>,
+        products: &BTreeMap<String, ProductRecord>,
+        now: i64,
+    ) -> Result<bool> {
+        if subscription.status.is_ended() {
+            self.deprovision(Some(customer_id), &subscription.id, now)
+                .await?;
+            if let Some(recorded) = recorded {
+                recorded.stacks.retain(|id| id != &subscription.id);
+            }
+            return Ok(true);
+        }
+        let known = recorded
+            .as_ref()
+            .is_some_and(|recorded| recorded.stacks.contains(&subscription.id));
+        if self.settings.policy.entitles(subscription, now)
+            && !known
+            && self.provision_stack(subscription, now, products).await?
+            && let Some(recorded) = recorded
+        {
+            recorded.stacks.push(subscription.id.clone());
+            recorded.stacks.sort();
+        }
+        Ok(false)
     }
 
     /// The subscription with each item's plan, and the stored catalogue's records of its
@@ -395,29 +413,17 @@ impl<P: SyncPorts> SyncService<'_, P> {
             .changed
             .clone()
             .or_else(|| applied.filter(|applied| applied.sub == link.sub).cloned());
-        // A teardown forgets what was applied: written again after it.
         let mut forgotten = provision.changed.is_some();
         if let Some(subscription) = settled {
-            let known = recorded
-                .as_ref()
-                .is_some_and(|recorded| recorded.stacks.contains(&subscription.id));
-            if subscription.status.is_ended() {
-                self.deprovision(Some(&link.customer_id), &subscription.id, now)
-                    .await?;
-                forgotten = true;
-                if let Some(recorded) = recorded.as_mut() {
-                    recorded.stacks.retain(|id| id != &subscription.id);
-                }
-            } else if self.settings.policy.entitles(&subscription, now)
-                && !known
-                && self
-                    .provision_stack(&subscription, now, &BTreeMap::new())
-                    .await?
-                && let Some(recorded) = recorded.as_mut()
-            {
-                recorded.stacks.push(subscription.id.clone());
-                recorded.stacks.sort();
-            }
+            forgotten |= self
+                .settle_known_stack(
+                    &link.customer_id,
+                    &subscription,
+                    recorded.as_mut(),
+                    &BTreeMap::new(),
+                    now,
+                )
+                .await?;
         }
         if let Some(recorded) = recorded.filter(|recorded| forgotten || Some(recorded) != applied) {
             self.store
